@@ -1,0 +1,1 @@
+"""Checkers: pure functions that judge steps and answers exactly (no eval, no floating point)."""

@@ -1,0 +1,374 @@
+"""The reasoning MDP as a Gymnasium environment.
+
+State ``s_t = (Q, R_1..R_{t-1})``: the question and the accepted reasoning steps so far. Action ``a_t``: one text
+step, or the final answer, a line starting with ``Answer:``. The transition appends the step; the reward is a
+weighted sum of named components from the task's checker (and an optional process reward model).
+
+Observation format (plain text; a chat-template wrapper turns it into messages for instruct models)::
+
+    <question, one or more lines>
+    <accepted step 1>
+    <accepted step 2>
+    Answer: <final answer>          (only once the episode has terminated)
+
+Tasks subclass :class:`ReasoningEnv` and implement the hooks at the bottom of the class: how problems are
+chosen, how a step changes the task state, and how a final answer is judged. Everything else (spaces, option
+checking, reward components, step limits, branching for planners, rendering) lives here once.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import re
+import string
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, NamedTuple
+
+import gymnasium as gym
+from gymnasium import spaces
+
+CHARSET = "".join(c for c in string.printable if c not in "\x0b\x0c") + "×÷−"
+"""Every character an observation may contain: printable ASCII, newline, tab, and the operator symbols tasks use.
+Text that comes from outside (answers echoed back, data-set questions) is cleaned into it, so every observation
+is inside ``observation_space`` and vector envs with shared memory never meet an unknown character."""
+
+_OUTSIDE_CHARSET = re.compile(f"[^{re.escape(CHARSET)}]")
+
+ANSWER_PREFIX = "Answer:"
+
+ProcessRewardModel = Callable[[str, Sequence[str]], Sequence[float]]
+"""A PRM scores every step of a solution: ``prm(question, steps) -> one float per step``."""
+
+
+def clean_text(text: str) -> str:
+    """Replaces every character outside :data:`CHARSET` with ``?``.
+
+    >>> clean_text("2 ≤ x")
+    '2 ? x'
+    """
+    return _OUTSIDE_CHARSET.sub("?", text)
+
+
+def is_final_answer(action: str) -> bool:
+    """Whether an action is a final answer: its text starts with ``Answer:`` (any case, leading space allowed)."""
+    return action.lstrip()[:7].lower() == "answer:"
+
+
+def _steps_of(question: str, observation: str) -> list[str]:
+    """The step lines of an observation (everything after the question)."""
+    return observation[len(question) + 1 :].split("\n") if len(observation) > len(question) else []
+
+
+def reject_unknown(what: str, given: Iterable[str], accepted: Iterable[str]) -> None:
+    """Raises a ``ValueError`` naming the unknown keys and the accepted ones."""
+    unknown = sorted(set(given) - set(accepted))
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown}; accepted: {sorted(accepted)}")
+
+
+class EpisodeState(NamedTuple):
+    """A snapshot of an episode: immutable, cheap to take and picklable (see :meth:`ReasoningEnv.get_state`).
+
+    Attributes:
+        problem: The task's record of the problem (its own data format).
+        problem_id: A stable identifier of the problem.
+        question: The question text, the first part of every observation.
+        observation: The current observation string.
+        num_actions: Actions taken so far, valid or not (the step limit counts these).
+        done: Whether the episode has terminated or been truncated.
+        task: The task's own immutable state (e.g. the numbers left in Game of 24).
+    """
+
+    problem: Mapping[str, Any]
+    problem_id: str
+    question: str
+    observation: str
+    num_actions: int
+    done: bool
+    task: Any
+
+
+class StepOutcome(NamedTuple):
+    """What a task reports for a reasoning step (see :meth:`ReasoningEnv._apply_step`).
+
+    Attributes:
+        line: The canonical text appended to the observation; empty for a rejected step.
+        task: The new task state (the old one for a rejected step).
+        error: Why the step was rejected; empty when it was accepted.
+        components: Task-specific reward components of this step.
+    """
+
+    line: str
+    task: Any
+    error: str = ""
+    components: Mapping[str, float] | None = None
+
+
+class AnswerOutcome(NamedTuple):
+    """What a task reports for a final answer (see :meth:`ReasoningEnv._judge_answer`).
+
+    Attributes:
+        correct: Whether the answer is right.
+        line: The text appended to the observation (``Answer: ...``).
+        error: Why the answer is wrong, where the checker can say.
+        components: Task-specific reward components of the answer.
+    """
+
+    correct: bool
+    line: str
+    error: str = ""
+    components: Mapping[str, float] | None = None
+
+
+class ReasoningEnv(gym.Env[str, str]):
+    """Base class of every reasoning environment.
+
+    Rewards:
+        Each step's reward is ``sum(weights[k] * components[k])`` over named components, all reported in
+        ``info["reward_components"]``. The components every task has:
+
+        - ``outcome``: 1.0 for a correct final answer, else 0.0 (default weight 1.0);
+        - ``invalid_step``: 1.0 when a step is rejected and the state is unchanged (default weight -0.1);
+        - ``prm``: the process reward model's score of the step just accepted, only when a ``prm`` is given
+          (default weight 1.0).
+
+        Tasks add their own (documented in each task's docstring); weights are set with ``reward_weights``.
+        A component whose weight is 0 and that costs work to compute (``prm``, a task's optional step check)
+        is skipped.
+
+    Episode end:
+        ``terminated`` only at a final answer; ``truncated`` only when ``max_steps`` actions have been taken
+        without one.
+
+    Arguments:
+        max_steps: The step limit (counting every action, valid or not).
+        reward_weights: Overrides of the default weight of any component.
+        prm: A process reward model ``prm(question, steps) -> list[float]`` scoring each step; the score of the
+            newest step becomes the ``prm`` component.
+        render_mode: ``None`` or ``"ansi"`` (``render()`` returns the observation and the last reward).
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 4}
+    default_reward_weights: ClassVar[Mapping[str, float]] = {"outcome": 1.0, "invalid_step": -0.1, "prm": 1.0}
+    splits: ClassVar[tuple[str, ...]] = ()
+    """The named splits the task's problems come in (empty for purely procedural tasks)."""
+    max_question_chars: ClassVar[int] = 4096
+    max_line_chars: ClassVar[int] = 512
+    """Steps and answers are cut to this many characters in observations (so observations stay bounded)."""
+    max_action_chars: ClassVar[int] = 8192
+    """Longer actions are rejected unread (so every action is judged in bounded time)."""
+
+    def __init__(
+        self,
+        *,
+        max_steps: int,
+        reward_weights: Mapping[str, float] | None = None,
+        prm: ProcessRewardModel | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        if not isinstance(max_steps, int) or max_steps < 1:
+            raise ValueError(f"max_steps must be a positive int, got {max_steps!r}")
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+        if prm is not None and not callable(prm):
+            raise ValueError("prm must be a callable (question, steps) -> list[float]")
+        weights = dict(self.default_reward_weights)
+        reject_unknown("reward component", reward_weights or {}, weights)
+        weights.update({name: float(w) for name, w in (reward_weights or {}).items()})
+        self.reward_weights: Mapping[str, float] = weights
+        self.max_steps = max_steps
+        self.prm = prm
+        self.render_mode = render_mode
+        max_obs = self.max_question_chars + (max_steps + 1) * (self.max_line_chars + 1)
+        self.observation_space = spaces.Text(max_length=max_obs, min_length=0, charset=CHARSET)
+        self.action_space = spaces.Text(max_length=self.max_action_chars, min_length=0, charset=CHARSET)
+        self._state: EpisodeState | None = None
+        self._last_reward: tuple[float, Mapping[str, float]] | None = None
+
+    # ------------------------------------------------------------------ the Gymnasium API
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+        """Starts an episode on a problem chosen by ``options`` (else drawn with ``self.np_random``).
+
+        Options:
+            ``{"index": i}`` or ``{"index": i, "split": s}``: the i-th problem of the split, in file order;
+            ``{"split": s}``: a random problem of that split;
+            ``{"problem": record}``: a problem given in the task's own record format.
+        """
+        super().reset(seed=seed)
+        options = dict(options or {})
+        reject_unknown("reset option", options, ("index", "split", "problem"))
+        if "problem" in options:
+            if len(options) > 1:
+                raise ValueError("the 'problem' option cannot be combined with 'index' or 'split'")
+            problem = self._validate_problem(options["problem"])
+        else:
+            problem = self._choose_problem(options.get("index"), options.get("split"))
+        question = clean_text(self._question(problem))
+        if len(question) > self.max_question_chars:
+            raise ValueError(f"the question is longer than {self.max_question_chars} characters")
+        self._state = EpisodeState(
+            problem=problem,
+            problem_id=self._problem_id(problem),
+            question=question,
+            observation=question,
+            num_actions=0,
+            done=False,
+            task=self._initial_task_state(problem),
+        )
+        self._last_reward = None
+        return question, {"problem_id": self._state.problem_id}
+
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """Takes one reasoning step or, for a line starting with ``Answer:``, the final answer.
+
+        Any string is accepted: steps the task rejects earn the ``invalid_step`` penalty and change nothing.
+        """
+        state = self._require_running()
+        if not isinstance(action, str):
+            raise TypeError(f"an action is a str, got {type(action).__name__}")
+        components: dict[str, float] = {"outcome": 0.0, "invalid_step": 0.0}
+        info: dict[str, Any] = {"problem_id": state.problem_id, "reward_components": components}
+        observation, task = state.observation, state.task
+        terminated = is_final_answer(action)
+        if terminated:
+            verdict = self._judge(state, action)
+            components["outcome"] = float(verdict.correct)
+            components.update(verdict.components or {})
+            observation = f"{observation}\n{self._fit_line(verdict.line)}"
+            info["is_correct"] = verdict.correct
+            if verdict.error:
+                info["error"] = verdict.error
+        else:
+            if len(action) > self.max_action_chars:
+                outcome = StepOutcome("", task, f"longer than {self.max_action_chars} characters")
+            else:
+                outcome = self._apply_step(state, action.strip())
+            components.update(outcome.components or {})
+            if outcome.error:
+                components["invalid_step"] = 1.0
+                info["error"] = outcome.error
+            else:
+                observation = f"{observation}\n{self._fit_line(outcome.line)}"
+                task = outcome.task
+                if self.prm is not None and self.reward_weights["prm"]:
+                    components["prm"] = self._score_newest_step(state.question, observation)
+        num_actions = state.num_actions + 1
+        truncated = not terminated and num_actions >= self.max_steps
+        self._state = EpisodeState(
+            state.problem, state.problem_id, state.question, observation, num_actions, terminated or truncated, task
+        )
+        reward = 0.0
+        for name, value in components.items():
+            reward += self.reward_weights[name] * value
+        self._last_reward = (reward, components)
+        return observation, reward, terminated, truncated, info
+
+    def render(self) -> str | None:
+        """With ``render_mode="ansi"``: the observation, then the step count and the last reward's components."""
+        if self.render_mode != "ansi" or self._state is None:
+            return None
+        status = f"[step {self._state.num_actions}/{self.max_steps}]"
+        if self._last_reward is not None:
+            reward, components = self._last_reward
+            parts = ", ".join(f"{name}={value:g}" for name, value in components.items())
+            status += f" reward={reward:g} ({parts})"
+        return f"{self._state.observation}\n{status}\n"
+
+    # ------------------------------------------------------------------ branching, for planners
+
+    def get_state(self) -> EpisodeState:
+        """The current episode state: immutable and picklable; restore it with :meth:`set_state`."""
+        return self._require_state()
+
+    def set_state(self, state: EpisodeState) -> None:
+        """Restores a state taken with :meth:`get_state` (of this env or a clone of it)."""
+        if not isinstance(state, EpisodeState):
+            raise TypeError(f"set_state takes an EpisodeState from get_state(), got {type(state).__name__}")
+        self._state = state
+        self._last_reward = None
+
+    def clone(self) -> ReasoningEnv:
+        """An independent copy in the same state, with its own copy of the random generator.
+
+        Problem data and the PRM are shared, not copied: they are read-only.
+        """
+        twin = copy.copy(self)
+        twin._np_random = copy.deepcopy(self._np_random)
+        return twin
+
+    @property
+    def steps(self) -> list[str]:
+        """The accepted steps (and final answer) of the current episode, in order."""
+        state = self._require_state()
+        return _steps_of(state.question, state.observation)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _require_state(self) -> EpisodeState:
+        if self._state is None:
+            raise gym.error.ResetNeeded("call reset() before using the environment")
+        return self._state
+
+    def _require_running(self) -> EpisodeState:
+        state = self._require_state()
+        if state.done:
+            raise gym.error.ResetNeeded("the episode has ended: call reset() before step()")
+        return state
+
+    def _fit_line(self, line: str) -> str:
+        """One observation line: newlines become spaces, foreign characters ``?``, and it is cut to length."""
+        if not (line.isascii() and line.isprintable()):  # fast path: the canonical lines tasks write
+            line = clean_text(line.replace("\n", " ").replace("\r", " "))
+        return line if len(line) <= self.max_line_chars else line[: self.max_line_chars - 3] + "..."
+
+    def _judge(self, state: EpisodeState, action: str) -> AnswerOutcome:
+        answer = action.lstrip()[len(ANSWER_PREFIX) :]
+        if len(action) > self.max_action_chars:
+            return AnswerOutcome(False, f"{ANSWER_PREFIX} {answer[:40]}...", f"longer than {self.max_action_chars} characters")
+        return self._judge_answer(state, answer)
+
+    def _score_newest_step(self, question: str, observation: str) -> float:
+        steps = _steps_of(question, observation)
+        scores = self.prm(question, steps)  # type: ignore[misc]
+        if len(scores) != len(steps):
+            raise ValueError(f"the prm returned {len(scores)} scores for {len(steps)} steps")
+        return float(scores[-1])
+
+    @classmethod
+    def accepted_kwargs(cls) -> list[str]:
+        """The constructor's keyword arguments (for error messages)."""
+        names: list[str] = []
+        for klass in cls.__mro__:
+            if "__init__" in vars(klass) and klass is not gym.Env:
+                params = inspect.signature(vars(klass)["__init__"]).parameters.values()
+                names += [p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name not in names]
+        return names
+
+    # ------------------------------------------------------------------ task hooks
+
+    def _choose_problem(self, index: int | None, split: str | None) -> Mapping[str, Any]:
+        """The problem for ``reset``: the ``index``-th of ``split`` when given, else drawn with ``self.np_random``."""
+        raise NotImplementedError
+
+    def _validate_problem(self, record: Any) -> Mapping[str, Any]:
+        """Checks an injected record in the task's own format; raises ``ValueError`` saying what is expected."""
+        raise NotImplementedError
+
+    def _question(self, problem: Mapping[str, Any]) -> str:
+        raise NotImplementedError
+
+    def _problem_id(self, problem: Mapping[str, Any]) -> str:
+        raise NotImplementedError
+
+    def _initial_task_state(self, problem: Mapping[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def _apply_step(self, state: EpisodeState, step: str) -> StepOutcome:
+        """Checks a reasoning step (already stripped) and returns the new task state, or why it is rejected."""
+        raise NotImplementedError
+
+    def _judge_answer(self, state: EpisodeState, answer: str) -> AnswerOutcome:
+        """Judges the final answer (the text after ``Answer:``)."""
+        raise NotImplementedError
