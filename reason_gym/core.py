@@ -27,6 +27,8 @@ from typing import Any, ClassVar, NamedTuple
 
 import gymnasium as gym
 from gymnasium import spaces
+from gymnasium.error import CustomSpaceError
+from gymnasium.vector.utils import create_shared_memory
 
 CHARSET = "".join(c for c in string.printable if c not in "\x0b\x0c") + "×÷−"
 """Every character an observation may contain: printable ASCII, newline, tab, and the operator symbols tasks use.
@@ -39,6 +41,25 @@ ANSWER_PREFIX = "Answer:"
 
 ProcessRewardModel = Callable[[str, Sequence[str]], Sequence[float]]
 """A PRM scores every step of a solution: ``prm(question, steps) -> one float per step``."""
+
+
+class TextSpace(spaces.Text):
+    """``spaces.Text`` that refuses AsyncVectorEnv's shared memory instead of returning stale observations.
+
+    Gymnasium 1.x reads shared memory once, when the vector env is built, and that works only for array spaces;
+    for Text it would return the same empty strings at every step (the cause of Gymnasium issue #1164). With
+    this space, ``AsyncVectorEnv(..., shared_memory=True)`` fails at once with an error that says to pass
+    ``shared_memory=False``, which works.
+    """
+
+
+@create_shared_memory.register(TextSpace)
+def _refuse_shared_memory(space: TextSpace, n: int = 1, ctx: Any = None) -> Any:
+    raise CustomSpaceError(
+        "reason_gym observations are strings, which Gymnasium's shared memory cannot carry: create the vector env "
+        "with shared_memory=False, e.g. gymnasium.make_vec(id, num_envs, vectorization_mode='async', "
+        "vector_kwargs={'shared_memory': False})"
+    )
 
 
 def clean_text(text: str) -> str:
@@ -181,8 +202,8 @@ class ReasoningEnv(gym.Env[str, str]):
         self.prm = prm
         self.render_mode = render_mode
         max_obs = self.max_question_chars + (max_steps + 1) * (self.max_line_chars + 1)
-        self.observation_space = spaces.Text(max_length=max_obs, min_length=0, charset=CHARSET)
-        self.action_space = spaces.Text(max_length=self.max_action_chars, min_length=0, charset=CHARSET)
+        self.observation_space = TextSpace(max_length=max_obs, min_length=0, charset=CHARSET)
+        self.action_space = TextSpace(max_length=self.max_action_chars, min_length=0, charset=CHARSET)
         self._state: EpisodeState | None = None
         self._last_reward: tuple[float, Mapping[str, float]] | None = None
 

@@ -265,7 +265,9 @@ class _Rejected(Exception):
 
 def _evaluate(node: ast.AST, used: list[int]) -> Number:
     """Evaluates a whitelisted expression tree exactly, collecting the integer literals it uses."""
-    if isinstance(node, ast.BinOp) and type(node.op) in _AST_OPERATORS:
+    if isinstance(node, ast.BinOp):
+        if type(node.op) not in _AST_OPERATORS:
+            raise _Rejected(f"'{type(node.op).__name__}' is not allowed: use numbers, + - * / and parentheses")
         left = _evaluate(node.left, used)
         right = _evaluate(node.right, used)
         if isinstance(node.op, ast.Div) and right == 0:

@@ -1,0 +1,214 @@
+"""Wrappers that make text reasoning environments usable by standard RL libraries.
+
+Libraries such as stable-baselines3 have no ``Text`` spaces. :class:`DiscreteActions` turns a reasoning env into
+a ``Discrete(K)`` action env over a list of candidate steps, with ``action_masks()`` for sb3-contrib's
+``MaskablePPO``, and a fixed-size ``Box`` observation made by an *encoder*.
+
+An encoder is any object with an ``observation_space`` (a ``Box``) that is called as
+``encoder(env.unwrapped, text_observation) -> np.ndarray``. Two are provided: :class:`HashedTextEncoder` works
+with every env; :class:`Game24NumbersEncoder` reads the numbers left in the Game of 24.
+
+Only numpy and gymnasium are imported here, so reason_gym stays light.
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+CandidateFn = Callable[[Any], Sequence[str | None]]
+"""``candidates(env.unwrapped) -> texts``: the action text at each position, ``None`` where there is none."""
+
+
+class Encoder(Protocol):
+    """Turns a text observation (and the env it came from) into a fixed-size float vector."""
+
+    observation_space: spaces.Box
+
+    def __call__(self, env: Any, text: str) -> np.ndarray: ...
+
+
+def _default_candidates(env: Any) -> Sequence[str | None]:
+    return env.candidate_actions()
+
+
+class DiscreteActions(gym.Wrapper):
+    """A text reasoning env as a ``Discrete(max_actions)`` env over candidate steps, with action masks.
+
+    Action ``i`` sends the text of candidate ``i`` to the wrapped env. A masked action (its candidate is ``None``)
+    or one out of range does not raise: it is sent as an empty string, which the env scores as an invalid step
+    (``invalid_step`` penalty, state unchanged, the step still counts towards the step limit).
+
+    Observations are ``encoder(env.unwrapped, text)``; the text observation is kept in ``info["text"]``. Reward,
+    ``terminated``, ``truncated`` and the rest of ``info`` are the wrapped env's, unchanged.
+
+    :meth:`action_masks` marks the positions that hold a candidate. When no episode is running (before the first
+    reset, or after the episode ended and before the next reset) or the candidates function offers nothing, every
+    action is allowed instead: an all-False mask would break ``MaskablePPO``'s distribution.
+
+    Example:
+        >>> import gymnasium
+        >>> env = DiscreteActions(gymnasium.make("reason_gym/Game24-v0"), Game24NumbersEncoder())
+        >>> obs, info = env.reset(options={"problem": {"numbers": [4, 9, 10, 13]}})
+        >>> env.action_space, obs.shape, int(env.action_masks().sum())
+        (Discrete(36), (62,), 29)
+
+    Args:
+        env: The text env (its ``unwrapped`` provides the candidates, e.g. ``Game24Env``).
+        encoder: Makes the observation vector; its ``observation_space`` becomes the wrapper's.
+        candidates: ``candidates(env.unwrapped)`` lists the action texts by position; default:
+            ``env.unwrapped.candidate_actions()``.
+        max_actions: The number of positions; default ``env.unwrapped.max_candidates``.
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        encoder: Encoder,
+        candidates: CandidateFn | None = None,
+        max_actions: int | None = None,
+    ) -> None:
+        super().__init__(env)
+        if max_actions is None:
+            if not hasattr(env.unwrapped, "max_candidates"):
+                raise ValueError(f"{type(env.unwrapped).__name__} has no max_candidates: pass max_actions=")
+            max_actions = int(env.unwrapped.max_candidates)
+        if not isinstance(max_actions, int) or max_actions < 1:
+            raise ValueError(f"max_actions must be a positive int, got {max_actions!r}")
+        if candidates is None and not hasattr(env.unwrapped, "candidate_actions"):
+            raise ValueError(f"{type(env.unwrapped).__name__} has no candidate_actions(): pass candidates=")
+        self.encoder = encoder
+        self.candidates: CandidateFn = candidates or _default_candidates
+        self.action_space = spaces.Discrete(max_actions)
+        self.observation_space = encoder.observation_space
+        self._running = False
+        self._cached: tuple[Any, list[str | None]] | None = None
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        text, info = self.env.reset(seed=seed, options=options)
+        self._running = True
+        return self._observe(text, info)
+
+    def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+        texts = self.candidate_texts()
+        i = int(action)
+        text = texts[i] if 0 <= i < len(texts) else None
+        observation, reward, terminated, truncated, info = self.env.step(text or "")
+        self._running = not (terminated or truncated)
+        obs, info = self._observe(observation, info)
+        return obs, reward, terminated, truncated, info
+
+    def candidate_texts(self) -> list[str | None]:
+        """The action text at each of the ``max_actions`` positions (``None`` where masked).
+
+        Envs with ``get_state()`` (every ``ReasoningEnv``) return a new immutable state object whenever the state
+        changes, so the list is computed once per state, not once for the mask and again for the step.
+        """
+        key = self.env.unwrapped.get_state() if hasattr(self.env.unwrapped, "get_state") else None
+        if key is not None and self._cached is not None and self._cached[0] is key:
+            return list(self._cached[1])
+        texts = list(self.candidates(self.env.unwrapped))
+        if len(texts) > self.action_space.n:
+            raise ValueError(f"{len(texts)} candidates for {self.action_space.n} actions: raise max_actions")
+        texts += [None] * (self.action_space.n - len(texts))
+        self._cached = (key, texts) if key is not None else None
+        return list(texts)
+
+    def action_masks(self) -> np.ndarray:
+        """A bool array of shape ``(max_actions,)``: True where an action has a candidate (see the class doc)."""
+        if self._running:
+            mask = np.array([text is not None for text in self.candidate_texts()], dtype=bool)
+            if mask.any():
+                return mask
+        return np.ones(self.action_space.n, dtype=bool)
+
+    def _observe(self, text: str, info: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+        info["text"] = text
+        return self.encoder(self.env.unwrapped, text), info
+
+
+class HashedTextEncoder:
+    """Character n-grams of the text, hashed into ``dim`` signed buckets and scaled to unit length.
+
+    Hashing uses CRC-32 (not Python's salted ``hash``), so vectors are the same in every process.
+
+    >>> encode = HashedTextEncoder(dim=16)
+    >>> vector = encode(None, "1 + 2 = 3")
+    >>> vector.shape, vector.dtype, round(float(np.linalg.norm(vector)), 4)
+    ((16,), dtype('float32'), 1.0)
+
+    Args:
+        dim: The length of the vector.
+        ngrams: The n-gram lengths used (lowest, highest).
+    """
+
+    def __init__(self, dim: int = 256, ngrams: tuple[int, int] = (1, 3)) -> None:
+        if not isinstance(dim, int) or dim < 1:
+            raise ValueError(f"dim must be a positive int, got {dim!r}")
+        if not 1 <= ngrams[0] <= ngrams[1]:
+            raise ValueError(f"ngrams must be (low, high) with 1 <= low <= high, got {ngrams!r}")
+        self.dim, self.ngrams = dim, ngrams
+        self.observation_space = spaces.Box(-1.0, 1.0, (dim,), np.float32)
+
+    def __call__(self, env: Any, text: str) -> np.ndarray:
+        vector = np.zeros(self.dim, np.float64)
+        data = text.encode()
+        for n in range(self.ngrams[0], self.ngrams[1] + 1):
+            for start in range(len(data) - n + 1):
+                h = zlib.crc32(data[start : start + n])
+                vector[(h >> 1) % self.dim] += 1.0 if h & 1 else -1.0  # the low bit is the sign
+        norm = np.linalg.norm(vector)
+        return (vector / norm if norm else vector).astype(np.float32)
+
+
+class Game24NumbersEncoder:
+    """Features of the numbers left in the Game of 24, in the slots that ``candidate_actions`` positions use.
+
+    The sorted numbers ``env.unwrapped.numbers`` fill ``num_numbers`` slots; empty slots are all zero. Per slot:
+    present, ``value / target`` (clipped to +-``clip``), ``value == target``, ``value`` is whole. Then, for every
+    candidate position ``6 * p + o`` (operation ``o`` of :func:`~reason_gym.checkers.game24.pair_moves` on slot
+    pair ``p``): its result ``/ target`` (clipped) and whether it equals the target, so the policy sees one step
+    ahead. The vector ends with the fraction of slots still filled.
+
+    Args:
+        num_numbers: The puzzle size (the env's ``num_numbers``).
+        clip: Bound of the scaled values.
+    """
+
+    def __init__(self, num_numbers: int = 4, clip: float = 4.0) -> None:
+        if not isinstance(num_numbers, int) or num_numbers < 2:
+            raise ValueError(f"num_numbers must be an int >= 2, got {num_numbers!r}")
+        self.num_numbers, self.clip = num_numbers, float(clip)
+        self._pairs = list(itertools.combinations(range(num_numbers), 2))  # the order of candidate_actions
+        self.num_pairs = len(self._pairs)
+        size = 4 * num_numbers + 2 * 6 * self.num_pairs + 1
+        self.observation_space = spaces.Box(-self.clip, self.clip, (size,), np.float32)
+
+    def __call__(self, env: Any, text: str) -> np.ndarray:
+        numbers = [float(x) for x in env.numbers]  # floats are exact enough for features (not for checking)
+        if len(numbers) > self.num_numbers:
+            raise ValueError(f"{len(numbers)} numbers for {self.num_numbers} slots: raise num_numbers")
+        target = float(env.get_state().problem["target"]) or 1.0
+        slots = np.zeros((self.num_numbers, 4), np.float32)
+        for k, x in enumerate(numbers):
+            slots[k] = (1.0, x / target, _close(x, target), x.is_integer())
+        moves = np.zeros((self.num_pairs, 6, 2), np.float32)
+        for p, (i, j) in enumerate(self._pairs):
+            if j < len(numbers):
+                x, y = numbers[i], numbers[j]
+                results = (x + y, x * y, y - x, y / x if x else None, x - y, x / y if y else None)
+                for o, value in enumerate(results):
+                    if value is not None:
+                        moves[p, o] = (value / target, _close(value, target))
+        features = np.concatenate([slots.ravel(), moves.ravel(), [len(numbers) / self.num_numbers]])
+        return np.clip(features, -self.clip, self.clip).astype(np.float32)
+
+
+def _close(x: float, y: float) -> bool:
+    return abs(x - y) <= 1e-9 * max(abs(x), abs(y), 1.0)
