@@ -347,7 +347,9 @@ class ReasoningEnv(gym.Env[str, str]):
     def _judge(self, state: EpisodeState, action: str) -> AnswerOutcome:
         answer = action.lstrip()[len(ANSWER_PREFIX) :]
         if len(action) > self.max_action_chars:
-            return AnswerOutcome(False, f"{ANSWER_PREFIX} {answer[:40]}...", f"longer than {self.max_action_chars} characters")
+            return AnswerOutcome(
+                False, f"{ANSWER_PREFIX} {answer[:40]}...", f"longer than {self.max_action_chars} characters"
+            )
         return self._judge_answer(state, answer)
 
     def _score_newest_step(self, question: str, observation: str) -> float:

@@ -103,7 +103,7 @@ def test_truncated_only_at_the_step_limit_and_terminated_only_at_an_answer():
 )
 def test_any_action_string_gets_a_float_reward_and_a_valid_observation(action):
     env = started()
-    obs, reward, terminated, truncated, info = env.step(action)
+    obs, reward, terminated, _truncated, info = env.step(action)
     assert isinstance(reward, float)
     assert env.observation_space.contains(obs)
     assert terminated == action.lower().startswith("answer:")

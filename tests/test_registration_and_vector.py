@@ -33,7 +33,7 @@ def solve_in_vector_env(envs: gym.vector.VectorEnv) -> None:
     finished = np.zeros(envs.num_envs, dtype=bool)
     for _ in range(4):  # three steps and the answer
         actions = [next(c for c in candidates if c) for candidates in envs.call("candidate_actions")]
-        observations, rewards, terminated, truncated, infos = envs.step(actions)
+        observations, rewards, terminated, _truncated, infos = envs.step(actions)
         assert rewards.dtype == np.float64 and all(envs.single_observation_space.contains(o) for o in observations)
         finished |= terminated
     assert finished.all()

@@ -53,6 +53,7 @@ def apply(a: Number, op: str, b: Number) -> Number:
             return value
     return value.numerator if value.denominator == 1 else value
 
+
 # Lenient spellings of the four operators, mapped to ASCII before parsing.
 _OPERATOR_SPELLINGS = str.maketrans({"×": "*", "÷": "/", "−": "-", "–": "-"})
 

@@ -100,4 +100,3 @@ def solvable_puzzles(count: int = 4, low: int = 1, high: int = 13, target: int =
     """
     combos = itertools.combinations_with_replacement(range(low, high + 1), count)
     return [combo for combo in combos if is_solvable(combo, target)]
-

@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from reason_gym.checkers.game24 import (
     Number,
@@ -31,7 +31,6 @@ from reason_gym.data import find_data_file
 
 TOT_TEST_ROWS = range(900, 1000)
 """The Tree-of-Thoughts paper evaluates on rows 900-999 of ``24.csv`` (ranks 901-1000)."""
-
 
 
 @lru_cache(maxsize=8)
@@ -107,7 +106,7 @@ class Game24Env(ReasoningEnv):
     """
 
     splits = ("train", "test", "all")
-    default_reward_weights = {**ReasoningEnv.default_reward_weights, "step_solvable": 0.0}
+    default_reward_weights: ClassVar[Mapping[str, float]] = {**ReasoningEnv.default_reward_weights, "step_solvable": 0.0}
     max_question_chars = 256
 
     def __init__(
@@ -273,4 +272,3 @@ class Game24Env(ReasoningEnv):
                     seen.add(text)
                     candidates[6 * p + o] = text
         return candidates
-

@@ -1,0 +1,120 @@
+"""The ``reason-gym`` command: ``list`` environments, ``play`` one in the terminal, ``bench`` agents on a task."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+import gymnasium as gym
+
+NAMESPACE = "reason_gym"
+
+
+def registered_ids() -> list[str]:
+    import reason_gym  # noqa: F401  (registers the environments)
+
+    return sorted(env_id for env_id, spec in gym.registry.items() if spec.namespace == NAMESPACE)
+
+
+def describe(env_id: str) -> str:
+    """The first line of the environment class's docstring."""
+    entry_point = gym.spec(env_id).entry_point
+    if callable(entry_point):
+        cls = entry_point
+    else:
+        module, name = str(entry_point).split(":")
+        cls = getattr(importlib.import_module(module), name)
+    return (cls.__doc__ or "").strip().split("\n")[0]
+
+
+def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
+    ids = registered_ids()
+    width = max(len(env_id) for env_id in ids)
+    for env_id in ids:
+        print(f"{env_id:<{width}}  {describe(env_id)}", file=out)
+    return 0
+
+
+def cmd_play(args: argparse.Namespace, out: TextIO, lines: TextIO) -> int:
+    if args.env_id not in registered_ids():
+        print(f"unknown environment {args.env_id!r}; `reason-gym list` shows them", file=sys.stderr)
+        return 2
+    kwargs = {"split": args.split} if args.split else {}
+    env = gym.make(args.env_id, **kwargs)
+    options = {"index": args.index} if args.index is not None else None
+    obs, info = env.reset(seed=args.seed, options=options)
+    print(f"[{info['problem_id']}]  Type a step, or 'Answer: ...' to finish; an empty line or Ctrl-D quits.", file=out)
+    print(obs, file=out)
+    while True:
+        print("> ", end="", file=out, flush=True)
+        action = lines.readline()
+        if not action.strip():
+            print("\nbye", file=out)
+            return 0
+        obs, reward, terminated, truncated, info = env.step(action.rstrip("\n"))
+        parts = ", ".join(f"{name}={value:g}" for name, value in info["reward_components"].items())
+        print(f"reward {reward:g} ({parts})" + (f"  rejected: {info['error']}" if "error" in info else ""), file=out)
+        if terminated or truncated:
+            verdict = "correct" if info.get("is_correct") else "wrong" if terminated else "out of steps"
+            print(f"{obs}\n-- episode over: {verdict}", file=out)
+            return 0
+        if "error" not in info:
+            print(obs.split("\n")[-1], file=out)
+
+
+def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
+    from agents.bench import format_table, run_bench  # the agents package is only needed here
+
+    rows = run_bench(
+        env_id=args.env,
+        split=args.split,
+        agents=args.agents.split(","),
+        limit=args.limit,
+        seed=args.seed,
+        out=args.out,
+        progress=not args.no_progress,
+    )
+    print(format_table(rows), file=out)
+    if args.out:
+        print(f"wrote {args.out}/episodes.jsonl and {args.out}/summary.json", file=out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reason-gym", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="registered environments, with a one-line description each")
+    play = commands.add_parser("play", help="play an environment in the terminal")
+    play.add_argument("env_id", help="e.g. reason_gym/Game24-v0")
+    play.add_argument("--index", type=int, help="the i-th problem of the split (default: a random one)")
+    play.add_argument("--split", help="train, test or all")
+    play.add_argument("--seed", type=int, help="seed of the random problem choice")
+    bench = commands.add_parser("bench", help="benchmark agents on a task (default: baselines on Game24 test)")
+    bench.add_argument("--env", default="reason_gym/Game24-v0")
+    bench.add_argument("--split", default="test")
+    bench.add_argument("--agents", default="random,rollout", help="comma-separated: random, rollout")
+    bench.add_argument("--limit", type=int, help="only the first N problems of the split")
+    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--out", help="folder for episodes.jsonl and summary.json")
+    bench.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            return cmd_list(args, sys.stdout)
+        if args.command == "play":
+            return cmd_play(args, sys.stdout, sys.stdin)
+        return cmd_bench(args, sys.stdout)
+    except ValueError as error:  # bad flags reach the user as one line, not a traceback
+        print(f"reason-gym: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
