@@ -106,7 +106,10 @@ class Game24Env(ReasoningEnv):
     """
 
     splits = ("train", "test", "all")
-    default_reward_weights: ClassVar[Mapping[str, float]] = {**ReasoningEnv.default_reward_weights, "step_solvable": 0.0}
+    default_reward_weights: ClassVar[Mapping[str, float]] = {
+        **ReasoningEnv.default_reward_weights,
+        "step_solvable": 0.0,
+    }
     max_question_chars = 256
 
     def __init__(
