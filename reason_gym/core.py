@@ -11,6 +11,9 @@ Observation format (plain text; a chat-template wrapper turns it into messages f
     <accepted step 2>
     Answer: <final answer>          (only once the episode has terminated)
 
+Steps are joined by newlines; a step may itself span lines (a program, its output), so the exact steps are in
+``env.steps`` and ``get_state().steps``.
+
 Tasks subclass :class:`ReasoningEnv` and implement the hooks at the bottom of the class: how problems are
 chosen, how a step changes the task state, and how a final answer is judged. Everything else (spaces, option
 checking, reward components, step limits, branching for planners, rendering) lives here once.
@@ -23,6 +26,7 @@ import inspect
 import re
 import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import cache
 from typing import Any, ClassVar, NamedTuple
 
 import gymnasium as gym
@@ -31,11 +35,9 @@ from gymnasium.error import CustomSpaceError
 from gymnasium.vector.utils import create_shared_memory
 
 CHARSET = "".join(c for c in string.printable if c not in "\x0b\x0c") + "×÷−"
-"""Every character an observation may contain: printable ASCII, newline, tab, and the operator symbols tasks use.
-Text that comes from outside (answers echoed back, data-set questions) is cleaned into it, so every observation
-is inside ``observation_space`` and vector envs with shared memory never meet an unknown character."""
-
-_OUTSIDE_CHARSET = re.compile(f"[^{re.escape(CHARSET)}]")
+"""The default characters of observations: printable ASCII, newline, tab, and the operator symbols tasks use.
+Text that comes from outside (answers echoed back, data-set questions) is cleaned into the env's ``charset``, so
+every observation is inside ``observation_space``. Tasks that need more characters extend ``charset``."""
 
 ANSWER_PREFIX = "Answer:"
 
@@ -62,23 +64,23 @@ def _refuse_shared_memory(space: TextSpace, n: int = 1, ctx: Any = None) -> Any:
     )
 
 
-def clean_text(text: str) -> str:
-    """Replaces every character outside :data:`CHARSET` with ``?``.
+@cache
+def _outside(charset: str) -> re.Pattern[str]:
+    return re.compile(f"[^{re.escape(charset)}]")
+
+
+def clean_text(text: str, charset: str = CHARSET) -> str:
+    """Replaces every character outside ``charset`` with ``?`` (and drops carriage returns).
 
     >>> clean_text("2 ≤ x")
     '2 ? x'
     """
-    return _OUTSIDE_CHARSET.sub("?", text)
+    return _outside(charset).sub("?", text.replace("\r", ""))
 
 
 def is_final_answer(action: str) -> bool:
     """Whether an action is a final answer: its text starts with ``Answer:`` (any case, leading space allowed)."""
     return action.lstrip()[:7].lower() == "answer:"
-
-
-def _steps_of(question: str, observation: str) -> list[str]:
-    """The step lines of an observation (everything after the question)."""
-    return observation[len(question) + 1 :].split("\n") if len(observation) > len(question) else []
 
 
 def reject_unknown(what: str, given: Iterable[str], accepted: Iterable[str]) -> None:
@@ -95,7 +97,8 @@ class EpisodeState(NamedTuple):
         problem: The task's record of the problem (its own data format).
         problem_id: A stable identifier of the problem.
         question: The question text, the first part of every observation.
-        observation: The current observation string.
+        steps: The accepted steps (and, at the end, the final answer) as they appear in the observation.
+        observation: The current observation string: the question and the steps, joined by newlines.
         num_actions: Actions taken so far, valid or not (the step limit counts these).
         done: Whether the episode has terminated or been truncated.
         task: The task's own immutable state (e.g. the numbers left in Game of 24).
@@ -104,6 +107,7 @@ class EpisodeState(NamedTuple):
     problem: Mapping[str, Any]
     problem_id: str
     question: str
+    steps: tuple[str, ...]
     observation: str
     num_actions: int
     done: bool
@@ -174,8 +178,10 @@ class ReasoningEnv(gym.Env[str, str]):
     default_reward_weights: ClassVar[Mapping[str, float]] = {"outcome": 1.0, "invalid_step": -0.1, "prm": 1.0}
     splits: ClassVar[tuple[str, ...]] = ()
     """The named splits the task's problems come in (empty for purely procedural tasks)."""
+    charset: ClassVar[str] = CHARSET
+    """Every character observations may contain (see :data:`CHARSET`)."""
     max_question_chars: ClassVar[int] = 4096
-    max_line_chars: ClassVar[int] = 512
+    max_step_chars: ClassVar[int] = 512
     """Steps and answers are cut to this many characters in observations (so observations stay bounded)."""
     max_action_chars: ClassVar[int] = 8192
     """Longer actions are rejected unread (so every action is judged in bounded time)."""
@@ -201,9 +207,9 @@ class ReasoningEnv(gym.Env[str, str]):
         self.max_steps = max_steps
         self.prm = prm
         self.render_mode = render_mode
-        max_obs = self.max_question_chars + (max_steps + 1) * (self.max_line_chars + 1)
-        self.observation_space = TextSpace(max_length=max_obs, min_length=0, charset=CHARSET)
-        self.action_space = TextSpace(max_length=self.max_action_chars, min_length=0, charset=CHARSET)
+        max_obs = self.max_question_chars + (max_steps + 1) * (self.max_step_chars + 1)
+        self.observation_space = TextSpace(max_length=max_obs, min_length=0, charset=self.charset)
+        self.action_space = TextSpace(max_length=self.max_action_chars, min_length=0, charset=self.charset)
         self._state: EpisodeState | None = None
         self._last_reward: tuple[float, Mapping[str, float]] | None = None
 
@@ -226,13 +232,14 @@ class ReasoningEnv(gym.Env[str, str]):
             problem = self._validate_problem(options["problem"])
         else:
             problem = self._choose_problem(options.get("index"), options.get("split"))
-        question = clean_text(self._question(problem))
+        question = clean_text(self._question(problem), self.charset)
         if len(question) > self.max_question_chars:
             raise ValueError(f"the question is longer than {self.max_question_chars} characters")
         self._state = EpisodeState(
             problem=problem,
             problem_id=self._problem_id(problem),
             question=question,
+            steps=(),
             observation=question,
             num_actions=0,
             done=False,
@@ -251,13 +258,14 @@ class ReasoningEnv(gym.Env[str, str]):
             raise TypeError(f"an action is a str, got {type(action).__name__}")
         components: dict[str, float] = {"outcome": 0.0, "invalid_step": 0.0}
         info: dict[str, Any] = {"problem_id": state.problem_id, "reward_components": components}
-        observation, task = state.observation, state.task
+        observation, steps, task = state.observation, state.steps, state.task
         terminated = is_final_answer(action)
         if terminated:
             verdict = self._judge(state, action)
             components["outcome"] = float(verdict.correct)
             components.update(verdict.components or {})
-            observation = f"{observation}\n{self._fit_line(verdict.line)}"
+            steps += (self._fit_step(verdict.line),)
+            observation = f"{observation}\n{steps[-1]}"
             info["is_correct"] = verdict.correct
             if verdict.error:
                 info["error"] = verdict.error
@@ -271,14 +279,16 @@ class ReasoningEnv(gym.Env[str, str]):
                 components["invalid_step"] = 1.0
                 info["error"] = outcome.error
             else:
-                observation = f"{observation}\n{self._fit_line(outcome.line)}"
+                steps += (self._fit_step(outcome.line),)
+                observation = f"{observation}\n{steps[-1]}"
                 task = outcome.task
                 if self.prm is not None and self.reward_weights["prm"]:
-                    components["prm"] = self._score_newest_step(state.question, observation)
+                    components["prm"] = self._score_newest_step(state.question, steps)
         num_actions = state.num_actions + 1
         truncated = not terminated and num_actions >= self.max_steps
+        done = terminated or truncated
         self._state = EpisodeState(
-            state.problem, state.problem_id, state.question, observation, num_actions, terminated or truncated, task
+            state.problem, state.problem_id, state.question, steps, observation, num_actions, done, task
         )
         reward = 0.0
         for name, value in components.items():
@@ -322,8 +332,7 @@ class ReasoningEnv(gym.Env[str, str]):
     @property
     def steps(self) -> list[str]:
         """The accepted steps (and final answer) of the current episode, in order."""
-        state = self._require_state()
-        return _steps_of(state.question, state.observation)
+        return list(self._require_state().steps)
 
     # ------------------------------------------------------------------ helpers
 
@@ -338,11 +347,11 @@ class ReasoningEnv(gym.Env[str, str]):
             raise gym.error.ResetNeeded("the episode has ended: call reset() before step()")
         return state
 
-    def _fit_line(self, line: str) -> str:
-        """One observation line: newlines become spaces, foreign characters ``?``, and it is cut to length."""
-        if not (line.isascii() and line.isprintable()):  # fast path: the canonical lines tasks write
-            line = clean_text(line.replace("\n", " ").replace("\r", " "))
-        return line if len(line) <= self.max_line_chars else line[: self.max_line_chars - 3] + "..."
+    def _fit_step(self, text: str) -> str:
+        """A step as the observation shows it: foreign characters become ``?`` and it is cut to length."""
+        if not (text.isascii() and text.isprintable()):  # fast path: the one-line canonical steps tasks write
+            text = clean_text(text, self.charset)
+        return text if len(text) <= self.max_step_chars else text[: self.max_step_chars - 3] + "..."
 
     def _judge(self, state: EpisodeState, action: str) -> AnswerOutcome:
         answer = action.lstrip()[len(ANSWER_PREFIX) :]
@@ -352,8 +361,7 @@ class ReasoningEnv(gym.Env[str, str]):
             )
         return self._judge_answer(state, answer)
 
-    def _score_newest_step(self, question: str, observation: str) -> float:
-        steps = _steps_of(question, observation)
+    def _score_newest_step(self, question: str, steps: Sequence[str]) -> float:
         scores = self.prm(question, steps)  # type: ignore[misc]
         if len(scores) != len(steps):
             raise ValueError(f"the prm returned {len(scores)} scores for {len(steps)} steps")
