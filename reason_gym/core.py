@@ -80,7 +80,9 @@ def clean_text(text: str, charset: str = CHARSET) -> str:
 
 def is_final_answer(action: str) -> bool:
     """Whether an action is a final answer: its text starts with ``Answer:`` (any case, leading space allowed)."""
-    return action.lstrip()[:7].lower() == "answer:"
+    if action[:1].isspace():
+        action = action.lstrip()
+    return action[:7].lower() == "answer:"
 
 
 def reject_unknown(what: str, given: Iterable[str], accepted: Iterable[str]) -> None:
@@ -253,7 +255,9 @@ class ReasoningEnv(gym.Env[str, str]):
 
         Any string is accepted: steps the task rejects earn the ``invalid_step`` penalty and change nothing.
         """
-        state = self._require_running()
+        state = self._state
+        if state is None or state.done:
+            state = self._require_running()  # raises
         if not isinstance(action, str):
             raise TypeError(f"an action is a str, got {type(action).__name__}")
         components: dict[str, float] = {"outcome": 0.0, "invalid_step": 0.0}
@@ -274,13 +278,17 @@ class ReasoningEnv(gym.Env[str, str]):
                 outcome = StepOutcome("", task, f"longer than {self.max_action_chars} characters")
             else:
                 outcome = self._apply_step(state, action.strip())
-            components.update(outcome.components or {})
+            if outcome.components:
+                components.update(outcome.components)
             if outcome.error:
                 components["invalid_step"] = 1.0
                 info["error"] = outcome.error
             else:
-                steps += (self._fit_step(outcome.line),)
-                observation = f"{observation}\n{steps[-1]}"
+                line = outcome.line
+                if not (line.isascii() and line.isprintable() and len(line) <= self.max_step_chars):
+                    line = self._fit_step(line)
+                steps += (line,)
+                observation = f"{observation}\n{line}"
                 task = outcome.task
                 if self.prm is not None and self.reward_weights["prm"]:
                     components["prm"] = self._score_newest_step(state.question, steps)

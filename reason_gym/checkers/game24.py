@@ -160,14 +160,14 @@ def check_step(numbers: Sequence[Number], text: str) -> StepVerdict:
     step = parse_step(text)
     if isinstance(step, str):
         return StepVerdict(None, step)
-    pool = list(numbers)
     try:
-        i = pool.index(step.a)
+        i = numbers.index(step.a)
     except ValueError:
         return StepVerdict(step, f"a = {step.a} is not available")
-    pool[i] = None  # type: ignore[call-overload]  # mark used so 'b' cannot reuse it
     try:
-        j = pool.index(step.b)
+        j = numbers.index(step.b)
+        if j == i:  # 'a' took this one: 'b' needs another copy of the same number
+            j = numbers.index(step.b, i + 1)
     except ValueError:
         return StepVerdict(step, f"b = {step.b} is not available")
     if step.op == "/" and step.b == 0:
@@ -175,8 +175,11 @@ def check_step(numbers: Sequence[Number], text: str) -> StepVerdict:
     value = apply(step.a, step.op, step.b)
     if value != step.result:
         return StepVerdict(step, f"{step} is wrong: {step.a} {step.op} {step.b} = {value}")
-    pool[j] = None  # type: ignore[call-overload]
-    remaining = tuple(sorted([x for x in pool if x is not None] + [value]))
+    rest = list(numbers)
+    del rest[max(i, j)], rest[min(i, j)]
+    rest.append(value)
+    rest.sort()
+    remaining = tuple(rest)
     if step.left is not None and step.left != remaining:
         listed = " ".join(map(str, step.left))
         return StepVerdict(step, f"left list '{listed}' should be '{' '.join(map(str, remaining))}'")

@@ -220,14 +220,14 @@ class Game24Env(ReasoningEnv):
 
     def _apply_step(self, state: EpisodeState, step: str) -> StepOutcome:
         verdict = check_step(state.task, step)
-        components = {}
+        components = None
         if self.reward_weights["step_solvable"]:
-            solvable = verdict.valid and is_solvable(verdict.remaining, state.problem["target"])
-            components["step_solvable"] = float(solvable)
-        if not verdict.valid:
+            solvable = not verdict.error and is_solvable(verdict.remaining, state.problem["target"])
+            components = {"step_solvable": float(solvable)}
+        if verdict.error:
             return StepOutcome("", state.task, verdict.error, components)
-        step = verdict.step
-        line = format_step(step.a, step.op, step.b, step.result, verdict.remaining)  # type: ignore[union-attr]
+        parsed = verdict.step
+        line = format_step(parsed.a, parsed.op, parsed.b, parsed.result, verdict.remaining)  # type: ignore[union-attr]
         return StepOutcome(line, verdict.remaining, "", components)
 
     def _judge_answer(self, state: EpisodeState, answer: str) -> AnswerOutcome:
