@@ -25,7 +25,7 @@ import copy
 import inspect
 import re
 import string
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any, ClassVar, NamedTuple
 
@@ -336,6 +336,13 @@ class ReasoningEnv(gym.Env[str, str]):
         twin = copy.copy(self)
         twin._np_random = copy.deepcopy(self._np_random)
         return twin
+
+    def canonical_state(self) -> Hashable | None:
+        """A key equal for states that are the same for the task (planners merge them), or ``None``.
+
+        The base class knows no such key; tasks override it (Game of 24: the multiset of numbers left).
+        """
+        return None
 
     @property
     def steps(self) -> list[str]:

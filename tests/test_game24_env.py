@@ -287,3 +287,13 @@ def test_no_warning_when_the_file_is_found():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Game24Env()
+
+
+def test_canonical_state_merges_orders_of_play():
+    first, second = started(), started()
+    first.step("13 - 9 = 4")
+    first.step("10 - 4 = 6")
+    second.step("10 - 4 = 6")
+    second.step("13 - 9 = 4")
+    assert first.canonical_state() == second.canonical_state() == ((4, 6), 24)
+    assert first.steps != second.steps

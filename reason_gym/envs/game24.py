@@ -241,6 +241,11 @@ class Game24Env(ReasoningEnv):
         """The numbers still available, sorted (ints, and Fractions where a division left one)."""
         return self._require_state().task
 
+    def canonical_state(self) -> tuple[tuple[Number, ...], int]:
+        """The numbers left (sorted) and the target: states with equal keys have the same futures."""
+        state = self._require_state()
+        return state.task, state.problem["target"]
+
     @property
     def max_candidates(self) -> int:
         """The length of :meth:`candidate_actions`: six operations for every pair of number slots."""
