@@ -8,7 +8,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install --quiet "torch==2.13.0" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
-python -m pip install --quiet -e ".[all]"
+python -m pip install --quiet -e ".[all]" "torch==2.13.0"
 # Data only: ships the Tree-of-Thoughts Game-of-24 puzzles. Its metadata pins ancient numpy/sympy/openai, so it is
 # never a dependency and is installed without its dependencies.
 python -m pip install --quiet --no-deps "tree-of-thoughts-llm==0.1.0"
+# The code sandbox isolates untrusted programs with bubblewrap (Debian/Ubuntu package `bubblewrap`).
+if ! command -v bwrap >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null
+  else
+    echo "note: bubblewrap (bwrap) is not installed; the code sandbox will run with fewer isolation layers." >&2
+    echo "      install it with: sudo apt-get install bubblewrap" >&2
+  fi
+fi
