@@ -1,0 +1,122 @@
+"""The math-verify worker process of :mod:`reason_gym.checkers.math_answer` (the checker runs this file as a script).
+
+Why a separate process: math-verify parses answers with sympy's LaTeX parser, which can take unbounded time and
+memory on hostile input (``9^{9^{9}}``, thousands of nested ``\\frac{``), and its own timeout uses ``signal.alarm``,
+which only works in a main thread. This worker runs everything in its own main thread, so it can interrupt itself
+with a timer signal (a soft budget per check), and the parent kills it when even that fails (the hard deadline).
+Model text is only ever parsed here, never in the parent.
+
+Protocol: one JSON object per line on stdin and stdout.
+
+- Startup: the worker writes ``{"ready": true, "version": "<math-verify version>"}``, or ``{"fatal": "<why>"}``
+  and exits (math-verify not installed).
+- ``{"id": n, "gold": "...", "answer": "...", "budget": seconds}`` ->
+  ``{"id": n, "correct": bool}``, or ``{"id": n, "error": "timeout" | "MemoryError" | "RecursionError"}`` for
+  the bounded failures, or ``{"id": n, "bug": "<traceback>"}`` for anything else (the parent raises it).
+  With ``"clear_first": true`` the parse caches (ours and math-verify's) are emptied first (for benchmarks).
+
+The worker exits at end of input, i.e. when its parent closes the pipe or dies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+PARSE_CACHE_SIZE = 4096
+
+
+class OutOfTime(BaseException):
+    """Raised by the budget timer. A BaseException, so math-verify's ``except Exception`` handlers let it through."""
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise OutOfTime
+
+
+def _limit_memory(megabytes: int) -> None:
+    """Caps the address space, so a huge power fails fast with MemoryError instead of swapping the machine."""
+    try:
+        import resource
+    except ImportError:  # not POSIX: the parent's deadline still bounds the time
+        return
+    limit = megabytes * 1024 * 1024
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _answer(request: dict[str, Any], judge: Callable[[str, str], bool]) -> dict[str, Any]:
+    """The reply to one request: the verdict, or the bounded failure, or the traceback of a bug."""
+    reply: dict[str, Any] = {"id": request["id"]}
+    try:
+        signal.setitimer(signal.ITIMER_REAL, max(float(request["budget"]), 0.01))
+        try:
+            reply["correct"] = judge(request["gold"], request["answer"])
+        finally:  # inside the outer try: a signal that lands here still becomes a timeout, not a crash
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except OutOfTime:
+        reply = {"id": request["id"], "error": "timeout"}
+    except (MemoryError, RecursionError) as error:  # hostile input exhausted a resource: a bounded failure
+        reply["error"] = type(error).__name__
+    except Exception:  # a bug in math-verify or here: reported to the parent, which raises it
+        reply["bug"] = traceback.format_exc(limit=20)
+    return reply
+
+
+def main() -> int:
+    # Run as a script, Python puts this file's folder first on sys.path; drop it before importing math-verify so
+    # that nothing in the package folder can shadow a module it imports.
+    if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+        del sys.path[0]
+    # The protocol owns the real stdout; anything else that prints (sympy warnings, C code) goes to stderr.
+    protocol = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)
+
+    def send(message: dict[str, Any]) -> None:
+        protocol.write(json.dumps(message).encode() + b"\n")
+
+    try:
+        from importlib.metadata import version
+
+        from math_verify import parse, verify
+        from math_verify import parser as math_verify_parser
+    except ImportError as error:
+        send({"fatal": f"cannot import math_verify ({error}); install it with pip install 'math-verify>=0.9'"})
+        return 1
+    logging.disable(logging.WARNING)  # math-verify logs every parse failure; the verdict says enough
+    signal.signal(signal.SIGALRM, _on_alarm)
+    _limit_memory(int(sys.argv[1]) if len(sys.argv) > 1 else 2048)
+
+    @lru_cache(maxsize=PARSE_CACHE_SIZE)
+    def parsed(text: str) -> list[Any]:
+        # Timeouts off: they would use signal.alarm, the same timer as our budget. The budget bounds them all.
+        return parse("\\boxed{" + text + "}", parsing_timeout=None)  # type: ignore[arg-type]
+
+    def judge(gold: str, answer: str) -> bool:
+        return bool(verify(parsed(gold), parsed(answer), timeout_seconds=None))
+
+    # The first parse, symbolic comparison and tuple cost 0.1-0.3 s each (lazy imports): pay them before "ready".
+    for gold, answer in (("1", "1"), ("1", "x + 1"), ("(1, \\sqrt{2})", "(1, \\sqrt{3})")):
+        judge(gold, answer)
+    send({"ready": True, "version": version("math-verify")})
+    for line in sys.stdin.buffer:
+        request = json.loads(line)
+        if request.get("clear_first"):
+            parsed.cache_clear()
+            for name in ("parse_latex_cached", "parse_expr_cached"):  # math-verify's own LRU caches
+                getattr(getattr(math_verify_parser, name, None), "cache_clear", lambda: None)()
+        send(_answer(request, judge))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,506 @@
+"""Final answers to math problems (GSM8K, MATH), judged for equivalence with the reference in bounded time.
+
+A check runs in four stages (:meth:`MathAnswerChecker.check`):
+
+1. **Extraction** (:mod:`reason_gym.checkers.math_forms`): the text after ``Answer:`` may be raw (``18``,
+   ``\\frac{1}{2}``), in ``$...$`` / ``\\(...\\)`` / ``\\[...\\]``, or in ``\\boxed{}`` (the last box wins, as in
+   MATH solutions).
+2. **Exact fast path**, in this process: an answer identical to the reference (up to runs of spaces) is right;
+   when both sides are plain numbers (integers, decimals, ``a/b``, ``\\frac{a}{b}``, GSM8K thousands separators
+   ``1,234``, a currency sign, a unit such as ``dollars`` or ``\\text{ cm}``, degrees) they are compared as exact
+   :class:`~fractions.Fraction` values, and so are numbers in a base (``52_8``) and lists of numbers with the same
+   brackets (tuples and intervals in order, sets and bare lists of solutions in any order). Equal values are
+   right, different values wrong, except where a decimal meets a fraction: math-verify accepts a decimal that
+   agrees to 6 places (``0.333333`` for ``\\frac{1}{3}``), so those go on to stage 4 to keep its verdict.
+3. **Cache**: verdicts of stage 4 are kept in an LRU cache keyed by ``(reference, extracted answer)``.
+4. **math-verify** (sympy underneath) in a persistent worker process with a deadline. Model text is parsed only
+   there, never with ``eval``/``sympify`` in this process. The worker interrupts itself after a soft budget
+   (``timeout`` minus a margin); if it does not answer by ``timeout`` the parent kills it, starts a new one and
+   judges the answer wrong. So every check returns in about ``timeout`` seconds, from any thread (math-verify's
+   own ``signal.alarm`` timeout only works in a main thread) and in any process, including ``AsyncVectorEnv``
+   workers: a forked child never uses its parent's worker (it starts its own), and workers are closed at exit.
+
+Verdicts are :class:`AnswerCheck` tuples; ``method`` says which stage decided. Timeouts and resource exhaustion
+(hostile input such as ``9^{9^{9}}`` or thousands of nested ``\\frac{``) are judged wrong and cached like any
+verdict, so a policy that repeats a pathological answer does not pay the deadline again. A bug (an exception
+math-verify does not handle) is raised, never turned into a wrong answer.
+
+Starting a worker costs about 1 s (importing sympy); it happens on the first check that needs one, and again only
+after a kill. It is bounded separately, by ``startup_timeout``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import json
+import math
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from reason_gym.checkers.math_forms import (
+    base_number,
+    exact_number,
+    extract_answer,
+    looks_like_base_number,
+    nesting_depth,
+    number_list,
+)
+
+MAX_ANSWER_CHARS = 1000
+"""Longer extracted answers (or references) are judged wrong without parsing."""
+
+MAX_NESTING = 50
+"""Answers with brackets nested deeper than this are judged wrong without parsing (no real answer comes close;
+the LaTeX parser would spend its whole time budget on ``\\frac{\\frac{\\frac{...``)."""
+
+DEFAULT_TIMEOUT = 3.0
+"""Seconds a check may take in the worker before it is judged wrong."""
+
+WORKER_SCRIPT = Path(__file__).with_name("_math_verify_worker.py")
+
+_SOFT_MARGIN = 0.5
+"""The worker's own budget is ``timeout - _SOFT_MARGIN`` (at least half the timeout), leaving the parent time
+to receive the reply before its hard deadline."""
+
+
+class AnswerCheck(NamedTuple):
+    """The verdict on one answer.
+
+    Attributes:
+        correct: Whether the answer is equivalent to the reference.
+        method: Which stage decided: ``"identical"`` (the same text as the reference), ``"exact"`` (the number
+            fast path), ``"math-verify"``, ``"empty"``, ``"too-long"`` (too long or too deeply nested to parse),
+            ``"timeout"``, ``"limit"`` (the worker ran out of memory or recursion depth) or ``"crashed"`` (the
+            worker died; it is restarted).
+        reason: Why the answer is wrong (empty when it is right).
+    """
+
+    correct: bool
+    method: str
+    reason: str = ""
+
+
+class CheckerUnavailableError(RuntimeError):
+    """math-verify is missing, or its worker process cannot start: no answer can be judged."""
+
+
+class CheckerBugError(RuntimeError):
+    """The worker hit an exception that is not a bounded failure (timeout, memory, recursion): a bug to fix."""
+
+
+def _unreadable(answer: str, gold: str) -> AnswerCheck | None:
+    """A wrong verdict for an answer not worth parsing (empty, too long, too deeply nested), else ``None``."""
+    if not answer:
+        return AnswerCheck(False, "empty", "no answer given")
+    if len(answer) > MAX_ANSWER_CHARS or len(gold) > MAX_ANSWER_CHARS:
+        return AnswerCheck(False, "too-long", f"the answer is longer than {MAX_ANSWER_CHARS} characters")
+    if nesting_depth(answer) > MAX_NESTING:
+        return AnswerCheck(False, "too-long", f"the answer nests brackets deeper than {MAX_NESTING} levels")
+    return None
+
+
+def _exact(equal: bool) -> AnswerCheck:
+    return AnswerCheck(True, "exact") if equal else AnswerCheck(False, "exact", "not equal to the reference answer")
+
+
+def _base_verdict(gold: str, answer: str) -> AnswerCheck | None:
+    if "_" not in gold or not looks_like_base_number(answer):
+        return None
+    reference = base_number(gold)
+    return None if reference is None else _exact(base_number(answer) == reference)  # bad digits: None, so wrong
+
+
+def _number_verdict(gold: str, answer: str) -> AnswerCheck | None:
+    reference = exact_number(gold)
+    given = exact_number(answer) if reference is not None else None
+    if reference is None or given is None:
+        return None
+    if reference.value != given.value and {reference.form, given.form} == {"decimal", "fraction"}:
+        return None  # math-verify's rounding to 6 places decides (0.333333 for 1/3 is right there)
+    return _exact(reference.value == given.value)
+
+
+def _list_verdict(gold: str, answer: str) -> AnswerCheck | None:
+    reference = number_list(gold) if "," in gold else None
+    given = number_list(answer) if reference is not None else None
+    if reference is None or given is None or reference.kind != given.kind:
+        return None
+    ours, theirs = [v.value for v in reference.values], [v.value for v in given.values]
+    equal = set(ours) == set(theirs) if reference.kind in ("set", "list") else ours == theirs
+    if not equal and any(v.form == "decimal" for v in reference.values + given.values):
+        return None  # a decimal element may be a rounding math-verify accepts
+    return _exact(equal)
+
+
+def _exact_verdict(gold: str, answer: str) -> AnswerCheck | None:
+    """The verdict of the fast path, or ``None`` when it cannot decide (then math-verify does)."""
+    if " ".join(gold.split()) == " ".join(answer.split()):
+        return AnswerCheck(True, "identical")
+    return _base_verdict(gold, answer) or _number_verdict(gold, answer) or _list_verdict(gold, answer)
+
+
+# ------------------------------------------------------------------------------------------------ worker process
+
+
+class _WorkerDied(Exception):
+    """The worker's pipe closed: it crashed or was killed."""
+
+
+class _Worker:
+    """One math-verify worker process, used by one thread at a time (the checker's pool hands it out)."""
+
+    def __init__(self, memory_limit_mb: int) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(WORKER_SCRIPT), str(memory_limit_mb)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            bufsize=0,
+            start_new_session=True,  # a Ctrl-C meant for the parent does not kill a check half-way
+        )
+        self._stdin = self.process.stdin.fileno()  # type: ignore[union-attr]
+        self._stdout = self.process.stdout.fileno()  # type: ignore[union-attr]
+        self._poll = select.poll()  # poll, not select: no FD_SETSIZE limit in processes with many files
+        self._poll.register(self._stdout, select.POLLIN)
+        self._buffer = b""
+        self._next_id = 0
+        self.version: str | None = None
+        self.clear_first = False
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def ensure_ready(self, timeout: float) -> None:
+        """Waits for the worker's ready line; raises CheckerUnavailableError if it does not come."""
+        if self.version is not None:
+            return
+        try:
+            message = self._receive(time.monotonic() + timeout)
+        except _WorkerDied:
+            message = {"fatal": f"the worker exited at start (code {self.process.wait()})"}
+        if message is None:
+            message = {"fatal": f"the worker did not start within {timeout:g} s"}
+        if "fatal" in message:
+            self.kill()
+            raise CheckerUnavailableError(f"math-verify worker unavailable: {message['fatal']}")
+        self.version = message["version"]
+
+    def request(self, payload: dict[str, Any], deadline: float) -> dict[str, Any] | None:
+        """Sends a request and returns the reply, or ``None`` if none came by ``deadline``."""
+        self._next_id += 1
+        if self.clear_first:
+            payload = {**payload, "clear_first": True}
+            self.clear_first = False
+        self._send({**payload, "id": self._next_id})
+        while True:
+            reply = self._receive(deadline)
+            if reply is None or reply.get("id") == self._next_id:
+                return reply
+
+    def _send(self, message: dict[str, Any]) -> None:
+        data = memoryview(json.dumps(message).encode() + b"\n")
+        try:
+            while data:
+                data = data[os.write(self._stdin, data) :]
+        except (BrokenPipeError, OSError) as error:
+            raise _WorkerDied from error
+
+    def _receive(self, deadline: float) -> dict[str, Any] | None:
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            if not self._poll.poll(math.ceil(remaining * 1000)):
+                continue
+            chunk = os.read(self._stdout, 1 << 16)
+            if not chunk:
+                raise _WorkerDied
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return json.loads(line)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        self.abandon()
+
+    def close(self, wait: float = 0.2) -> None:
+        """Ends the worker: end of input makes it exit; it is killed if it does not within ``wait`` seconds (it
+        holds nothing worth waiting for)."""
+        self.abandon()
+        try:
+            self.process.wait(wait)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def abandon(self) -> None:
+        """Closes this process's ends of the pipes (and nothing else: after a fork the worker is the parent's)."""
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
+
+
+# ------------------------------------------------------------------------------------------------------ checker
+
+_CHECKERS: weakref.WeakSet[MathAnswerChecker] = weakref.WeakSet()
+
+
+class MathAnswerChecker:
+    """Judges final answers against reference answers (see the module docstring for the stages).
+
+    Thread-safe; usable in any process. Workers start lazily, up to ``max_workers`` at once (one per thread
+    that is checking at the same time), and are reused for every check.
+
+    Args:
+        timeout: Seconds a check may take in math-verify before it is judged wrong (the worker is restarted if
+            it does not stop by then).
+        max_workers: The most worker processes at once; more concurrent checks wait for a free one.
+        cache_size: Verdicts kept in the LRU cache (0 disables it).
+        startup_timeout: Seconds a new worker may take to import math-verify before
+            :class:`CheckerUnavailableError` is raised.
+        memory_limit_mb: The address-space limit of each worker.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_workers: int = 2,
+        cache_size: int = 65536,
+        startup_timeout: float = 60.0,
+        memory_limit_mb: int = 2048,
+    ) -> None:
+        if not timeout > 0 or not startup_timeout > 0:
+            raise ValueError(f"timeout and startup_timeout must be positive, got {timeout!r}, {startup_timeout!r}")
+        if not (isinstance(max_workers, int) and max_workers >= 1):
+            raise ValueError(f"max_workers must be an int >= 1, got {max_workers!r}")
+        if not (isinstance(cache_size, int) and cache_size >= 0):
+            raise ValueError(f"cache_size must be an int >= 0, got {cache_size!r}")
+        self.timeout = float(timeout)
+        self.max_workers = max_workers
+        self.cache_size = cache_size
+        self.startup_timeout = float(startup_timeout)
+        self.memory_limit_mb = int(memory_limit_mb)
+        self.backend_version: str | None = None
+        """math-verify's version, known once a worker has started."""
+        self._cache: OrderedDict[tuple[str, str], AnswerCheck] = OrderedDict()
+        self._reset_after_fork()
+        _CHECKERS.add(self)
+
+    # ---------------------------------------------------------------- public API
+
+    def check(self, answer: str, gold: str, *, timeout: float | None = None) -> AnswerCheck:
+        """Judges ``answer`` (the text after ``Answer:``, in any accepted form) against the reference ``gold``.
+
+        Args:
+            answer: The model's answer text.
+            gold: The reference answer (e.g. GSM8K's text after ``####`` or the last ``\\boxed{}`` of a MATH
+                solution; a boxed or ``$``-wrapped reference is unwrapped the same way).
+            timeout: Overrides the checker's ``timeout`` for this check.
+
+        Raises:
+            TypeError: ``answer`` or ``gold`` is not a str.
+            CheckerUnavailableError: a worker is needed and cannot start (math-verify missing).
+            CheckerBugError: math-verify raised an exception it should have handled.
+        """
+        if not isinstance(answer, str) or not isinstance(gold, str):
+            raise TypeError(f"answer and gold are str, got {type(answer).__name__} and {type(gold).__name__}")
+        given, reference = extract_answer(answer), extract_answer(gold)
+        verdict = _unreadable(given, reference) or _exact_verdict(reference, given)
+        if verdict is not None:
+            return verdict
+        key = (reference, given)
+        verdict = self._cached(key)
+        if verdict is None:
+            verdict = self._verify(reference, given, self.timeout if timeout is None else float(timeout))
+            self._remember(key, verdict)
+        return verdict
+
+    def is_equivalent(self, answer: str, gold: str) -> bool:
+        """Whether ``answer`` is judged equivalent to ``gold`` (see :meth:`check`)."""
+        return self.check(answer, gold).correct
+
+    def clear_cache(self) -> None:
+        """Forgets cached verdicts, and makes each worker empty its parse caches before its next check."""
+        with self._cache_lock:
+            self._cache.clear()
+        with self._pool:
+            for worker in self._workers:
+                worker.clear_first = True
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of this process's running workers (for monitoring; empty before the first worker check)."""
+        if self._pid != os.getpid():
+            return []
+        with self._pool:
+            return sorted(worker.process.pid for worker in self._workers if worker.alive())
+
+    def close(self) -> None:
+        """Stops the workers (new ones start if the checker is used again). Called for every checker at exit."""
+        if self._pid != os.getpid():
+            self._reset_after_fork()
+            return
+        with self._pool:
+            workers, self._workers, self._idle = list(self._workers), set(), []
+        for worker in workers:
+            worker.close()
+
+    def __enter__(self) -> MathAnswerChecker:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- cache
+
+    def _cached(self, key: tuple[str, str]) -> AnswerCheck | None:
+        with self._cache_lock:
+            verdict = self._cache.get(key)
+            if verdict is not None:
+                self._cache.move_to_end(key)
+            return verdict
+
+    def _remember(self, key: tuple[str, str], verdict: AnswerCheck) -> None:
+        if not self.cache_size:
+            return
+        with self._cache_lock:
+            self._cache[key] = verdict
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+
+    # ---------------------------------------------------------------- workers
+
+    def _reset_after_fork(self) -> None:
+        """Forgets the workers and locks (a forked child must not use its parent's; it starts its own)."""
+        for worker in getattr(self, "_workers", ()):
+            worker.abandon()
+        self._pid = os.getpid()
+        self._cache_lock = threading.Lock()
+        self._pool = threading.Condition()
+        self._idle: list[_Worker] = []
+        self._workers: set[_Worker] = set()
+
+    def _acquire(self) -> _Worker:
+        if self._pid != os.getpid():  # belt and braces beside the at-fork hook
+            self._reset_after_fork()
+        with self._pool:
+            while not self._idle and len(self._workers) >= self.max_workers:
+                self._pool.wait()
+            worker = self._idle.pop() if self._idle else self._start_worker()
+            if not worker.alive():  # died while idle (killed from outside): replace it
+                self._workers.discard(worker)
+                worker.abandon()
+                worker = self._start_worker()
+        try:
+            worker.ensure_ready(self.startup_timeout)
+        except CheckerUnavailableError:
+            self._release(worker, healthy=False, replace=False)
+            raise
+        self.backend_version = worker.version
+        return worker
+
+    def _start_worker(self) -> _Worker:
+        worker = _Worker(self.memory_limit_mb)
+        self._workers.add(worker)
+        return worker
+
+    def _release(self, worker: _Worker, healthy: bool, replace: bool = True) -> None:
+        """Returns a worker to the pool; an unhealthy one is killed and (by default) a new one started at once,
+        so that its import overlaps with the caller's other work."""
+        if not healthy:
+            worker.kill()
+        with self._pool:
+            if healthy:
+                self._idle.append(worker)
+            else:
+                self._workers.discard(worker)
+                if replace:
+                    self._idle.append(self._start_worker())
+            self._pool.notify()
+
+    def _verify(self, gold: str, answer: str, timeout: float) -> AnswerCheck:
+        worker = self._acquire()
+        budget = max(timeout - _SOFT_MARGIN, timeout / 2)
+        healthy = False
+        try:
+            reply = worker.request({"gold": gold, "answer": answer, "budget": budget}, time.monotonic() + timeout)
+            healthy = reply is not None
+        except _WorkerDied:
+            return AnswerCheck(False, "crashed", "the math-verify worker died on this answer (it was restarted)")
+        finally:
+            self._release(worker, healthy)
+        if reply is None:
+            return AnswerCheck(False, "timeout", f"no verdict within {timeout:g} s (the worker was restarted)")
+        if "bug" in reply:
+            raise CheckerBugError(f"math-verify failed on gold={gold!r}, answer={answer!r}:\n{reply['bug']}")
+        if "error" in reply:
+            if reply["error"] == "timeout":
+                return AnswerCheck(False, "timeout", f"math-verify took longer than {budget:g} s")
+            return AnswerCheck(False, "limit", f"math-verify exhausted a resource ({reply['error']})")
+        if reply["correct"]:
+            return AnswerCheck(True, "math-verify")
+        return AnswerCheck(False, "math-verify", "not equivalent to the reference answer")
+
+
+# --------------------------------------------------------------------------------------- process-wide default
+
+_default: MathAnswerChecker | None = None
+_default_lock = threading.Lock()
+
+
+def default_checker() -> MathAnswerChecker:
+    """The process-wide checker the environments use (created on first use; its workers start lazily)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = MathAnswerChecker()
+        return _default
+
+
+def check_answer(answer: str, gold: str) -> AnswerCheck:
+    """Judges ``answer`` against ``gold`` with :func:`default_checker` (see :meth:`MathAnswerChecker.check`)."""
+    return default_checker().check(answer, gold)
+
+
+def is_equivalent(answer: str, gold: str) -> bool:
+    """Whether ``answer`` is equivalent to ``gold``, by :func:`default_checker`.
+
+    >>> is_equivalent("Answer: $1,234", "1234"), is_equivalent(r"\\boxed{\\dfrac{1}{2}}", "0.5")
+    (True, True)
+    >>> is_equivalent("18.0", "18"), is_equivalent("-18", "18")
+    (True, False)
+    """
+    return default_checker().check(answer, gold).correct
+
+
+def require_math_verify() -> None:
+    """Raises :class:`CheckerUnavailableError` now if math-verify is not installed (environments call this in
+    their constructor, so a missing dependency fails before the first episode, not at the first answer)."""
+    if importlib.util.find_spec("math_verify") is None:
+        raise CheckerUnavailableError("math answers need math-verify: pip install 'math-verify>=0.9'")
+
+
+def _after_fork_in_child() -> None:
+    global _default_lock
+    _default_lock = threading.Lock()
+    for checker in list(_CHECKERS):
+        checker._reset_after_fork()
+
+
+def _close_all() -> None:
+    for checker in list(_CHECKERS):
+        if checker._pid == os.getpid():
+            checker.close()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_close_all)

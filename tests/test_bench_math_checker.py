@@ -1,0 +1,81 @@
+"""The math checker benchmark: its answer rewrites, and a ``--quick`` run end to end with sane figures."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reason_gym.data import find_data_file
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "bench_math_checker.py"
+
+
+def _load_benchmark():
+    spec = importlib.util.spec_from_file_location("bench_math_checker", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("gold", "decimal"),
+    [("\\frac{3}{8}", "0.375"), ("-\\frac{1}{4}", "-0.25"), ("7/20", "0.35"), ("\\frac{1}{3}", None), ("4", None)],
+)
+def test_exact_decimals_are_exact(gold, decimal):
+    assert _load_benchmark().exact_decimal(gold) == decimal
+
+
+@pytest.mark.parametrize(
+    ("gold", "terms"),
+    [
+        ("2+\\sqrt{3}", ["2", "\\sqrt{3}"]),
+        ("x^8 + x^{7+1} + 1", ["x^8", "x^{7+1}", "1"]),
+        ("-1 + \\sqrt{2}", ["-1", "\\sqrt{2}"]),
+        ("2 - \\sqrt{3}", None),  # a top-level minus: not a plain sum
+        ("(1+2, 3)", None),
+        ("5", None),
+    ],
+)
+def test_top_level_terms(gold, terms):
+    assert _load_benchmark().top_level_terms(gold) == terms
+
+
+def test_cases_are_labelled_by_construction():
+    bench = _load_benchmark()
+    cases = bench.build_cases([{"answer": "\\frac{1}{2}", "unique_id": "a"}, {"answer": "-12", "unique_id": "b"}])
+    by_category = {(case.problem, case.category): (case.answer, case.truth) for case in cases}
+    assert by_category[("a", "exact decimal")] == ("\\boxed{0.5}", True)
+    assert by_category[("a", "dfrac <-> frac")] == ("\\boxed{\\dfrac{1}{2}}", True)
+    assert by_category[("a", "near miss: sign added")] == ("\\boxed{-\\frac{1}{2}}", False)
+    assert by_category[("b", "near miss: gold + 1")] == ("\\boxed{-11}", False)
+    assert by_category[("b", "near miss: sign dropped")] == ("\\boxed{12}", False)
+    assert by_category[("b", "integer.0")] == ("\\boxed{-12.0}", True)
+
+
+@pytest.mark.slow
+def test_quick_run_end_to_end(tmp_path):
+    if find_data_file("math500/test.jsonl") is None:
+        pytest.skip("needs math500/test.jsonl under REASON_GYM_DATA_DIR (see shared/data/README.md)")
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "SUMMARY" in result.stdout and "checks/s" in result.stdout
+    report = json.loads(out.read_text())
+    assert report["meta"]["quick"] and report["meta"]["golds"] == 40
+    timing = report["timing"]
+    assert timing["checks"] > 200 and all(rate > 0 for rate in timing["per_s"].values())
+    assert report["comparison"]["ours_worse"] == []
+    assert sum(row["cases"] for row in report["comparison"]["categories"].values()) == timing["checks"]
+    assert all(row["right"] in ("ours", "math-verify") for row in report["comparison"]["disagreements"])
