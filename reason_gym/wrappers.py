@@ -38,7 +38,7 @@ def _default_candidates(env: Any) -> Sequence[str | None]:
     return env.candidate_actions()
 
 
-class DiscreteActions(gym.Wrapper):
+class DiscreteActions(gym.Wrapper[np.ndarray, int, str, str]):
     """A text reasoning env as a ``Discrete(max_actions)`` env over candidate steps, with action masks.
 
     Action ``i`` sends the text of candidate ``i`` to the wrapped env. A masked action (its candidate is ``None``)
@@ -57,12 +57,16 @@ class DiscreteActions(gym.Wrapper):
         >>> env = DiscreteActions(gymnasium.make("reason_gym/Game24-v0"), Game24NumbersEncoder())
         >>> obs, info = env.reset(options={"problem": {"numbers": [4, 9, 10, 13]}})
         >>> env.action_space, obs.shape, int(env.action_masks().sum())
-        (Discrete(36), (62,), 29)
+        (Discrete(36), (201,), 36)
+        >>> obs, reward, terminated, truncated, info = env.step(6 * 5 + 2)  # slots (2, 3) = (10, 13), op 2: y - x
+        >>> info["text"].splitlines()[-1]
+        '13 - 10 = 3 (left: 3 4 9)'
 
     Args:
         env: The text env (its ``unwrapped`` provides the candidates, e.g. ``Game24Env``).
         encoder: Makes the observation vector; its ``observation_space`` becomes the wrapper's.
-        candidates: ``candidates(env.unwrapped)`` lists the action texts by position; default:
+        candidates: ``candidates(env.unwrapped)`` lists the action texts by position, as a function of the env's
+            state only (the list is cached per state, see :meth:`candidate_texts`); default:
             ``env.unwrapped.candidate_actions()``.
         max_actions: The number of positions; default ``env.unwrapped.max_candidates``.
     """
@@ -90,12 +94,14 @@ class DiscreteActions(gym.Wrapper):
         self._running = False
         self._cached: tuple[Any, list[str | None]] | None = None
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         text, info = self.env.reset(seed=seed, options=options)
         self._running = True
         return self._observe(text, info)
 
-    def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+    def step(self, action: int) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         texts = self.candidate_texts()
         i = int(action)
         text = texts[i] if 0 <= i < len(texts) else None
@@ -158,56 +164,64 @@ class HashedTextEncoder:
 
     def __call__(self, env: Any, text: str) -> np.ndarray:
         vector = np.zeros(self.dim, np.float64)
-        data = text.encode()
         for n in range(self.ngrams[0], self.ngrams[1] + 1):
-            for start in range(len(data) - n + 1):
-                h = zlib.crc32(data[start : start + n])
+            for start in range(len(text) - n + 1):
+                h = zlib.crc32(text[start : start + n].encode())
                 vector[(h >> 1) % self.dim] += 1.0 if h & 1 else -1.0  # the low bit is the sign
         norm = np.linalg.norm(vector)
         return (vector / norm if norm else vector).astype(np.float32)
 
 
 class Game24NumbersEncoder:
-    """Features of the numbers left in the Game of 24, in the slots that ``candidate_actions`` positions use.
+    """Features of the numbers left in the Game of 24 and of every candidate move's result.
 
-    The sorted numbers ``env.unwrapped.numbers`` fill ``num_numbers`` slots; empty slots are all zero. Per slot:
-    present, ``value / target`` (clipped to +-``clip``), ``value == target``, ``value`` is whole. Then, for every
-    candidate position ``6 * p + o`` (operation ``o`` of :func:`~reason_gym.checkers.game24.pair_moves` on slot
-    pair ``p``): its result ``/ target`` (clipped) and whether it equals the target, so the policy sees one step
-    ahead. The vector ends with the fraction of slots still filled.
+    The sorted numbers ``env.unwrapped.numbers`` fill ``num_numbers`` slots, in the order that
+    ``candidate_actions()`` positions refer to. Candidate position ``6 * p + o`` is operation ``o`` of
+    :func:`~reason_gym.checkers.game24.pair_moves` on the ``p``-th pair of slots; its result is encoded like a
+    number, so the policy sees one step ahead. Each number or result gets five features: present (a filled slot,
+    a move without division by zero), ``value / target`` (clipped to +-``clip``), equals the target, is whole,
+    is a whole divisor of the target. Empty slots and impossible moves are all zero. The vector ends with the
+    fraction of slots filled. Features are computed in floating point with a relative tolerance of 1e-9: they
+    guide a policy, they judge nothing.
 
     Args:
         num_numbers: The puzzle size (the env's ``num_numbers``).
         clip: Bound of the scaled values.
     """
 
+    features_per_number = 5
+
     def __init__(self, num_numbers: int = 4, clip: float = 4.0) -> None:
         if not isinstance(num_numbers, int) or num_numbers < 2:
             raise ValueError(f"num_numbers must be an int >= 2, got {num_numbers!r}")
         self.num_numbers, self.clip = num_numbers, float(clip)
         self._pairs = list(itertools.combinations(range(num_numbers), 2))  # the order of candidate_actions
-        self.num_pairs = len(self._pairs)
-        size = 4 * num_numbers + 2 * 6 * self.num_pairs + 1
-        self.observation_space = spaces.Box(-self.clip, self.clip, (size,), np.float32)
+        rows = num_numbers + 6 * len(self._pairs)
+        self.observation_space = spaces.Box(-self.clip, self.clip, (rows * self.features_per_number + 1,), np.float32)
 
     def __call__(self, env: Any, text: str) -> np.ndarray:
-        numbers = [float(x) for x in env.numbers]  # floats are exact enough for features (not for checking)
+        numbers = [float(x) for x in env.numbers]
         if len(numbers) > self.num_numbers:
             raise ValueError(f"{len(numbers)} numbers for {self.num_numbers} slots: raise num_numbers")
-        target = float(env.get_state().problem["target"]) or 1.0
-        slots = np.zeros((self.num_numbers, 4), np.float32)
+        target = float(env.get_state().problem["target"])
+        # rows: (num_numbers slots, then 6 moves per pair of slots) x features_per_number
+        rows = np.zeros((self.num_numbers + 6 * len(self._pairs), self.features_per_number), np.float32)
         for k, x in enumerate(numbers):
-            slots[k] = (1.0, x / target, _close(x, target), x.is_integer())
-        moves = np.zeros((self.num_pairs, 6, 2), np.float32)
+            rows[k] = self._features(x, target)
         for p, (i, j) in enumerate(self._pairs):
             if j < len(numbers):
                 x, y = numbers[i], numbers[j]
                 results = (x + y, x * y, y - x, y / x if x else None, x - y, x / y if y else None)
                 for o, value in enumerate(results):
                     if value is not None:
-                        moves[p, o] = (value / target, _close(value, target))
-        features = np.concatenate([slots.ravel(), moves.ravel(), [len(numbers) / self.num_numbers]])
-        return np.clip(features, -self.clip, self.clip).astype(np.float32)
+                        rows[self.num_numbers + 6 * p + o] = self._features(value, target)
+        return np.append(rows.ravel(), np.float32(len(numbers) / self.num_numbers))
+
+    def _features(self, x: float, target: float) -> tuple[float, ...]:
+        scaled = min(max(x / (target or 1.0), -self.clip), self.clip)
+        whole = _close(x, round(x))
+        divides = whole and round(x) != 0 and _close(target / x, round(target / x))
+        return (1.0, scaled, _close(x, target), whole, divides)
 
 
 def _close(x: float, y: float) -> bool:
