@@ -1,13 +1,41 @@
-"""The benchmark job: agents against the problems of a split, with a progress bar, a table and files.
+"""The benchmark job: planners x budgets x problems, resumable, with a progress bar, a table, files and a plot.
 
-For now the agents are the model-free baselines of :mod:`agents.simple`; LLM policies and planners plug in here.
+``run_bench`` plays every (planner, budget, problem) episode of a :class:`BenchConfig` and writes, in ``out``:
+
+- ``episodes.jsonl``: one line per episode, appended as each one ends (the chosen answer, its verdict, pass@k, the
+  trajectory, the budget spent, planner details, wall time). A rerun with the same ``out`` skips the episodes
+  already there, so a killed run resumes where it stopped; a half-written last line is dropped first.
+- ``run.json``: the settings that make episodes comparable (env, split, policy, PRM, seed, depth hint). A rerun
+  with other settings is refused (``overwrite=True`` starts afresh). Planners, budgets and limit may change: the
+  run is extended.
+- ``summary.json``: one row per (planner, budget) over the requested problems (see :func:`summarize`).
+- ``accuracy_vs_budget.png``: top-1 accuracy against the budget and against the tokens actually generated.
+
+Budgets are limits on generated samples (candidate steps, see :mod:`agents.budget`), the same for every planner. How
+each planner spends a budget ``B`` (``L`` is ``depth_hint``, the expected steps of a solution, answer included:
+4 for the Game of 24):
+
+=========  ==========================================================================================
+greedy     one temperature-0 trajectory; ignores the rest of the budget
+bon        as many sampled solutions as fit in ``B`` (majority vote, or PRM-weighted vote with a PRM)
+beam       ``B // L`` samples per round: ``expansions = min(4, B // L)``, ``width = (B // L) // expansions``
+mcts       simulations until ``B`` is spent; ``expansions`` 2 below ``B = 32``, else 4
+tot        ``proposals`` 2 below ``B = 32``, else 4; ``breadth = max(1, B // (proposals * L))``
+=========  ==========================================================================================
+
+Every episode is seeded from (seed, planner, budget, problem index) alone, through the policy's ``seed(int)`` when
+it has one and torch's global generator when torch is loaded, so an episode's result does not depend on which ran
+before it: a resumed run gives the summary of an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,81 +43,416 @@ import gymnasium as gym
 from tqdm import tqdm
 
 import reason_gym  # noqa: F401  (registers the environments)
-from agents.simple import Agent, RandomAgent, RolloutAgent, run_episode
+from agents.budget import Budget
+from agents.planners import MCTS, BeamSearch, BestOfN, Greedy, Planner, TreeOfThoughts
+from agents.policies.base import Policy
+from agents.simple import RandomPolicy
+from reason_gym.core import ProcessRewardModel
 
-AGENTS = {
-    "random": lambda seed: RandomAgent(seed),
-    "rollout": lambda seed: RolloutAgent(rollouts=32, seed=seed),
-}
-
-
-def make_agent(name: str, seed: int) -> Agent:
-    if name not in AGENTS:
-        raise ValueError(f"unknown agent {name!r}; choose from {sorted(AGENTS)}")
-    return AGENTS[name](seed)
+PLANNERS = ("greedy", "bon", "beam", "mcts", "tot")
+DEFAULT_BUDGETS = (4, 16, 64)
+DEFAULT_LIMIT = 10
+COUNTER_COLUMNS = ("policy_calls", "samples", "tokens", "prm_calls", "env_steps")
 
 
-def run_bench(
-    env_id: str = "reason_gym/Game24-v0",
-    split: str = "test",
-    agents: Sequence[str] = ("random", "rollout"),
-    limit: int | None = None,
-    seed: int = 0,
-    out: str | Path | None = None,
-    progress: bool = True,
-) -> list[dict[str, Any]]:
-    """Runs every agent on the first ``limit`` problems of ``split``; returns one summary row per agent.
+@dataclass
+class BenchConfig:
+    """What ``reason-gym bench`` runs."""
 
-    With ``out``, writes ``episodes.jsonl`` (one line per episode) and ``summary.json`` there.
+    env: str = "reason_gym/Game24-v0"
+    """A registered environment id."""
+    split: str = "test"
+    """The split whose first ``limit`` problems are played."""
+    planners: Sequence[str] = PLANNERS
+    """Planner names, from :data:`PLANNERS`."""
+    budgets: Sequence[int] = DEFAULT_BUDGETS
+    """Sample budgets per problem (see :mod:`agents.budget`)."""
+    limit: int | None = DEFAULT_LIMIT
+    """Only the first ``limit`` problems of the split (``None``: all of them)."""
+    policy: str = "tiny"
+    """``random[:LATENCY_S]`` (random legal Game-of-24 steps, no model) or a spec of
+    :func:`agents.policies.make_policy`: ``tiny``, ``hf:PATH``, ``vllm:PATH``, ``openai:URL``."""
+    prm: str | None = None
+    """A PRM spec (``rule`` or ``hf:PATH``, see :func:`make_bench_prm`), or ``None``: planners then use votes,
+    log-probs and rollouts."""
+    seed: int = 0
+    """Seeds every episode (with the planner, budget and problem index)."""
+    out: str | Path = "runs/bench"
+    """The run's folder."""
+    depth_hint: int = 4
+    """Expected steps of a solution, answer included, for sizing beam and ToT (Game of 24: 4)."""
+    overwrite: bool = False
+    """Discard the episodes in ``out`` and start afresh (else a run there with the same settings is resumed)."""
+    progress: bool = True
+    """Show a progress bar (on stderr)."""
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.planners if name not in PLANNERS]
+        if unknown or not self.planners:
+            raise ValueError(f"unknown planner(s) {unknown}; choose from {', '.join(PLANNERS)}")
+        if not self.budgets or any(not isinstance(b, int) or b < 1 for b in self.budgets):
+            raise ValueError(f"budgets must be positive ints (samples per problem), got {list(self.budgets)}")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be >= 1, got {self.limit}")
+        if self.depth_hint < 1:
+            raise ValueError(f"depth_hint must be >= 1, got {self.depth_hint}")
+        if self.env not in gym.registry:
+            raise ValueError(f"unknown environment {self.env!r}; `reason-gym list` shows them")
+
+    def identity(self) -> dict[str, Any]:
+        """The settings an episode's result depends on (besides planner, budget and problem)."""
+        return {
+            "env": self.env,
+            "split": self.split,
+            "policy": self.policy,
+            "prm": self.prm,
+            "seed": self.seed,
+            "depth_hint": self.depth_hint,
+        }
+
+
+# ---------------------------------------------------------------------- what runs
+
+
+def make_planner(name: str, budget: int, depth_hint: int = 4) -> Planner:
+    """The planner ``name`` sized for a budget of ``budget`` samples (the table in the module docstring)."""
+    per_round = max(1, budget // depth_hint)
+    small = budget < 32
+    if name == "greedy":
+        return Greedy()
+    if name == "bon":
+        return BestOfN()
+    if name == "beam":
+        expansions = min(4, per_round)
+        return BeamSearch(width=max(1, per_round // expansions), expansions=expansions)
+    if name == "mcts":
+        return MCTS(expansions=2 if small else 4)
+    if name == "tot":
+        proposals = 2 if small else 4
+        return TreeOfThoughts(breadth=max(1, budget // (proposals * depth_hint)), proposals=proposals)
+    raise ValueError(f"unknown planner {name!r}; choose from {', '.join(PLANNERS)}")
+
+
+def make_bench_policy(spec: str) -> Policy:
+    """``random[:LATENCY_S]``, or any spec :func:`agents.policies.make_policy` knows.
+
+    The embedded ``tiny`` model runs on one torch thread: for a model this small, a second thread mostly waits on
+    the first (and on the machine's other processes); on a busy 2-core machine one thread was 15x faster.
+
+    Raises:
+        ValueError: A bad spec, or LLM backends that this install lacks.
+        FileNotFoundError: A model path that does not exist.
     """
-    agents_made = [make_agent(name, seed) for name in agents]  # fail on a bad name before any work
-    env = gym.make(env_id, split=split)
-    count = len(env.unwrapped.split_indices(split))
-    count = count if limit is None else min(limit, count)
-    if count < 1:
-        raise ValueError(f"limit must be >= 1, got {limit}")
-    folder = Path(out) if out is not None else None
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "episodes.jsonl").write_text("")
-    rows = []
-    for agent in agents_made:
-        env.reset(seed=seed)
-        started = time.perf_counter()
-        episodes = []
-        for index in tqdm(range(count), desc=agent.name, disable=not progress, leave=False):
-            episode = run_episode(env, agent, {"index": index, "split": split})
-            episodes.append(episode)
-            if folder is not None:
-                with (folder / "episodes.jsonl").open("a") as file:
-                    file.write(json.dumps(episode) + "\n")
-        correct = sum(e["is_correct"] for e in episodes)
-        rows.append(
-            {
-                "agent": agent.name,
-                "env": env_id,
-                "split": split,
-                "n_problems": count,
-                "solved": correct,
-                "accuracy": correct / count,
-                "mean_reward": sum(e["reward"] for e in episodes) / count,
-                "env_steps": sum(len(e["actions"]) for e in episodes) + getattr(agent, "env_steps", 0),
-                "wall_s": round(time.perf_counter() - started, 3),
-            }
-        )
-    if folder is not None:
-        (folder / "summary.json").write_text(json.dumps(rows, indent=2) + "\n")
+    kind, _, rest = spec.partition(":")
+    if kind == "random":
+        try:
+            latency = float(rest or 0)
+        except ValueError:
+            raise ValueError(
+                f"--policy random takes an optional latency in seconds (random:0.01), got {spec!r}"
+            ) from None
+        return RandomPolicy(latency=latency)
+    try:
+        from agents.policies import make_policy
+    except ImportError as error:
+        raise ValueError(
+            f"the LLM policies are not available ({error}); install them with `pip install -e .[llm]`, "
+            "or use --policy random"
+        ) from None
+    return make_policy(spec, num_threads=1) if spec == "tiny" else make_policy(spec)
+
+
+def make_bench_prm(spec: str | None) -> ProcessRewardModel | None:
+    """The PRM named by ``spec``, or ``None``.
+
+    Specs: ``rule``, the exact rule-based scorers of :mod:`agents.prm` (for the Game of 24, the solver's verdict on
+    the numbers left: an oracle PRM); ``hf:PATH``, a learned PRM read by :class:`agents.prm.HFStepScorer` (a causal
+    LM scoring a "+" after each step). ``agents.prm.make_prm(spec)`` takes over where it exists.
+    """
+    if not spec:
+        return None
+    try:
+        from agents import prm
+    except ImportError as error:
+        raise ValueError(f"--prm needs agents.prm, which is not available here ({error})") from None
+    if hasattr(prm, "make_prm"):
+        return prm.make_prm(spec)
+    kind, _, path = spec.partition(":")
+    if spec == "rule":
+        return RuleBasedPRM()
+    if kind == "hf" and path:
+        from agents.policies.hf import load_model_and_tokenizer
+
+        return prm.HFStepScorer(*load_model_and_tokenizer(path))
+    raise ValueError(f"unknown PRM spec {spec!r}; accepted: 'rule' (exact rule-based scorers), 'hf:PATH'")
+
+
+class RuleBasedPRM:
+    """:func:`agents.prm.rule_based_prm`'s scorer for each question, built once per task rather than per call."""
+
+    def __init__(self) -> None:
+        self._scorers: dict[str, ProcessRewardModel] = {}
+
+    def __call__(self, question: str, steps: Sequence[str]) -> list[float]:
+        from agents.prm import rule_based_prm
+
+        task = question[:13]  # the prefixes rule_based_prm tells tasks apart by ("Game of 24:", "Solve for x: ")
+        if task not in self._scorers:
+            self._scorers[task] = rule_based_prm(question)
+        return list(self._scorers[task](question, steps))
+
+
+def episode_seed(seed: int, planner: str, budget: int, index: int) -> int:
+    """A seed that depends on the episode alone (stable across processes, unlike ``hash``)."""
+    return zlib.crc32(f"{seed}/{planner}/{budget}/{index}".encode())
+
+
+def seed_policy(policy: Policy, seed: int) -> None:
+    """Seeds the policy's sampling: its ``seed(int)`` method where it has one, and torch's global generator."""
+    seeder = getattr(policy, "seed", None)
+    if callable(seeder):
+        seeder(seed)
+    torch = sys.modules.get("torch")  # only if some backend loaded it: the bench never imports torch itself
+    if torch is not None:
+        torch.manual_seed(seed)
+
+
+def problem_indices(env: gym.Env, split: str, limit: int | None) -> list[int]:
+    """The indices of the problems to play: the first ``limit`` of the split."""
+    indices = getattr(env.unwrapped, "split_indices", None)
+    if indices is None:
+        if limit is None:
+            raise ValueError(f"{env.unwrapped.__class__.__name__} has no fixed problem list: pass a limit")
+        return list(range(limit))
+    count = len(indices(split))
+    return list(range(count if limit is None else min(limit, count)))
+
+
+# ---------------------------------------------------------------------- the run
+
+
+def run_bench(config: BenchConfig) -> list[dict[str, Any]]:
+    """Plays every missing episode of ``config``, then writes the summary and the plot; returns the summary rows."""
+    env = gym.make(config.env, split=config.split)
+    indices = problem_indices(env, config.split, config.limit)
+    folder = Path(config.out)
+    episodes = open_run(folder, config)
+    policy = make_bench_policy(config.policy)  # after the cheap checks: loading a model takes a while
+    prm = make_bench_prm(config.prm)
+    todo = [
+        (planner, budget, index)
+        for planner in config.planners
+        for budget in config.budgets
+        for index in indices
+        if (planner, budget, index) not in episodes
+    ]
+    total = len(config.planners) * len(config.budgets) * len(indices)
+    if todo:  # fail fast, before the progress bar, if the policy cannot answer (a server that is down)
+        probe(env, policy, config.split, todo[0][2])
+    with (
+        (folder / "episodes.jsonl").open("a") as file,
+        tqdm(
+            total=total, initial=total - len(todo), disable=not config.progress, unit="episode", mininterval=0.5
+        ) as bar,
+    ):
+        for planner, budget, index in todo:
+            bar.set_postfix_str(f"{planner} @ {budget}", refresh=False)
+            record = play_episode(env, policy, prm, config, planner, budget, index)
+            file.write(json.dumps(record) + "\n")
+            file.flush()  # a line per episode, whole: a kill loses at most the episode being played
+            episodes[(planner, budget, index)] = record
+            bar.update()
+    rows = summarize(episodes.values(), config.planners, config.budgets, indices)
+    (folder / "summary.json").write_text(json.dumps(rows, indent=2) + "\n")
+    plot(rows, folder / "accuracy_vs_budget.png", title=f"{config.env} {config.split}, policy {config.policy}")
     return rows
 
 
+def probe(env: gym.Env, policy: Policy, split: str, index: int) -> None:
+    """One greedy proposal for a problem's question: raises what the policy raises when it cannot answer."""
+    question, _ = env.reset(options={"index": index, "split": split})
+    policy.propose([question], 1, temperature=0.0)
+
+
+def play_episode(
+    env: gym.Env,
+    policy: Policy,
+    prm: ProcessRewardModel | None,
+    config: BenchConfig,
+    planner: str,
+    budget: int,
+    index: int,
+) -> dict[str, Any]:
+    """One planner on one problem within one budget; returns the episode's record."""
+    seed = episode_seed(config.seed, planner, budget, index)
+    _, info = env.reset(seed=seed, options={"index": index, "split": config.split})
+    seed_policy(policy, seed)
+    started = time.perf_counter()
+    result = make_planner(planner, budget, config.depth_hint).solve(env.unwrapped, policy, Budget(samples=budget), prm)
+    return {
+        "planner": planner,
+        "budget": budget,
+        "index": index,
+        "problem_id": info["problem_id"],
+        "seed": seed,
+        "answer": result.answer,
+        "is_correct": result.is_correct,
+        "pass_at_k": result.pass_at_k,
+        "k": result.k,
+        "used": result.used,
+        "trajectory": result.trajectory,
+        "details": result.details,
+        "wall_s": round(time.perf_counter() - started, 4),
+    }
+
+
+def open_run(folder: Path, config: BenchConfig) -> dict[tuple[str, int, int], dict[str, Any]]:
+    """Prepares ``folder`` for the run; returns the episodes already there, by (planner, budget, index).
+
+    Raises:
+        ValueError: ``folder`` holds a run with other settings (and ``config.overwrite`` is false), or a corrupt
+            episode line.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    settings, path = folder / "run.json", folder / "episodes.jsonl"
+    identity = config.identity()
+    if config.overwrite:
+        path.unlink(missing_ok=True)
+    elif settings.exists():
+        previous = json.loads(settings.read_text())
+        changed = {key: (previous.get(key), value) for key, value in identity.items() if previous.get(key) != value}
+        if changed:
+            what = ", ".join(f"{key} {old!r} there, {new!r} now" for key, (old, new) in changed.items())
+            raise ValueError(f"{folder} holds a run with other settings ({what}): pass another --out, or --overwrite")
+    elif path.exists():
+        raise ValueError(f"{path} exists without run.json, so it cannot be resumed: pass another --out, or --overwrite")
+    settings.write_text(json.dumps(identity, indent=2) + "\n")
+    return read_episodes(path)
+
+
+def read_episodes(path: Path) -> dict[tuple[str, int, int], dict[str, Any]]:
+    """The complete episode lines of ``path``; a half-written last line (a killed run) is cut off the file."""
+    if not path.exists():
+        return {}
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end < len(data):
+        with path.open("r+b") as file:
+            file.truncate(end)
+    episodes: dict[tuple[str, int, int], dict[str, Any]] = {}
+    for number, line in enumerate(data[:end].decode().splitlines(), 1):
+        try:
+            record = json.loads(line)
+            key = (record["planner"], record["budget"], record["index"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise ValueError(f"{path}:{number} is not an episode record: fix or delete the file") from None
+        episodes.setdefault(key, record)
+    return episodes
+
+
+# ---------------------------------------------------------------------- reports
+
+
+def summarize(
+    episodes: Iterable[dict[str, Any]], planners: Sequence[str], budgets: Sequence[int], indices: Sequence[int]
+) -> list[dict[str, Any]]:
+    """One row per (planner, budget) over the episodes of ``indices``.
+
+    Row fields: ``planner``, ``budget`` (the sample limit), ``n_problems``, ``accuracy`` (top-1: the chosen answer
+    is right), ``pass_at_k`` (some finished trajectory of the search is right; a search with none counts as a miss)
+    and ``k`` (finished trajectories per problem, mean), the mean per problem of each budget counter
+    (``policy_calls``, ``samples``, ``tokens``, ``prm_calls``, ``env_steps``), ``wall_s`` (the episodes' total),
+    ``value`` (what scored or selected: majority, prm_vote, logprob, prm, rollout) and ``uses_verifier`` (whether
+    that consulted the env's outcome reward, see :mod:`agents.planners.base`).
+    """
+    wanted = set(indices)
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {(p, b): [] for p in planners for b in budgets}
+    for record in episodes:
+        key = (record["planner"], record["budget"])
+        if key in groups and record["index"] in wanted:
+            groups[key].append(record)
+    rows = []
+    for (planner, budget), records in groups.items():
+        n = len(records)
+        if not n:
+            continue
+        value = _value_used(records[0]["details"])
+        row: dict[str, Any] = {
+            "planner": planner,
+            "budget": budget,
+            "n_problems": n,
+            "accuracy": sum(r["is_correct"] for r in records) / n,
+            "pass_at_k": sum(bool(r["pass_at_k"]) for r in records) / n,
+            "k": round(sum(r["k"] for r in records) / n, 2),
+        }
+        for counter in COUNTER_COLUMNS:
+            row[counter] = round(sum(r["used"][counter] for r in records) / n, 2)
+        row["wall_s"] = round(sum(r["wall_s"] for r in records), 3)
+        row["value"] = value
+        row["uses_verifier"] = value == "rollout"
+        rows.append(row)
+    return rows
+
+
+def _value_used(details: dict[str, Any]) -> str:
+    return details.get("value") or details.get("score") or details.get("selection") or "greedy"
+
+
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
-    """A plain-text table of summary rows."""
-    header = f"{'agent':<10} {'solved':>10} {'accuracy':>9} {'mean reward':>12} {'env steps':>10} {'wall s':>8}"
+    """A plain-text table of summary rows (counters are means per problem)."""
+    header = (
+        f"{'planner':<8} {'budget':>6} {'accuracy':>9} {'pass@k':>7} {'samples':>8} {'tokens':>9} {'calls':>7} "
+        f"{'prm':>6} {'steps':>7} {'wall s':>8}  value"
+    )
     lines = [header, "-" * len(header)]
     for row in rows:
-        solved = f"{row['solved']}/{row['n_problems']}"
         lines.append(
-            f"{row['agent']:<10} {solved:>10} {row['accuracy']:>9.1%} {row['mean_reward']:>12.3f} "
-            f"{row['env_steps']:>10} {row['wall_s']:>8.2f}"
+            f"{row['planner']:<8} {row['budget']:>6} {row['accuracy']:>9.1%} {row['pass_at_k']:>7.1%} "
+            f"{row['samples']:>8.1f} {row['tokens']:>9.1f} {row['policy_calls']:>7.1f} {row['prm_calls']:>6.1f} "
+            f"{row['env_steps']:>7.1f} {row['wall_s']:>8.2f}  {row['value']}" + (" (verifier)" * row["uses_verifier"])
         )
     return "\n".join(lines)
+
+
+def plot(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> None:
+    """Accuracy (solid) and pass@k (dashed) against the sample budget, and accuracy against tokens generated."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+
+    figure, (by_budget, by_tokens) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for number, planner in enumerate(dict.fromkeys(row["planner"] for row in rows)):
+        mine = sorted((row for row in rows if row["planner"] == planner), key=lambda row: row["budget"])
+        color = f"C{number}"
+        budgets = [row["budget"] for row in mine]
+        by_budget.plot(budgets, [row["accuracy"] for row in mine], "o-", color=color, label=planner)
+        by_budget.plot(budgets, [row["pass_at_k"] for row in mine], "--", color=color, alpha=0.5)
+        tokens = [max(row["tokens"], 1.0) for row in mine]  # a log axis has no 0 (scripted policies count none)
+        by_tokens.plot(tokens, [row["accuracy"] for row in mine], "o-", color=color, label=planner)
+    by_budget.set(xscale="log", xlabel="budget (samples per problem)", ylabel="accuracy (dashed: pass@k)")
+    budgets = sorted({row["budget"] for row in rows})
+    by_budget.set_xticks(budgets, [str(b) for b in budgets])
+    by_budget.minorticks_off()
+    by_tokens.set(xscale="log", xlabel="tokens generated per problem (mean)")
+    for axes in (by_budget, by_tokens):
+        axes.grid(True, which="both", alpha=0.3)
+        axes.set_ylim(-0.02, 1.02)
+    by_tokens.legend(loc="best")
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+__all__ = [
+    "DEFAULT_BUDGETS",
+    "DEFAULT_LIMIT",
+    "PLANNERS",
+    "BenchConfig",
+    "format_table",
+    "make_bench_policy",
+    "make_planner",
+    "run_bench",
+    "summarize",
+]

@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 import gymnasium as gym
 
@@ -66,39 +66,82 @@ def cmd_play(args: argparse.Namespace, out: TextIO, lines: TextIO) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
-    from agents.bench import format_table, run_bench  # the agents package is only needed here
+    from agents.bench import BenchConfig, format_table, run_bench  # the agents package is only needed here
 
-    rows = run_bench(
-        env_id=args.env,
+    config = BenchConfig(
+        env=args.env,
         split=args.split,
-        agents=args.agents.split(","),
+        planners=_names(args.planners),
+        budgets=[_positive_int(value, "--budgets") for value in _names(args.budgets)],
         limit=args.limit,
+        policy=args.policy,
+        prm=args.prm,
         seed=args.seed,
         out=args.out,
+        depth_hint=args.depth_hint,
+        overwrite=args.overwrite,
         progress=not args.no_progress,
     )
+    rows = run_bench(config)
     print(format_table(rows), file=out)
-    if args.out:
-        print(f"wrote {args.out}/episodes.jsonl and {args.out}/summary.json", file=out)
+    print(f"wrote {args.out}/episodes.jsonl, summary.json and accuracy_vs_budget.png", file=out)
     return 0
 
 
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _positive_int(text: str, flag: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{flag} takes comma-separated positive integers, got {text!r}") from None
+    if value < 1:
+        raise ValueError(f"{flag} takes comma-separated positive integers, got {text!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports a bad command line in one line (and exit status 2), not the usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="reason-gym", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="reason-gym", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     commands.add_parser("list", help="registered environments, with a one-line description each")
     play = commands.add_parser("play", help="play an environment in the terminal")
     play.add_argument("env_id", help="e.g. reason_gym/Game24-v0")
     play.add_argument("--index", type=int, help="the i-th problem of the split (default: a random one)")
     play.add_argument("--split", help="train, test or all")
     play.add_argument("--seed", type=int, help="seed of the random problem choice")
-    bench = commands.add_parser("bench", help="benchmark agents on a task (default: baselines on Game24 test)")
-    bench.add_argument("--env", default="reason_gym/Game24-v0")
-    bench.add_argument("--split", default="test")
-    bench.add_argument("--agents", default="random,rollout", help="comma-separated: random, rollout")
-    bench.add_argument("--limit", type=int, help="only the first N problems of the split")
-    bench.add_argument("--seed", type=int, default=0)
-    bench.add_argument("--out", help="folder for episodes.jsonl and summary.json")
+    bench = commands.add_parser(
+        "bench",
+        help="benchmark planners on a task: accuracy against compute (default: the tiny model on Game24 test)",
+        description="Planners x budgets x problems, resumable: rerun the same command to finish a killed run.",
+    )
+    bench.add_argument("--env", default="reason_gym/Game24-v0", help="environment id (default: %(default)s)")
+    bench.add_argument("--split", default="test", help="split whose first --limit problems are played (%(default)s)")
+    bench.add_argument(
+        "--planners", default="greedy,bon,beam,mcts,tot", help="comma-separated, from: %(default)s (default: all)"
+    )
+    bench.add_argument("--budgets", default="4,16,64", help="samples per problem, comma-separated (%(default)s)")
+    bench.add_argument("--limit", type=int, default=10, help="the first N problems of the split (%(default)s)")
+    bench.add_argument(
+        "--policy",
+        default="tiny",
+        help="tiny, hf:PATH, vllm:PATH, openai:URL[#MODEL], or random[:LATENCY_S] (no model) (default: %(default)s)",
+    )
+    bench.add_argument(
+        "--prm", help="rule (exact rule-based step scores) or hf:PATH (default: none: votes, log-probs, rollouts)"
+    )
+    bench.add_argument("--seed", type=int, default=0, help="seeds every episode (%(default)s)")
+    bench.add_argument("--out", default="runs/bench", help="folder of the run (%(default)s)")
+    bench.add_argument("--depth-hint", type=int, default=4, help="expected steps per solution, for sizing (4)")
+    bench.add_argument("--overwrite", action="store_true", help="discard the run in --out and start afresh")
     bench.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -111,9 +154,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "play":
             return cmd_play(args, sys.stdout, sys.stdin)
         return cmd_bench(args, sys.stdout)
-    except ValueError as error:  # bad flags reach the user as one line, not a traceback
-        print(f"reason-gym: {error}", file=sys.stderr)
+    except (ValueError, OSError, ImportError) as error:  # bad flags, missing models, data or servers
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"reason-gym: {message}", file=sys.stderr)  # reach the user as one line, not a traceback
         return 2
+    except KeyboardInterrupt:
+        print("reason-gym: interrupted; `reason-gym bench` with the same flags resumes a run", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -344,6 +344,13 @@ class ReasoningEnv(gym.Env[str, str]):
         """
         return None
 
+    def answer_key(self, answer: str) -> Hashable | None:
+        """A key equal for final answers the task deems equivalent (majority votes group by it), or ``None``.
+
+        ``answer`` is the text after ``Answer:``. The base class knows no key; tasks override it.
+        """
+        return None
+
     @property
     def steps(self) -> list[str]:
         """The accepted steps (and final answer) of the current episode, in order."""

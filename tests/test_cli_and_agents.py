@@ -1,17 +1,20 @@
-"""The reason-gym CLI in subprocesses, and the model-free baseline agents."""
+"""The reason-gym CLI in subprocesses (the bench end to end, killed and resumed), and the model-free baselines."""
 
 import json
 import os
 import re
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import gymnasium as gym
 import pytest
 
 import reason_gym  # noqa: F401
-from agents.bench import run_bench
+from agents.bench import BenchConfig, run_bench
 from agents.simple import RandomAgent, RolloutAgent, run_episode
+from reason_gym.cli import build_parser, main
 
 
 def reason_gym_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
@@ -47,21 +50,141 @@ def test_play_quits_on_end_of_input_and_rejects_unknown_envs():
     assert result.returncode == 2 and "reason-gym list" in result.stderr
 
 
-def test_bench_writes_episodes_and_a_summary(tmp_path):
-    result = reason_gym_cli("bench", "--limit", "3", "--out", str(tmp_path), "--no-progress")
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_FLAGS = ("--limit", "2", "--budgets", "4,16", "--no-progress")
+
+
+def episode_lines(folder: Path) -> list[str]:
+    return (folder / "episodes.jsonl").read_text().splitlines()
+
+
+def without_wall_time(rows: list[dict]) -> list[dict]:
+    return [{key: value for key, value in row.items() if key != "wall_s"} for row in rows]
+
+
+def test_the_command_line_defaults_are_the_bench_defaults():
+    args = build_parser().parse_args(["bench"])
+    defaults = BenchConfig(policy="random")
+    assert args.planners.split(",") == list(defaults.planners)
+    assert [int(b) for b in args.budgets.split(",")] == list(defaults.budgets)
+    assert (args.limit, args.policy, args.out, args.split) == (defaults.limit, "tiny", defaults.out, defaults.split)
+    assert BenchConfig.policy == "tiny"
+
+
+def test_bench_writes_episodes_a_summary_and_a_plot(tmp_path):
+    result = reason_gym_cli("bench", "--policy", "random", "--out", str(tmp_path), *BENCH_FLAGS)
     assert result.returncode == 0, result.stderr
-    assert "random" in result.stdout and "rollout" in result.stdout
-    episodes = [json.loads(line) for line in (tmp_path / "episodes.jsonl").read_text().splitlines()]
+    episodes = [json.loads(line) for line in episode_lines(tmp_path)]
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert len(episodes) == 6 and {row["agent"] for row in summary} == {"random", "rollout"}
+    assert len(episodes) == 5 * 2 * 2  # planners x budgets x problems
+    assert [(row["planner"], row["budget"]) for row in summary] == [
+        (planner, budget) for planner in ("greedy", "bon", "beam", "mcts", "tot") for budget in (4, 16)
+    ]
     for row in summary:
-        solved = sum(e["is_correct"] for e in episodes if e["agent"] == row["agent"])
-        assert row["solved"] == solved and row["n_problems"] == 3 and row["accuracy"] == solved / 3
+        mine = [e for e in episodes if (e["planner"], e["budget"]) == (row["planner"], row["budget"])]
+        assert row["n_problems"] == 2 and row["accuracy"] == sum(e["is_correct"] for e in mine) / 2
+        assert row["samples"] == sum(e["used"]["samples"] for e in mine) / 2 <= row["budget"]
+        assert {"pass_at_k", "policy_calls", "tokens", "prm_calls", "env_steps", "wall_s"} <= set(row)
+    assert (tmp_path / "accuracy_vs_budget.png").read_bytes().startswith(b"\x89PNG")
+    assert result.stdout.splitlines()[0].split()[:4] == ["planner", "budget", "accuracy", "pass@k"]
 
 
-def test_bench_rejects_an_unknown_agent():
-    result = reason_gym_cli("bench", "--agents", "random,oracle", "--limit", "1")
-    assert result.returncode == 2 and "unknown agent 'oracle'" in result.stderr
+@pytest.mark.slow
+@pytest.mark.skipif(not (ROOT / "agents" / "models" / "tiny" / "config.json").exists(), reason="no tiny checkpoint")
+def test_bench_runs_the_embedded_model(tmp_path):
+    result = reason_gym_cli("bench", "--out", str(tmp_path), "--limit", "1", "--budgets", "4", "--no-progress")
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [row["planner"] for row in summary] == ["greedy", "bon", "beam", "mcts", "tot"]
+    assert all(row["tokens"] > 0 and row["samples"] <= 4 for row in summary)
+
+
+@pytest.mark.slow
+def test_a_killed_bench_resumes_to_the_summary_of_an_uninterrupted_run(tmp_path):
+    flags = ("--policy", "random:0.01", "--seed", "7", *BENCH_FLAGS)
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    assert reason_gym_cli("bench", "--out", str(whole), *flags).returncode == 0
+    command = [sys.executable, "-m", "reason_gym.cli", "bench", "--out", str(resumed), *flags]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if (resumed / "episodes.jsonl").exists() and len(episode_lines(resumed)) >= 3:
+            break
+        time.sleep(0.01)
+    process.kill()  # SIGKILL: no cleanup, as in a crash
+    process.wait()
+    done_before = len(episode_lines(resumed))
+    assert 3 <= done_before < 20, "the run should have been killed mid-way"
+    again = reason_gym_cli("bench", "--out", str(resumed), *flags)
+    assert again.returncode == 0, again.stderr
+    lines = episode_lines(resumed)
+    keys = [(e["planner"], e["budget"], e["index"]) for e in map(json.loads, lines)]
+    assert len(keys) == len(set(keys)) == 20  # every episode once: none lost, none repeated
+    summaries = [json.loads((folder / "summary.json").read_text()) for folder in (whole, resumed)]
+    assert without_wall_time(summaries[0]) == without_wall_time(summaries[1])
+
+
+def test_a_half_written_episode_line_is_dropped_and_replayed(tmp_path):
+    config = BenchConfig(
+        policy="random", limit=1, budgets=[4], planners=["greedy", "bon"], out=tmp_path, progress=False
+    )
+    first = run_bench(config)
+    lines = episode_lines(tmp_path)
+    (tmp_path / "episodes.jsonl").write_text(lines[0] + "\n" + lines[1][:15])  # killed while writing line 2
+    again = run_bench(config)
+    replayed = [json.loads(line) for line in episode_lines(tmp_path)]
+    assert without_wall_time(replayed) == without_wall_time([json.loads(line) for line in lines])
+    assert without_wall_time(first) == without_wall_time(again)
+
+
+def test_a_prm_scores_the_search(tmp_path):
+    config = BenchConfig(policy="random", prm="rule", limit=2, budgets=[16], planners=["bon", "mcts"], out=tmp_path)
+    config.progress = False
+    rows = run_bench(config)
+    assert [row["value"] for row in rows] == ["prm_vote", "prm"]
+    assert all(row["prm_calls"] > 0 and not row["uses_verifier"] for row in rows)
+
+
+def test_a_run_folder_refuses_other_settings(tmp_path):
+    run_bench(BenchConfig(policy="random", limit=1, budgets=[4], planners=["greedy"], out=tmp_path, progress=False))
+    other = BenchConfig(policy="random", limit=1, budgets=[4], planners=["greedy"], out=tmp_path, seed=1)
+    with pytest.raises(ValueError, match="seed 0 there, 1 now"):
+        run_bench(other)
+    other.overwrite, other.progress = True, False
+    assert run_bench(other)[0]["n_problems"] == 1
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--planners", "greedy,oracle"), "unknown planner(s) ['oracle']"),
+        (("--budgets", "8,lots"), "--budgets takes comma-separated positive integers"),
+        (("--budgets", "0"), "--budgets takes comma-separated positive integers"),
+        (("--limit", "0"), "limit must be >= 1"),
+        (("--limit", "two"), "argument --limit: invalid int value"),
+        (("--bogus",), "unrecognized arguments: --bogus"),
+        (("--env", "reason_gym/Chess-v0"), "unknown environment"),
+        (("--policy", "gpt-4"), "unknown policy spec 'gpt-4'"),
+        (("--policy", "random:fast"), "optional latency in seconds"),
+        (("--policy", "random", "--prm", "oracle"), "unknown PRM spec 'oracle'"),
+        (("--policy", "openai:http://127.0.0.1:9/v1#m"), "no answer from http://127.0.0.1:9/v1/completions"),
+    ],
+)
+def test_bench_reports_a_bad_command_line_in_one_line(flags, message, tmp_path, capsys):
+    try:
+        status = main(["bench", "--out", str(tmp_path / "run"), "--limit", "1", *flags])
+    except SystemExit as exit:  # argparse's own errors
+        status = exit.code
+    captured = capsys.readouterr()
+    assert status == 2 and captured.out == ""
+    assert len(captured.err.splitlines()) == 1 and message in captured.err, captured.err
+
+
+@pytest.mark.slow
+def test_a_missing_model_is_one_error_line_from_the_command(tmp_path):
+    result = reason_gym_cli("bench", "--out", str(tmp_path), "--policy", "hf:/nonexistent/model", "--limit", "1")
+    assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [result.stderr.strip()] and "no model at '/nonexistent/model'" in result.stderr
 
 
 def test_the_random_agent_only_plays_legal_moves():
@@ -81,9 +204,11 @@ def test_rollouts_find_a_solution_that_random_play_rarely_finds():
     assert random_wins < 25
 
 
-def test_run_bench_is_reproducible_under_a_seed():
-    first = run_bench(limit=5, seed=3, progress=False)
-    again = run_bench(limit=5, seed=3, progress=False)
-    assert [row["solved"] for row in first] == [row["solved"] for row in again]
+def test_run_bench_is_reproducible_under_a_seed(tmp_path):
+    def run(folder: str) -> list[dict]:
+        config = BenchConfig(policy="random", limit=3, budgets=[8], seed=3, out=tmp_path / folder, progress=False)
+        return without_wall_time(run_bench(config))
+
+    assert run("one") == run("two")
     with pytest.raises(ValueError, match="limit must be >= 1"):
-        run_bench(limit=0, progress=False)
+        BenchConfig(policy="random", limit=0)

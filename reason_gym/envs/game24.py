@@ -246,6 +246,13 @@ class Game24Env(ReasoningEnv):
         state = self._require_state()
         return state.task, state.problem["target"]
 
+    def answer_key(self, answer: str) -> Number | None:
+        """What a final answer claims, for grouping equivalent answers (majority votes): the exact value of an
+        expression over exactly the puzzle's numbers (every right answer is keyed 24), else ``None``."""
+        state = self._require_state()
+        verdict = judge_answer(answer, state.problem["numbers"], state.problem["target"])
+        return verdict.value if verdict.correct or verdict.error.startswith("equals ") else None
+
     @property
     def max_candidates(self) -> int:
         """The length of :meth:`candidate_actions`: six operations for every pair of number slots."""
