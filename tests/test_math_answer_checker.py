@@ -273,8 +273,23 @@ def test_a_worker_killed_from_outside_is_replaced(checker):
     checker.check("\\boxed{x+3}", "3+x")
     for pid in checker.worker_pids():
         os.kill(pid, 9)
-    time.sleep(0.1)
+    # no pause: the kill may not be visible yet when the next check takes the worker, which must still work
     assert checker.check("\\boxed{x+4}", "4+x").correct
+
+
+def test_an_answer_that_kills_every_worker_is_reported_as_a_crash(monkeypatch, tmp_path):
+    doomed = tmp_path / "doomed_worker.py"
+    doomed.write_text(
+        "import json, os, sys\n"
+        "print(json.dumps({'version': 'doomed'}), flush=True)\n"
+        "sys.stdin.readline()\n"
+        "os._exit(1)\n"
+    )
+    monkeypatch.setattr(math_answer, "WORKER_SCRIPT", doomed)
+    with MathAnswerChecker(timeout=2.0) as fragile:
+        verdict = fragile.check("\\boxed{x+5}", "5+x")
+    assert verdict == AnswerCheck(False, "crashed", verdict.reason)
+    assert "twice" in verdict.reason
 
 
 def test_verdicts_are_cached_including_timeouts():

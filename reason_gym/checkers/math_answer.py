@@ -428,16 +428,22 @@ class MathAnswerChecker:
             self._pool.notify()
 
     def _verify(self, gold: str, answer: str, timeout: float) -> AnswerCheck:
-        worker = self._acquire()
         budget = max(timeout - _SOFT_MARGIN, timeout / 2)
-        healthy = False
-        try:
-            reply = worker.request({"gold": gold, "answer": answer, "budget": budget}, time.monotonic() + timeout)
-            healthy = reply is not None
-        except _WorkerDied:
-            return AnswerCheck(False, "crashed", "the math-verify worker died on this answer (it was restarted)")
-        finally:
-            self._release(worker, healthy)
+        # A worker that dies on a request is retried once on a fresh worker: it may have been killed from outside
+        # while idle, before the kill was visible to ``alive()``. Dying twice means the answer itself kills it.
+        for _attempt in range(2):
+            worker = self._acquire()
+            healthy = False
+            try:
+                reply = worker.request({"gold": gold, "answer": answer, "budget": budget}, time.monotonic() + timeout)
+                healthy = reply is not None
+                break
+            except _WorkerDied:
+                continue
+            finally:
+                self._release(worker, healthy)
+        else:
+            return AnswerCheck(False, "crashed", "the math-verify worker died on this answer twice (it was restarted)")
         if reply is None:
             return AnswerCheck(False, "timeout", f"no verdict within {timeout:g} s (the worker was restarted)")
         if "bug" in reply:
