@@ -123,10 +123,10 @@ def test_evaluate_is_exact_on_huge_values_and_bounded():
     assert evaluate("2^4095 - 2^4094") == 2**4094
     assert evaluate("2^4096") is None
     assert evaluate("99999999^28") == 99999999**28
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: a shared, loaded machine does not make this fail
     for text in ("9^9^9^9", "(2^4096)^4096", "2^(2^(2^(2^2)))", "1" * 250 + "^" + "9" * 5):
         assert evaluate(text) is None
-    assert time.perf_counter() - started < 0.1
+    assert time.process_time() - started < 0.5  # computing any of them would take hours
 
 
 def test_evaluate_refuses_non_strings():
@@ -344,9 +344,9 @@ ADVERSARIAL = {
 @pytest.mark.parametrize("name", ADVERSARIAL)
 def test_adversarial_text_is_checked_quickly_and_never_raises(name):
     text = ADVERSARIAL[name][:100_000]
-    started = time.perf_counter()
+    started = time.process_time()
     true, checked = check_arithmetic_claims(text)
-    assert time.perf_counter() - started < 0.5
+    assert time.process_time() - started < 2.0  # well above the ~0.1 s it takes, far below a blow-up
     assert 0 <= true <= checked <= MAX_CLAIMS
 
 
