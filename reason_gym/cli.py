@@ -1,4 +1,5 @@
-"""The ``reason-gym`` command: ``list`` environments, ``play`` one in the terminal, ``bench`` agents on a task."""
+"""The ``reason-gym`` command: ``list`` environments, ``play`` one in the terminal, ``bench`` agents on a task,
+``train grpo`` a policy."""
 
 from __future__ import annotations
 
@@ -143,7 +144,21 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--depth-hint", type=int, default=4, help="expected steps per solution, for sizing (4)")
     bench.add_argument("--overwrite", action="store_true", help="discard the run in --out and start afresh")
     bench.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train = commands.add_parser(
+        "train",
+        help="train a policy through the environments: `reason-gym train grpo --help` lists the settings",
+        add_help=False,  # the trainer parses its own flags (--help included)
+    )
+    train.add_argument("algorithm", choices=["grpo"], help="the trainer")
+    train.add_argument("flags", nargs=argparse.REMAINDER, help="the trainer's flags")
     return parser
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from agents.training.grpo import main as train_grpo  # torch and transformers are only needed here
+
+    train_grpo(args.flags)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -153,13 +168,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_list(args, sys.stdout)
         if args.command == "play":
             return cmd_play(args, sys.stdout, sys.stdin)
+        if args.command == "train":
+            return cmd_train(args)
         return cmd_bench(args, sys.stdout)
     except (ValueError, OSError, ImportError) as error:  # bad flags, missing models, data or servers
         message = " ".join(str(error).split()) or type(error).__name__
         print(f"reason-gym: {message}", file=sys.stderr)  # reach the user as one line, not a traceback
         return 2
     except KeyboardInterrupt:
-        print("reason-gym: interrupted; `reason-gym bench` with the same flags resumes a run", file=sys.stderr)
+        print("reason-gym: interrupted; the same command with the same flags resumes the run", file=sys.stderr)
         return 130
 
 

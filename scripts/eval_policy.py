@@ -3,9 +3,7 @@
     python scripts/eval_policy.py                                  # the shipped tiny model, Game24 + Arithmetic test
     python scripts/eval_policy.py --policy hf:path/to/model --task game24 --limit 20
 
-Every episode runs in its own environment and all running episodes advance together, one batched ``propose`` call
-per turn. A greedy policy that proposes a step the environment rejects would propose it again forever, so such an
-episode ends there, unsolved (as it would at the step limit, only sooner).
+The episodes are played by :func:`agents.evaluation.play_greedy`.
 """
 
 from __future__ import annotations
@@ -17,46 +15,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from agents.evaluation import play_greedy
 from agents.policies import Policy, make_policy
 from reason_gym.core import ReasoningEnv
 from reason_gym.envs.arithmetic import ArithmeticEnv
 from reason_gym.envs.game24 import Game24Env
-
-
-def play_greedy(
-    policy: Policy, make_env: Callable[[], ReasoningEnv], options: Sequence[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """Plays one greedy episode per reset ``options``; returns each episode's problem, steps and correctness.
-
-    Args:
-        policy: Any policy; it is called with ``n=1, temperature=0``.
-        make_env: Makes a fresh environment (one per episode, so episodes are independent).
-        options: ``reset`` options, one per episode, e.g. ``{"index": 3, "split": "test"}``.
-    """
-    envs = [make_env() for _ in options]
-    states = [env.reset(options=dict(option))[0] for env, option in zip(envs, options, strict=True)]
-    results: list[dict[str, Any]] = [
-        {"problem_id": env.get_state().problem_id, "is_correct": False, "actions": [], "end": "running"} for env in envs
-    ]
-    running = list(range(len(envs)))
-    while running:
-        proposals = policy.propose([states[i] for i in running], n=1, temperature=0.0)
-        still = []
-        for i, candidates in zip(running, proposals, strict=True):
-            action = candidates[0].text
-            results[i]["actions"].append(action)
-            states[i], _, terminated, truncated, info = envs[i].step(action)
-            if terminated:
-                results[i].update(is_correct=bool(info["is_correct"]), end="answer")
-            elif truncated:
-                results[i]["end"] = "step limit"
-            elif "error" in info:
-                results[i]["end"] = f"rejected: {info['error']}"
-            else:
-                still.append(i)
-        running = still
-    return results
-
 
 TASKS: dict[str, tuple[Callable[[], ReasoningEnv], str]] = {
     "game24": (lambda: Game24Env(split="test"), "Game24 test (ToT rows 900-999)"),

@@ -108,6 +108,18 @@ class VLLMPolicy:
             result.append(candidates * n if greedy else candidates)
         return result
 
+    def load_weights(self, named_tensors: Any) -> None:
+        """Copies new weights into the engine (a trainer calls this after each update) and drops the prefix cache,
+        whose keys and values the old weights computed.
+
+        Args:
+            named_tensors: ``(name, tensor)`` pairs named as in the Hugging Face checkpoint, e.g.
+                ``model.state_dict().items()``.
+        """
+        weights = [(name, tensor.detach().to("cpu")) for name, tensor in named_tensors]
+        self.llm.collective_rpc(_load_weights_in_worker, args=(weights,))
+        self.llm.reset_prefix_cache()
+
     @staticmethod
     def _candidate(completion: Any) -> Candidate:
         """A vLLM ``CompletionOutput`` as a candidate: its text, token count and summed log-probability."""
@@ -120,3 +132,8 @@ class VLLMPolicy:
         elif completion.cumulative_logprob is not None:
             logprob = completion.cumulative_logprob
         return Candidate(completion.text, len(completion.token_ids), logprob, tuple(completion.token_ids))
+
+
+def _load_weights_in_worker(worker: Any, weights: list[tuple[str, Any]]) -> None:
+    """Runs inside each vLLM worker: its model's ``load_weights`` maps checkpoint names to its own layout."""
+    worker.model_runner.model.load_weights(weights=weights)

@@ -1,0 +1,1 @@
+"""Trainers that act on policies only through the environments' ``reset`` / ``step``: GRPO (:mod:`.grpo`)."""

@@ -1,0 +1,614 @@
+"""GRPO through the environments: sample groups of episodes step by step, score them, and push the policy towards the
+better ones.
+
+    python scripts/train_grpo.py                      # the embedded model on Game24 train, outcome advantages
+    reason-gym train grpo --advantage process         # the same, process-supervised (the same flags)
+    tensorboard --logdir runs
+
+One training step:
+
+1. **Rollouts** (:mod:`agents.training.rollouts`): ``batch_size / group_size`` problems of the train split, each
+   played ``group_size`` times by the current policy through ``reset`` / ``step`` of a vector environment. Every step
+   is one generation; its reward and reward components come from the environment (plus a PRM's score per step when
+   ``prm`` is set).
+2. **Advantages** (:mod:`agents.training.advantages`): outcome (the episode return, normalised within its group) or
+   process (the step rewards pooled over the group, normalised, summed from each step to the end of its episode).
+   With dynamic sampling, groups whose rewards are all equal are dropped and more are sampled.
+3. **Updates** (:mod:`agents.training.policy_loss`): ``passes_per_batch`` passes over the batch in micro-batches of
+   ``micro_batch_size`` episodes, ``gradient_accumulation_steps`` micro-batches per optimizer step; the PPO-clipped
+   ratio against the log-probs of the policy that sampled the batch, a k3 KL penalty to the frozen starting model
+   when ``beta > 0``, and the chosen loss aggregation. Log-probabilities use the sampling temperature.
+
+Data-parallel: under ``accelerate launch`` or ``torchrun`` (``WORLD_SIZE > 1``) every process samples its own groups
+(``batch_size`` is per process), gradients are averaged by DDP, and the aggregation normalisers are summed over
+processes, so the update equals one process training on all the groups. See the README for multi-GPU use.
+
+Checkpoints (``run_dir/checkpoint.pt``: model, optimizer, step, every random generator) let a killed run resume
+exactly where it stopped; a non-finite loss stops the run and keeps the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+import tyro
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from agents.evaluation import play_greedy
+from agents.policies.hf import configure_threads, load_model_and_tokenizer
+from agents.policies.prompts import encode_prompts
+from agents.training.advantages import is_informative, outcome_advantages, process_advantages
+from agents.training.batches import Row, micro_batches, row_logprobs
+from agents.training.policy_loss import LOSS_TYPES, Window, aggregate, clipped_surrogate, k3_kl
+from agents.training.rollouts import Episode, collect_groups
+
+
+@dataclass
+class GRPOConfig:
+    """GRPO on a reasoning environment (every field is a command-line flag: ``--group-size 8``)."""
+
+    # Task
+    env_id: str = "reason_gym/Game24-v0"
+    """the environment to train on (any registered id; ``module:id`` imports the module first)"""
+    env_kwargs: str = "{}"
+    """JSON of keyword arguments for ``gymnasium.make``, e.g. ``'{"reward_weights": {"step_solvable": 0.5}}'``"""
+    split: str = "train"
+    """the split problems are drawn from (uniformly, with replacement)"""
+    eval_split: str = "test"
+    """the split of the greedy top-1 evaluations (its first ``eval_problems`` problems)"""
+    eval_problems: int = 100
+    """problems per evaluation (0: no evaluation)"""
+    eval_every: int = 0
+    """steps between evaluations; they also run before the first step and after the last (0: only those)"""
+
+    # Model and run
+    model: str = "tiny"
+    """the starting policy: ``tiny`` (the embedded model), a local folder or a hub id"""
+    output_dir: str | None = None
+    """where the trained model and tokenizer are saved (``save_pretrained``), with ``training.json`` (default:
+    ``run_dir/model``)"""
+    run_dir: str = "runs/grpo"
+    """TensorBoard logs and the resumable checkpoint"""
+    resume: bool = True
+    """continue from ``run_dir/checkpoint.pt`` when it exists"""
+    seed: int = 0
+    """seeds problem choice, sampling and batch order"""
+    device: str = "auto"
+    """``cpu``, ``cuda``, or ``auto`` (CUDA when available; each data-parallel process takes its LOCAL_RANK's GPU)"""
+    num_threads: int | None = None
+    """torch CPU threads (default: one for models under 20M parameters, else every core this process may use)"""
+    generation_backend: Literal["hf", "vllm"] = "hf"
+    """sample rollouts with transformers, or with vLLM (weights copied to it after every step)"""
+    vectorization: Literal["sync", "async"] = "sync"
+    """Gymnasium vector env mode for the rollouts (async: one process per environment copy)"""
+    progress: bool = True
+    """show a progress bar"""
+
+    # Sampling
+    total_steps: int = 100
+    """training steps (one rollout batch and its updates each)"""
+    batch_size: int = 64
+    """episodes per rollout batch (per process): ``batch_size / group_size`` problems"""
+    group_size: int = 8
+    """G: episodes per problem"""
+    temperature: float = 1.0
+    """sampling temperature (log-probabilities are computed at the same temperature)"""
+    max_new_tokens: int = 48
+    """the longest step, in tokens"""
+    max_turns: int = 16
+    """the most steps per episode (environments also have their own step limits)"""
+
+    # Rewards and advantages
+    advantage: Literal["outcome", "process"] = "outcome"
+    """outcome: one advantage per episode; process: one per step, from the pooled step rewards"""
+    scale_rewards: bool = True
+    """divide by the group's (or pool's) std; False centres only (Dr. GRPO)"""
+    prm: str | None = None
+    """a process reward model whose step scores are added to the step rewards: ``rule`` or ``hf:PATH``"""
+    prm_weight: float = 1.0
+    """the weight of the PRM's scores in the step rewards"""
+    dynamic_sampling: bool = True
+    """drop groups whose rewards are all equal, and sample more (DAPO)"""
+    max_sampling_rounds: int = 3
+    """with dynamic sampling: the most rollout batches per step to fill it with informative groups"""
+
+    # Loss and optimisation
+    loss_type: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = "dapo"
+    """aggregation of token losses (see agents.training.policy_loss); dapo weighs every token of a step the same"""
+    epsilon_low: float = 0.2
+    """the ratio is clipped below at 1 - epsilon_low"""
+    epsilon_high: float = 0.28
+    """... and above at 1 + epsilon_high (DAPO's clip-higher; set 0.2 for symmetric PPO clipping)"""
+    beta: float = 0.0
+    """KL coefficient towards the starting model (k3 estimator); 0 loads no reference model"""
+    passes_per_batch: int = 2
+    """optimisation passes over each rollout batch (the ratio uses the sampling policy's log-probs throughout)"""
+    micro_batch_size: int = 16
+    """episodes per forward/backward pass"""
+    gradient_accumulation_steps: int = 2
+    """micro-batches per optimizer step"""
+    learning_rate: float = 1e-4
+    """AdamW learning rate (constant)"""
+    max_grad_norm: float = 1.0
+    """gradient clipping"""
+
+    # Logging and checkpoints
+    checkpoint_every: int = 10
+    """steps between resumable checkpoints (and always after the last)"""
+
+    def __post_init__(self) -> None:
+        """Refuses a configuration that cannot work, before anything is loaded."""
+        problems = []
+        if self.group_size < 2:
+            problems.append(f"group_size must be >= 2 (group-relative advantages need a group), got {self.group_size}")
+        elif self.batch_size < self.group_size or self.batch_size % self.group_size:
+            problems.append(
+                f"batch_size ({self.batch_size}) must be a positive multiple of group_size ({self.group_size}): "
+                f"e.g. --batch-size {max(1, self.batch_size // self.group_size) * self.group_size}"
+            )
+        if self.beta < 0:
+            problems.append(f"beta must be >= 0 (0 disables the KL penalty), got {self.beta}")
+        if self.loss_type not in LOSS_TYPES:
+            problems.append(f"unknown loss_type {self.loss_type!r}; choose from {', '.join(LOSS_TYPES)}")
+        if self.advantage not in ("outcome", "process"):
+            problems.append(f"advantage must be 'outcome' or 'process', got {self.advantage!r}")
+        if not (0 <= self.epsilon_low < 1 and self.epsilon_high >= 0):
+            problems.append(
+                f"need 0 <= epsilon_low < 1 and epsilon_high >= 0, got {self.epsilon_low}, {self.epsilon_high}"
+            )
+        if self.temperature <= 0:
+            problems.append(f"temperature must be > 0 to sample a group (got {self.temperature})")
+        for name in ("total_steps", "passes_per_batch", "micro_batch_size", "gradient_accumulation_steps",
+                     "max_new_tokens", "max_turns", "checkpoint_every", "max_sampling_rounds"):  # fmt: skip
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
+        try:
+            if not isinstance(json.loads(self.env_kwargs), dict):
+                problems.append(f"env_kwargs must be a JSON object, got {self.env_kwargs!r}")
+        except json.JSONDecodeError as error:
+            problems.append(f"env_kwargs is not valid JSON ({error}): e.g. '{{\"max_steps\": 8}}'")
+        if not _is_registered(self.env_id):
+            problems.append(f"environment {self.env_id!r} is not registered; `reason-gym list` shows the ids")
+        if problems:
+            raise ValueError("bad GRPO configuration:\n  " + "\n  ".join(problems))
+
+
+def _is_registered(env_id: str) -> bool:
+    import reason_gym  # noqa: F401  (registers the reason_gym/ ids)
+
+    module, _, name = env_id.rpartition(":")
+    if module:
+        try:
+            __import__(module)
+        except ImportError:
+            return False
+    return name in gym.envs.registry
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the run stopped without touching its last good checkpoint."""
+
+
+# --------------------------------------------------------------------------------------------- rewards to rows
+
+
+def with_prm_rewards(groups: list[list[Episode]], prm: Any, weight: float) -> None:
+    """Adds ``weight`` times the PRM's score of each step to the step's reward (as the component ``prm``)."""
+    for episode in (e for group in groups for e in group):
+        scores = prm(episode.question, [step.text for step in episode.steps])
+        for step, score in zip(episode.steps, scores, strict=True):
+            step.components["prm"] = float(score)
+            step.reward += weight * float(score)
+
+
+def group_advantages(group: list[Episode], config: GRPOConfig) -> list[list[float]]:
+    """Each episode's advantage per step (outcome advantages repeat the episode's one value on every step)."""
+    if config.advantage == "outcome":
+        values = outcome_advantages([e.reward for e in group], scale=config.scale_rewards)
+        return [[float(a)] * len(e.steps) for a, e in zip(values, group, strict=True)]
+    per_step = process_advantages([[s.reward for s in e.steps] for e in group], scale=config.scale_rewards)
+    return [a.tolist() for a in per_step]
+
+
+def group_rewards(group: list[Episode], config: GRPOConfig) -> list[float] | list[list[float]]:
+    """What the advantages are computed from: returns (outcome) or every step reward (process)."""
+    if config.advantage == "outcome":
+        return [e.reward for e in group]
+    return [[s.reward for s in e.steps] for e in group]
+
+
+def rows_of(groups: list[list[Episode]], config: GRPOConfig) -> list[list[Row]]:
+    """The training rows (one per step) of each episode, carrying the step's advantage."""
+    episodes = []
+    for group in groups:
+        for episode, advantages in zip(group, group_advantages(group, config), strict=True):
+            episodes.append(
+                [Row(s.prompt_ids, s.completion_ids, a) for s, a in zip(episode.steps, advantages, strict=True)]
+            )
+    return episodes
+
+
+# ------------------------------------------------------------------------------------------------- the trainer
+
+
+class GRPOTrainer:
+    """Holds the model, optimizer, environments and generators of one run; :meth:`train` runs it."""
+
+    def __init__(self, config: GRPOConfig) -> None:
+        self.config = config
+        self.rank, self.world = _init_distributed()
+        self.device = _device(config.device)
+        self.env_kwargs = json.loads(config.env_kwargs)
+        self.run_dir = Path(config.run_dir)
+        self.checkpoint_path = self.run_dir / "checkpoint.pt"
+        self.rng = np.random.default_rng([config.seed, self.rank])  # problems and batch order
+        torch.manual_seed(config.seed * 1000 + self.rank)  # sampling
+        random.seed(config.seed)
+
+        model, self.tokenizer = load_model_and_tokenizer(_model_path(config.model), device=self.device)
+        self.model = model.float().train()
+        self.reference = None
+        if config.beta > 0:
+            self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.trained = self.model
+        if self.world > 1:
+            self.trained = torch.nn.parallel.DistributedDataParallel(self.model)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate, weight_decay=0.0)
+        self.policy = self._make_policy()
+        self.prm = _make_prm(config.prm) if config.prm else None
+        self.envs = self._make_vector_env(config.batch_size)
+        probe = gym.make(config.env_id, **self.env_kwargs)
+        indices = getattr(probe.unwrapped, "split_indices", None)
+        self.num_problems = len(indices(config.split)) if indices else 2**31 - 1  # procedural tasks: any index
+        self.max_tokens = config.max_new_tokens * min(config.max_turns, getattr(probe.unwrapped, "max_steps", 10**9))
+        self.step = 0
+        self.samples_seen = 0
+
+    # ------------------------------------------------------------------ setup
+
+    def _make_policy(self) -> Any:
+        from agents.policies.hf import HFPolicy
+
+        if self.config.generation_backend == "vllm":
+            from agents.policies.vllm_backend import VLLMPolicy
+
+            return VLLMPolicy(
+                _model_path(self.config.model), max_new_tokens=self.config.max_new_tokens, seed=self.config.seed
+            )
+        configure_threads(self.config.num_threads)
+        return HFPolicy(
+            self.model,
+            self.tokenizer,
+            temperature=self.config.temperature,
+            max_new_tokens=self.config.max_new_tokens,
+            max_batch_sequences=max(64, self.config.batch_size),
+            num_threads=self.config.num_threads,
+        )
+
+    def _make_vector_env(self, num_envs: int) -> gym.vector.VectorEnv:
+        vector_kwargs = {"shared_memory": False} if self.config.vectorization == "async" else {}
+        return gym.make_vec(
+            self.config.env_id,
+            num_envs=num_envs,
+            vectorization_mode=self.config.vectorization,
+            vector_kwargs=vector_kwargs,
+            **self.env_kwargs,
+        )
+
+    def encode(self, states: list[str]) -> list[list[int]]:
+        return encode_prompts(self.tokenizer, self.policy.prompt, states)
+
+    # ------------------------------------------------------------------ rollouts
+
+    def sample_batch(self) -> tuple[list[list[Episode]], dict[str, float]]:
+        """Rollout groups for one step: informative ones only with dynamic sampling (at most a batch of them)."""
+        config = self.config
+        wanted = config.batch_size // config.group_size
+        kept: list[list[Episode]] = []
+        sampled: list[list[Episode]] = []
+        started, generated = time.perf_counter(), 0
+        for _ in range(config.max_sampling_rounds if config.dynamic_sampling else 1):
+            options = [
+                {"index": int(i), "split": config.split} for i in self.rng.integers(self.num_problems, size=wanted)
+            ]
+            self.model.eval()
+            groups = collect_groups(
+                self.envs, self.policy, self.encode, options, temperature=config.temperature, max_turns=config.max_turns
+            )
+            if self.prm is not None:
+                with_prm_rewards(groups, self.prm, config.prm_weight)
+            sampled += groups
+            generated += sum(e.num_tokens for g in groups for e in g)
+            kept += [g for g in groups if not config.dynamic_sampling or is_informative(group_rewards(g, config))]
+            if len(kept) >= wanted:
+                break
+        kept = kept[:wanted]
+        elapsed = time.perf_counter() - started
+        episodes = [e for g in sampled for e in g]
+        self.samples_seen += len(episodes)
+        stats = {
+            "rewards/mean": float(np.mean([e.reward for e in episodes])),
+            "rewards/accuracy": float(np.mean([e.is_correct for e in episodes])),
+            "rewards/answered": float(np.mean([e.terminated for e in episodes])),
+            "charts/steps_per_episode": float(np.mean([len(e.steps) for e in episodes])),
+            "charts/tokens_per_episode": generated / len(episodes),
+            "charts/groups_kept": len(kept) / max(1, len(sampled)),
+            "charts/rollout_tokens_per_second": generated / elapsed,
+            "charts/episodes_sampled": len(episodes),  # turned into rates over the whole step by train()
+            "charts/tokens_sampled": generated,
+        }
+        components = {name for e in episodes for s in e.steps for name in s.components}
+        for name in sorted(components):
+            stats[f"rewards/{name}"] = float(
+                np.mean([sum(s.components.get(name, 0.0) for s in e.steps) for e in episodes])
+            )
+        return kept, stats
+
+    # ------------------------------------------------------------------ updates
+
+    def update(self, episodes: list[list[Row]]) -> dict[str, float]:
+        """``passes_per_batch`` passes of clipped policy-gradient steps over one batch of episodes (rows each)."""
+        config = self.config
+        order = self.rng.permutation(len(episodes))
+        pad_id = self.tokenizer.pad_token_id or 0
+        batches = [
+            b.to(self.device) for b in micro_batches([episodes[i] for i in order], config.micro_batch_size, pad_id)
+        ]
+        windows = [
+            batches[i : i + config.gradient_accumulation_steps]
+            for i in range(0, len(batches), config.gradient_accumulation_steps)
+        ]
+        # The sampling policy's log-probs: needed once the policy moves within the batch (more than one optimizer
+        # step); otherwise the current ones, detached, are the same numbers (ratio exactly 1) and cost nothing.
+        needs_old = config.passes_per_batch > 1 or len(windows) > 1
+        with torch.no_grad():
+            for batch in batches:
+                if needs_old:
+                    batch.old_logp = row_logprobs(self.model, batch, config.temperature)[0]
+                if self.reference is not None:
+                    batch.ref_logp = row_logprobs(self.reference, batch, config.temperature)[0]
+        self.model.train()
+        totals: dict[str, list[float]] = {}
+        for _ in range(config.passes_per_batch):
+            for window in windows:
+                for name, value in self._optimizer_step(window).items():
+                    totals.setdefault(name, []).append(value)
+        return {name: float(np.mean(values)) for name, values in totals.items()}
+
+    def _optimizer_step(self, window: list[Any]) -> dict[str, float]:
+        config = self.config
+        counts = torch.tensor(
+            [sum(b.num_outputs for b in window), sum(b.num_tokens for b in window), len(window)], dtype=torch.float64
+        )
+        if self.world > 1:
+            torch.distributed.all_reduce(counts)  # normalise by the whole data-parallel window
+        totals = Window(int(counts[0]), int(counts[1]), int(counts[2]), self.max_tokens)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_sum = kl_sum = clipped = entropy_sum = tokens = 0.0
+        for position, batch in enumerate(window):
+            sync = position == len(window) - 1 or self.world == 1
+            context = contextlib.nullcontext() if sync else self.trained.no_sync()  # all-reduce once per window
+            with context:
+                logp, entropy = row_logprobs(self.trained, batch, config.temperature, with_entropy=True)
+                old = batch.old_logp if batch.old_logp is not None else logp.detach()
+                objective, was_clipped = clipped_surrogate(
+                    logp, old, batch.advantages.unsqueeze(1), config.epsilon_low, config.epsilon_high
+                )
+                kl = k3_kl(logp, batch.ref_logp) if batch.ref_logp is not None else torch.zeros_like(logp)
+                token_loss = -(objective - config.beta * kl)
+                share = aggregate(token_loss, batch.mask, batch.output_of_row, config.loss_type, totals)
+                if not torch.isfinite(share):
+                    raise NonFiniteLossError(
+                        f"the loss is {share.item()} at step {self.step + 1}; the last good checkpoint "
+                        f"({self.checkpoint_path}, if any) is kept. Lower --learning-rate or raise --max-grad-norm's "
+                        "strictness (smaller)"
+                    )
+                (share * self.world).backward()  # DDP averages gradients over processes; the shares are global
+            mask = batch.mask.bool()
+            loss_sum += share.item()
+            kl_sum += float(kl.detach()[mask].sum())
+            clipped += float(was_clipped[mask].sum())
+            entropy_sum += float(entropy[mask].sum())
+            tokens += float(mask.sum())
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
+        self.optimizer.step()
+        return {
+            "losses/loss": loss_sum * self.world,
+            "losses/kl": kl_sum / max(1, tokens),
+            "losses/clip_fraction": clipped / max(1, tokens),
+            "losses/entropy": entropy_sum / max(1, tokens),
+            "losses/grad_norm": float(grad_norm),
+        }
+
+    # ------------------------------------------------------------------ evaluation
+
+    def evaluate(self) -> dict[str, float]:
+        """Greedy top-1 accuracy on the first ``eval_problems`` problems of ``eval_split``."""
+        config = self.config
+        probe = gym.make(config.env_id, **self.env_kwargs)
+        indices = getattr(probe.unwrapped, "split_indices", None)
+        count = min(config.eval_problems, len(indices(config.eval_split))) if indices else config.eval_problems
+        self.model.eval()
+        episodes = play_greedy(
+            self.policy,
+            lambda: gym.make(config.env_id, **self.env_kwargs).unwrapped,
+            [{"index": i, "split": config.eval_split} for i in range(count)],
+        )
+        return {"eval/accuracy": sum(e["is_correct"] for e in episodes) / max(1, count)}
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def save_checkpoint(self) -> None:
+        state = {
+            "rng": {"numpy": self.rng.bit_generator.state, "torch": torch.get_rng_state(), "python": random.getstate()},
+            "step": self.step,
+            "samples_seen": self.samples_seen,
+        }
+        if torch.cuda.is_available():
+            state["rng"]["cuda"] = torch.cuda.get_rng_state_all()
+        if self.world > 1:
+            _atomic_save(state, self.run_dir / f"rng-{self.rank}.pt")
+            torch.distributed.barrier()
+        if self.rank == 0:
+            state |= {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+            state["config"] = asdict(self.config)
+            _atomic_save(state, self.checkpoint_path)
+
+    def load_checkpoint(self) -> None:
+        state = torch.load(self.checkpoint_path, weights_only=False, map_location=self.device)
+        changed = [k for k in ("env_id", "env_kwargs", "model", "group_size", "batch_size", "advantage", "seed")
+                   if state["config"].get(k) != getattr(self.config, k)]  # fmt: skip
+        if changed:
+            raise ValueError(f"{self.checkpoint_path} was trained with other {changed}: pass --no-resume to start over")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.world > 1:
+            state["rng"] = torch.load(self.run_dir / f"rng-{self.rank}.pt", weights_only=False)["rng"]
+        self.rng.bit_generator.state = state["rng"]["numpy"]
+        torch.set_rng_state(state["rng"]["torch"])
+        random.setstate(state["rng"]["python"])
+        if "cuda" in state["rng"]:
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.step, self.samples_seen = state["step"], state["samples_seen"]
+
+    # ------------------------------------------------------------------ the loop
+
+    def train(self) -> dict[str, float]:
+        """Runs (or resumes) the configured steps; returns the last step's metrics and the final evaluation."""
+        config = self.config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if config.resume and self.checkpoint_path.exists():
+            self.load_checkpoint()
+        main = self.rank == 0
+        writer = SummaryWriter(self.run_dir, purge_step=self.step) if main else None
+        if writer is not None and self.step == 0:
+            writer.add_text("config", json.dumps(asdict(config), indent=1))
+        evaluations = config.eval_problems > 0 and main
+        if evaluations and self.step == 0:
+            self._log(writer, self.evaluate())
+        bar = tqdm(total=config.total_steps, initial=self.step, disable=not (config.progress and main), desc="grpo")
+        metrics: dict[str, float] = {}
+        while self.step < config.total_steps:
+            started = time.perf_counter()
+            groups, metrics = self.sample_batch()
+            if groups:
+                advantages = [a for g in groups for e in group_advantages(g, config) for a in e]
+                metrics |= {"advantages/mean": float(np.mean(advantages)), "advantages/std": float(np.std(advantages))}
+                metrics |= self.update(rows_of(groups, config))
+            if self.config.generation_backend == "vllm":
+                self.policy.load_weights(self.model.state_dict().items())
+            self.step += 1
+            elapsed = time.perf_counter() - started
+            metrics["charts/samples_per_second"] = metrics.pop("charts/episodes_sampled") / elapsed
+            metrics["charts/tokens_per_second"] = metrics.pop("charts/tokens_sampled") / elapsed
+            if evaluations and config.eval_every and self.step % config.eval_every == 0:
+                metrics |= self.evaluate()
+            if evaluations and self.step == config.total_steps:
+                metrics |= self.evaluate()
+            self._log(writer, metrics)
+            bar.update(1)
+            bar.set_postfix(reward=f"{metrics['rewards/mean']:.3f}", acc=f"{metrics['rewards/accuracy']:.2f}")
+            if self.step % config.checkpoint_every == 0 or self.step == config.total_steps:
+                self.save_checkpoint()
+        bar.close()
+        if self.world > 1:
+            self._check_replicas()
+        if main:
+            self._save_model(metrics)
+            writer.close()
+        return metrics
+
+    def _check_replicas(self) -> None:
+        """Data-parallel sanity check: every process must end with the same parameters (DDP keeps them so)."""
+        vector = torch.nn.utils.parameters_to_vector(self.model.parameters()).detach().double()
+        low, high = vector.clone(), vector.clone()
+        torch.distributed.all_reduce(low, op=torch.distributed.ReduceOp.MIN)
+        torch.distributed.all_reduce(high, op=torch.distributed.ReduceOp.MAX)
+        if not torch.equal(low, high):
+            raise RuntimeError("data-parallel processes ended with different parameters")
+        if self.rank == 0:
+            print(f"data-parallel: {self.world} processes, parameters identical on every process")
+
+    def _log(self, writer: SummaryWriter | None, metrics: dict[str, float]) -> None:
+        if writer is not None:
+            for name, value in metrics.items():
+                writer.add_scalar(name, value, self.step)
+            writer.flush()
+
+    def _save_model(self, metrics: dict[str, float]) -> None:
+        output_dir = Path(self.config.output_dir or self.run_dir / "model")
+        self.model.save_pretrained(output_dir)
+        self.tokenizer.save_pretrained(output_dir)
+        info = {"config": asdict(self.config), "steps": self.step, "samples": self.samples_seen, "final": metrics}
+        (output_dir / "training.json").write_text(json.dumps(info, indent=1) + "\n")
+
+
+# --------------------------------------------------------------------------------------------------- helpers
+
+
+def _model_path(name: str) -> str | Path:
+    if name == "tiny":
+        from agents.models import TINY_MODEL_DIR
+
+        return TINY_MODEL_DIR
+    return name
+
+
+def _make_prm(spec: str) -> Any:
+    from agents.bench import make_bench_prm
+
+    return make_bench_prm(spec)
+
+
+def _init_distributed() -> tuple[int, int]:
+    """(rank, world size): one process, or the data-parallel group ``accelerate launch`` / ``torchrun`` set up."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return torch.distributed.get_rank(), torch.distributed.get_world_size()
+
+
+def _device(name: str) -> str:
+    if name != "auto":
+        return name
+    if torch.cuda.is_available():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return "cpu"
+
+
+def _atomic_save(state: dict[str, Any], path: Path) -> None:
+    temporary = path.with_suffix(".tmp")
+    torch.save(state, temporary)
+    os.replace(temporary, path)  # a crash never leaves half a checkpoint
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Parses the flags (``--help`` lists them) and trains."""
+    config = tyro.cli(GRPOConfig, args=argv)
+    metrics = GRPOTrainer(config).train()
+    if int(os.environ.get("RANK", "0")) == 0:
+        shown = {k: round(v, 4) for k, v in metrics.items() if k.startswith(("rewards/", "eval/"))}
+        print(f"saved {config.output_dir or Path(config.run_dir) / 'model'}: {json.dumps(shown)}")
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,278 @@
+"""The GRPO trainer: its batches, rollouts, configuration errors, learning on a trivial task, exact resume, NaN stop,
+and its command-line entry points."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from agents.models import build_char_tokenizer, tiny_llama_config  # noqa: E402
+from agents.policies.base import Candidate  # noqa: E402
+from agents.training import grpo  # noqa: E402
+from agents.training.batches import Row, make_micro_batch, row_logprobs  # noqa: E402
+from agents.training.grpo import GRPOConfig, GRPOTrainer, NonFiniteLossError  # noqa: E402
+from agents.training.rollouts import collect_groups  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ------------------------------------------------------------------------------------------- a trivial task
+
+
+class SevensEnv(gym.Env[str, str]):
+    """Say as many 7s as you can: one step, reward = the fraction of the step's characters that are '7'."""
+
+    observation_space = gym.spaces.Text(max_length=64, charset="Say 7s:")
+    action_space = gym.spaces.Text(max_length=64)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return "Say 7s:", {}
+
+    def step(self, action):
+        reward = action.count("7") / max(1, len(action))
+        return "Say 7s:", reward, True, False, {"is_correct": reward > 0.5, "reward_components": {"sevens": reward}}
+
+
+gym.register("test/Sevens-v0", entry_point=SevensEnv)
+
+
+@pytest.fixture(scope="module")
+def random_model_dir(tmp_path_factory) -> Path:
+    """A freshly initialised (untrained) tiny character model, saved like any checkpoint."""
+    from transformers import LlamaForCausalLM
+
+    folder = tmp_path_factory.mktemp("random_model")
+    tokenizer = build_char_tokenizer()
+    torch.manual_seed(0)
+    config = tiny_llama_config(len(tokenizer), hidden_size=32, num_layers=1, num_heads=2)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def sevens_config(model: Path, run: Path, **overrides) -> GRPOConfig:
+    settings = dict(
+        env_id="test/Sevens-v0",
+        model=str(model),
+        run_dir=str(run),
+        output_dir=str(run / "model"),
+        total_steps=4,
+        batch_size=16,
+        group_size=8,
+        max_new_tokens=6,
+        eval_problems=0,
+        learning_rate=3e-3,
+        micro_batch_size=8,
+        gradient_accumulation_steps=1,
+        progress=False,
+        dynamic_sampling=False,
+        num_threads=1,
+    )
+    return GRPOConfig(**{**settings, **overrides})
+
+
+# ---------------------------------------------------------------------------------------------- batch layout
+
+
+def test_padded_rows_get_the_log_probs_they_get_alone(random_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(random_model_dir).eval()
+    rows = [Row([1, 5, 6, 7], [8, 9], 1.0), Row([1, 5], [10, 11, 12, 13], -1.0), Row([1, 20, 21], [22], 0.5)]
+    batch = make_micro_batch([rows[:2], rows[2:]])
+    assert batch.output_of_row.tolist() == [0, 0, 1] and batch.num_outputs == 2 and batch.num_tokens == 7
+    with torch.no_grad():
+        together, _ = row_logprobs(model, batch, temperature=0.7)
+        for i, row in enumerate(rows):
+            ids = torch.tensor([row.prompt_ids + row.completion_ids])
+            logits = model(input_ids=ids).logits[0, len(row.prompt_ids) - 1 : -1] / 0.7
+            alone = logits.log_softmax(-1).gather(1, torch.tensor(row.completion_ids)[:, None]).squeeze(1)
+            assert together[i, : len(row.completion_ids)] == pytest.approx(alone, abs=1e-5)
+
+
+# ------------------------------------------------------------------------------------------------- rollouts
+
+
+class ReplayPolicy:
+    """Answers every Game24 state from a fixed list of steps, with made-up token ids (one per character)."""
+
+    def __init__(self, steps: dict[str, str]) -> None:
+        self.steps = steps
+
+    def propose(self, states, n=1, *, temperature=None):
+        out = []
+        for state in states:
+            text = next((step for key, step in self.steps.items() if state.endswith(key)), "Answer: 24")
+            out.append([Candidate(text, len(text), 0.0, tuple(range(1, len(text) + 2)))] * n)
+        return out
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_groups_are_played_to_the_end_through_a_vector_env(mode):
+    kwargs = {"shared_memory": False} if mode == "async" else {}
+    envs = gym.make_vec("reason_gym/Game24-v0", num_envs=4, vectorization_mode=mode, vector_kwargs=kwargs)
+    solve = {  # puzzle 4 5 6 10 (index 0 of the test split: ToT row 900)
+        "4 5 6 10": "10 - 6 = 4 (left: 4 4 5)",
+        "(left: 4 4 5)": "4 * 5 = 20 (left: 4 20)",
+        "(left: 4 20)": "4 + 20 = 24 (left: 24)",
+        "(left: 24)": "Answer: 4 + 5 * (10 - 6) = 24",
+    }
+    policy = ReplayPolicy(solve)
+    groups = collect_groups(
+        envs,
+        policy,
+        lambda states: [[1] * len(s) for s in states],
+        [{"index": 0, "split": "test"}, {"index": 1, "split": "test"}],
+    )
+    envs.close()
+    assert [len(g) for g in groups] == [2, 2]
+    first = groups[0][0]
+    assert first.question.endswith("4 5 6 10") and first.terminated and first.is_correct
+    assert [s.text for s in first.steps] == list(solve.values())
+    assert first.reward == pytest.approx(1.0) and first.steps[-1].components["outcome"] == 1.0
+    assert all(len(s.completion_ids) == len(s.text) + 1 for s in first.steps)
+    other = groups[1][0]  # another puzzle: the scripted steps do not apply, the fallback answer is wrong
+    assert other.terminated and not other.is_correct and len(other.steps) == 1
+
+
+# ----------------------------------------------------------------------------------------- bad configuration
+
+BAD_CONFIGS = [
+    ({"group_size": 1}, "group_size must be >= 2"),
+    ({"batch_size": 12, "group_size": 8}, "multiple of group_size"),
+    ({"beta": -0.1}, "beta must be >= 0"),
+    ({"loss_type": "ppo"}, "unknown loss_type 'ppo'"),
+    ({"env_id": "reason_gym/Chess-v0"}, "not registered"),
+    ({"env_kwargs": "{max_steps: 3}"}, "not valid JSON"),
+    ({"env_kwargs": "[1]"}, "JSON object"),
+    ({"epsilon_low": 1.5}, "epsilon_low"),
+    ({"temperature": 0.0}, "temperature must be > 0"),
+    ({"passes_per_batch": 0}, "passes_per_batch must be >= 1"),
+    ({"learning_rate": 0.0}, "learning_rate must be > 0"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), BAD_CONFIGS)
+def test_a_config_that_cannot_work_is_refused_before_any_model_loads(overrides, message, monkeypatch):
+    monkeypatch.setattr(grpo, "load_model_and_tokenizer", lambda *a, **k: pytest.fail("a model was loaded"))
+    with pytest.raises(ValueError, match=message):
+        GRPOConfig(**overrides)
+
+
+# --------------------------------------------------------------------------------------------------- learning
+
+
+def test_a_short_run_raises_the_reward_of_a_trivial_task(random_model_dir, tmp_path):
+    config = sevens_config(random_model_dir, tmp_path, total_steps=30, checkpoint_every=100)
+    trainer = GRPOTrainer(config)
+    rewards = []
+    for _ in range(config.total_steps):
+        groups, stats = trainer.sample_batch()
+        rewards.append(stats["rewards/mean"])
+        trainer.update(grpo.rows_of(groups, config))
+    # from the untrained model's ~1% of sevens; the last five batches' mean reward is far above the first five's
+    print("mean reward per step:", np.round(rewards, 2).tolist())
+    assert np.mean(rewards[-5:]) > np.mean(rewards[:5]) + 0.2, rewards
+
+
+@pytest.mark.parametrize("advantage", ["outcome", "process"])
+def test_a_killed_run_resumes_exactly(random_model_dir, tmp_path, advantage):
+    overrides = dict(advantage=advantage, passes_per_batch=2, beta=0.05, checkpoint_every=2)
+    straight = GRPOTrainer(sevens_config(random_model_dir, tmp_path / "straight", **overrides))
+    straight.train()
+    # the same run, "killed" after its step-2 checkpoint, then started again with the same flags
+    stopped = GRPOTrainer(sevens_config(random_model_dir, tmp_path / "resumed", **{**overrides, "total_steps": 2}))
+    stopped.train()
+    resumed = GRPOTrainer(sevens_config(random_model_dir, tmp_path / "resumed", **overrides))
+    resumed.train()
+    assert resumed.step == straight.step == 4
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    assert json.loads((tmp_path / "resumed/model/training.json").read_text())["steps"] == 4
+
+
+def test_a_checkpoint_of_another_run_is_not_resumed(random_model_dir, tmp_path):
+    GRPOTrainer(sevens_config(random_model_dir, tmp_path, total_steps=1)).train()
+    with pytest.raises(ValueError, match=r"other \['group_size'\].*--no-resume"):
+        GRPOTrainer(sevens_config(random_model_dir, tmp_path, group_size=4)).train()
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(random_model_dir, tmp_path, monkeypatch):
+    trainer = GRPOTrainer(sevens_config(random_model_dir, tmp_path, total_steps=5, checkpoint_every=1))
+    real_aggregate, calls = grpo.aggregate, []
+
+    def poisoned(*args, **kwargs):  # the third step's loss is NaN
+        calls.append(1)
+        value = real_aggregate(*args, **kwargs)
+        return value * float("nan") if len(calls) > 2 * 2 * 2 else value  # 2 passes x 2 micro-batches x 2 steps
+
+    monkeypatch.setattr(grpo, "aggregate", poisoned)
+    with pytest.raises(NonFiniteLossError, match="nan at step 3.*last good checkpoint"):
+        trainer.train()
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert saved["step"] == 2
+    assert all(torch.isfinite(t).all() for t in saved["model"].values())
+
+
+# ------------------------------------------------------------------------------------------ entry points
+
+
+def run(*args: str, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})}
+    )
+
+
+TINY_RUN = ["--total-steps", "1", "--batch-size", "4", "--group-size", "2", "--eval-problems", "2",
+            "--max-new-tokens", "24", "--max-turns", "3", "--no-progress"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_reason_gym_train_grpo_runs_on_the_embedded_model(tmp_path):
+    done = run(sys.executable, "-m", "reason_gym.cli", "train", "grpo", *TINY_RUN, "--run-dir", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "saved" in done.stdout and (tmp_path / "model" / "model.safetensors").exists()
+    info = json.loads((tmp_path / "model" / "training.json").read_text())
+    assert info["steps"] == 1 and "eval/accuracy" in info["final"]
+    assert list(tmp_path.glob("events.out.tfevents.*"))
+
+
+def test_train_grpo_help_and_bad_flags():
+    shown = run(sys.executable, "scripts/train_grpo.py", "--help", timeout=120)
+    assert shown.returncode == 0 and "--advantage" in shown.stdout and "--loss-type" in shown.stdout
+    refused = run(sys.executable, "-m", "reason_gym.cli", "train", "grpo", "--group-size", "1", timeout=120)
+    assert refused.returncode == 2 and "group_size must be >= 2" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+@pytest.mark.slow
+def test_the_script_runs_data_parallel_under_accelerate_with_two_processes(tmp_path):
+    pytest.importorskip("accelerate")
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]  # fmt: skip
+    done = run(
+        *launcher,
+        "scripts/train_grpo.py",
+        *TINY_RUN,
+        "--total-steps",
+        "2",
+        "--eval-problems",
+        "0",
+        "--run-dir",
+        str(tmp_path),
+        env={"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "data-parallel: 2 processes, parameters identical on every process" in done.stdout
+    assert (tmp_path / "rng-0.pt").exists() and (tmp_path / "rng-1.pt").exists()
