@@ -56,7 +56,11 @@ def test_process_advantages_pool_the_group_and_sum_from_each_step_on():
     group = [[1.0, 0.0], [0.0], [1.0, 1.0]]
     centred = process_advantages(group, scale=False)
     # suffix sums: output 0: [.4 - .6, -.6]; output 1: [-.6]; output 2: [.4 + .4, .4]
-    assert [a.tolist() for a in centred] == [pytest.approx([-0.2, -0.6]), pytest.approx([-0.6]), pytest.approx([0.8, 0.4])]
+    assert [a.tolist() for a in centred] == [
+        pytest.approx([-0.2, -0.6]),
+        pytest.approx([-0.6]),
+        pytest.approx([0.8, 0.4]),
+    ]
     scaled = process_advantages(group)
     sigma = math.sqrt(0.3) + EPS
     assert scaled[0].tolist() == pytest.approx([-0.2 / sigma, -0.6 / sigma])

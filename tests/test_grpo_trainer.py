@@ -218,7 +218,7 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(random_mode
         return value * float("nan") if len(calls) > 2 * 2 * 2 else value  # 2 passes x 2 micro-batches x 2 steps
 
     monkeypatch.setattr(grpo, "aggregate", poisoned)
-    with pytest.raises(NonFiniteLossError, match="nan at step 3.*last good checkpoint"):
+    with pytest.raises(NonFiniteLossError, match=r"nan at step 3.*last good checkpoint"):
         trainer.train()
     saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     assert saved["step"] == 2
