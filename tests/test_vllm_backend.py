@@ -99,6 +99,39 @@ def test_the_tiny_model_writes_steps_the_env_reads(policy: VLLMPolicy) -> None:
     assert readable >= 6
 
 
+def test_load_weights_changes_greedy_outputs_and_back(policy: VLLMPolicy, hf: HFPolicy) -> None:
+    """After ``load_weights``, greedy steps are those of the new weights (as transformers decodes them); loading the
+    original weights back restores the first steps. One state is longer than two KV blocks (128 tokens on CPU), so
+    its prefix is cached: a stale cache after a weight change would show up as a mismatch."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    states = [*STATES, "Compute " + " + ".join(str(i) for i in range(1, 70)) + "."]
+
+    def greedy(p: VLLMPolicy | HFPolicy) -> list[tuple[int, ...] | None]:
+        return [c[0].token_ids for c in p.propose(states, temperature=0)]
+
+    before = greedy(policy)
+    assert before == greedy(policy)  # the second run reads the long prefix from the cache
+    perturbed = AutoModelForCausalLM.from_pretrained(TINY_MODEL_DIR, dtype=torch.float32)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in perturbed.parameters():  # 20% of each tensor's spread as noise: every step changes
+            parameter.add_(torch.randn(parameter.shape, generator=generator) * parameter.std() * 0.2)
+    expected = HFPolicy(perturbed, hf.tokenizer, max_new_tokens=48).propose(states, temperature=0)
+
+    try:
+        policy.load_weights(perturbed.state_dict().items())
+        after = policy.propose(states, temperature=0)
+        for v, h in zip(after, expected, strict=True):
+            assert v[0].token_ids == h[0].token_ids
+            assert v[0].logprob == pytest.approx(h[0].logprob, abs=0.05)
+        assert sum(v[0].token_ids != b for v, b in zip(after, before, strict=True)) >= len(states) - 1
+    finally:
+        policy.load_weights(hf.model.state_dict())  # the original weights back (a mapping works too)
+    assert greedy(policy) == before
+
+
 def test_bad_arguments(policy: Any) -> None:
     with pytest.raises(ValueError):
         policy.propose(STATES[:1], n=0)

@@ -15,7 +15,9 @@ passed to vLLM as token ids, so both backends see exactly the same input. Log-pr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +85,7 @@ class VLLMPolicy:
         self.max_new_tokens = max_new_tokens
         self.stop = stop
         self.prompt = prompt if prompt is not None else default_prompt(self.tokenizer)
+        self._weights_dir: tempfile.TemporaryDirectory[str] | None = None  # see load_weights
 
     def propose(self, states: Sequence[str], n: int = 1, *, temperature: float | None = None) -> list[list[Candidate]]:
         """Returns ``n`` candidates per state (see :class:`~agents.policies.base.Policy`)."""
@@ -112,13 +115,41 @@ class VLLMPolicy:
         """Copies new weights into the engine (a trainer calls this after each update) and drops the prefix cache,
         whose keys and values the old weights computed.
 
+        The weights go through a file: they are saved as ``model.safetensors`` in a temporary folder of this policy
+        (under ``$TMPDIR``, replaced at each call, deleted with the policy), and every worker runs vLLM's own
+        ``Worker.reload_weights(weights_path=...)``, which reads that folder as a checkpoint and redoes the layer
+        processing that follows loading (on CPU, vLLM repacks linear weights for oneDNN and frees the originals, so
+        a plain ``model.load_weights`` in the worker would not reach the weights in use). Only a path crosses the
+        process boundaries, so no setting is needed: the engine (and, on CPU, its worker) runs in processes of its
+        own, and its RPC sends a Python function only with ``VLLM_ALLOW_INSECURE_SERIALIZATION=1``. Each call
+        writes and reads the weights once (about 0.25 s for the shipped tiny model on CPU).
+
         Args:
-            named_tensors: ``(name, tensor)`` pairs named as in the Hugging Face checkpoint, e.g.
-                ``model.state_dict().items()``.
+            named_tensors: ``(name, tensor)`` pairs, or a mapping, named as in the Hugging Face checkpoint, e.g.
+                ``model.state_dict().items()``; any dtype or device (cast to the engine's dtype on loading).
         """
-        weights = [(name, tensor.detach().to("cpu")) for name, tensor in named_tensors]
-        self.llm.collective_rpc(_load_weights_in_worker, args=(weights,))
-        self.llm.reset_prefix_cache()
+        from safetensors.torch import save_file
+
+        pairs = named_tensors.items() if isinstance(named_tensors, Mapping) else named_tensors
+        tensors: dict[str, Any] = {}
+        storages: set[int] = set()
+        for name, tensor in pairs:
+            tensor = tensor.detach().to("cpu").contiguous()
+            if tensor.untyped_storage().data_ptr() in storages:  # tied weights: safetensors refuses shared storage
+                tensor = tensor.clone()
+            storages.add(tensor.untyped_storage().data_ptr())
+            tensors[name] = tensor
+        if self._weights_dir is None:
+            self._weights_dir = tempfile.TemporaryDirectory(prefix="vllm-weights-")
+        folder = Path(self._weights_dir.name)
+        save_file(tensors, folder / "model.safetensors.partial")
+        os.replace(folder / "model.safetensors.partial", folder / "model.safetensors")  # a whole file or none
+        self.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(folder)})
+        if not self.llm.reset_prefix_cache():
+            raise RuntimeError(
+                "vLLM did not reset its prefix cache (requests still running?): cached prefixes "
+                "would still come from the old weights"
+            )
 
     @staticmethod
     def _candidate(completion: Any) -> Candidate:
@@ -132,8 +163,3 @@ class VLLMPolicy:
         elif completion.cumulative_logprob is not None:
             logprob = completion.cumulative_logprob
         return Candidate(completion.text, len(completion.token_ids), logprob, tuple(completion.token_ids))
-
-
-def _load_weights_in_worker(worker: Any, weights: list[tuple[str, Any]]) -> None:
-    """Runs inside each vLLM worker: its model's ``load_weights`` maps checkpoint names to its own layout."""
-    worker.model_runner.model.load_weights(weights=weights)

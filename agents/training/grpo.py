@@ -287,7 +287,10 @@ class GRPOTrainer:
             from agents.policies.vllm_backend import VLLMPolicy
 
             return VLLMPolicy(
-                _model_path(self.config.model), max_new_tokens=self.config.max_new_tokens, seed=self.config.seed
+                _model_path(self.config.model),
+                temperature=self.config.temperature,
+                max_new_tokens=self.config.max_new_tokens,
+                seed=self.config.seed + self.rank,
             )
         configure_threads(self.config.num_threads)
         return HFPolicy(
@@ -515,6 +518,7 @@ class GRPOTrainer:
             elapsed = time.perf_counter() - started
             metrics["charts/samples_per_second"] = metrics.pop("charts/episodes_sampled") / elapsed
             metrics["charts/tokens_per_second"] = metrics.pop("charts/tokens_sampled") / elapsed
+            metrics["charts/samples_seen"] = self.samples_seen  # the x-axis that compares runs fairly
             if evaluations and config.eval_every and self.step % config.eval_every == 0:
                 metrics |= self.evaluate()
             if evaluations and self.step == config.total_steps:
