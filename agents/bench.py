@@ -163,43 +163,14 @@ def make_bench_policy(spec: str) -> Policy:
 
 
 def make_bench_prm(spec: str | None) -> ProcessRewardModel | None:
-    """The PRM named by ``spec``, or ``None``.
-
-    Specs: ``rule``, the exact rule-based scorers of :mod:`agents.prm` (for the Game of 24, the solver's verdict on
-    the numbers left: an oracle PRM); ``hf:PATH``, a learned PRM read by :class:`agents.prm.HFStepScorer` (a causal
-    LM scoring a "+" after each step). ``agents.prm.make_prm(spec)`` takes over where it exists.
-    """
+    """The PRM named by ``spec`` (see :func:`agents.prm.make_prm`), or ``None``."""
     if not spec:
         return None
     try:
-        from agents import prm
+        from agents.prm import make_prm
     except ImportError as error:
         raise ValueError(f"--prm needs agents.prm, which is not available here ({error})") from None
-    if hasattr(prm, "make_prm"):
-        return prm.make_prm(spec)
-    kind, _, path = spec.partition(":")
-    if spec == "rule":
-        return RuleBasedPRM()
-    if kind == "hf" and path:
-        from agents.policies.hf import load_model_and_tokenizer
-
-        return prm.HFStepScorer(*load_model_and_tokenizer(path))
-    raise ValueError(f"unknown PRM spec {spec!r}; accepted: 'rule' (exact rule-based scorers), 'hf:PATH'")
-
-
-class RuleBasedPRM:
-    """:func:`agents.prm.rule_based_prm`'s scorer for each question, built once per task rather than per call."""
-
-    def __init__(self) -> None:
-        self._scorers: dict[str, ProcessRewardModel] = {}
-
-    def __call__(self, question: str, steps: Sequence[str]) -> list[float]:
-        from agents.prm import rule_based_prm
-
-        task = question[:13]  # the prefixes rule_based_prm tells tasks apart by ("Game of 24:", "Solve for x: ")
-        if task not in self._scorers:
-            self._scorers[task] = rule_based_prm(question)
-        return list(self._scorers[task](question, steps))
+    return make_prm(spec)
 
 
 def episode_seed(seed: int, planner: str, budget: int, index: int) -> int:

@@ -30,8 +30,10 @@ __all__ = [
     "ArithmeticStepScorer",
     "Game24StepScorer",
     "HFStepScorer",
+    "RuleBasedPRM",
     "StepScorer",
     "claims_step_scorer",
+    "make_prm",
     "rule_based_prm",
 ]
 
@@ -134,6 +136,42 @@ def rule_based_prm(question: str) -> StepScorer:
     if question.startswith(("Compute ", "Solve for x: ")):
         return ArithmeticStepScorer()
     return claims_step_scorer
+
+
+class RuleBasedPRM:
+    """:func:`rule_based_prm`'s scorer for each question, built once per task rather than per call: one PRM for
+    any mix of tasks."""
+
+    def __init__(self) -> None:
+        self._scorers: dict[str, StepScorer] = {}
+
+    def __call__(self, question: str, steps: Sequence[str]) -> list[float]:
+        task = question[:13]  # the prefixes rule_based_prm tells tasks apart by ("Game of 24:", "Solve for x: ")
+        if task not in self._scorers:
+            self._scorers[task] = rule_based_prm(question)
+        return list(self._scorers[task](question, steps))
+
+
+def make_prm(spec: str) -> StepScorer:
+    """A PRM from a one-string spec.
+
+    Specs: ``rule``, the exact rule-based scorers (:class:`RuleBasedPRM`; for the Game of 24, the solver's verdict
+    on the numbers left: an oracle PRM); ``hf:PATH``, a learned PRM read by :class:`HFStepScorer` (a causal LM
+    scoring a "+" after each step).
+
+    >>> make_prm("oracle")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown PRM spec 'oracle'; accepted: 'rule' (exact rule-based scorers), 'hf:PATH'
+    """
+    kind, _, path = spec.partition(":")
+    if spec == "rule":
+        return RuleBasedPRM()
+    if kind == "hf" and path:
+        from agents.policies.hf import load_model_and_tokenizer
+
+        return HFStepScorer(*load_model_and_tokenizer(path))
+    raise ValueError(f"unknown PRM spec {spec!r}; accepted: 'rule' (exact rule-based scorers), 'hf:PATH'")
 
 
 class HFStepScorer:

@@ -145,6 +145,14 @@ def test_groups_are_played_to_the_end_through_a_vector_env(mode):
     other = groups[1][0]  # another puzzle: the scripted steps do not apply, the fallback answer is wrong
     assert other.terminated and not other.is_correct and len(other.steps) == 1
 
+    # a PRM's step scores join the step rewards (weighted), as the "prm" component
+    from agents.prm import make_prm
+
+    grpo.with_prm_rewards(groups, make_prm("rule"), weight=0.5)
+    assert [s.components["prm"] for s in first.steps] == [1.0, 1.0, 1.0, 1.0]
+    assert first.reward == pytest.approx(1.0 + 4 * 0.5)
+    assert other.steps[0].components["prm"] == 0.0 and other.reward == pytest.approx(0.0)
+
 
 # ----------------------------------------------------------------------------------------- bad configuration
 

@@ -573,9 +573,9 @@ def _model_path(name: str) -> str | Path:
 
 
 def _make_prm(spec: str) -> Any:
-    from agents.bench import make_bench_prm
+    from agents.prm import make_prm
 
-    return make_bench_prm(spec)
+    return make_prm(spec)
 
 
 def _init_distributed() -> tuple[int, int]:
