@@ -284,3 +284,18 @@ def test_the_script_runs_data_parallel_under_accelerate_with_two_processes(tmp_p
     assert done.returncode == 0, done.stderr[-3000:]
     assert "data-parallel: 2 processes, parameters identical on every process" in done.stdout
     assert (tmp_path / "rng-0.pt").exists() and (tmp_path / "rng-1.pt").exists()
+
+
+@pytest.mark.slow
+def test_compare_grpo_script_trains_evaluates_and_plots(tmp_path):
+    done = run(
+        sys.executable,
+        "scripts/compare_grpo.py",
+        *("--seeds", "0", "--total-steps", "1", "--batch-size", "4", "--group-size", "2"),
+        *("--eval-limit", "2", "--budget", "2", "--out", str(tmp_path), "--no-progress"),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert [r["model"] for r in results] == ["start", "outcome-seed0", "process-seed0"]
+    assert all(0.0 <= r["game24_greedy"] <= 1.0 and "game24_beam@2" in r for r in results)
+    assert (tmp_path / "curves.png").stat().st_size > 10_000 and (tmp_path / "results.md").exists()
