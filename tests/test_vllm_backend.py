@@ -6,8 +6,12 @@ Skipped where ``import vllm`` fails (the main environment: vLLM's CPU build need
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -137,3 +141,47 @@ def test_bad_arguments(policy: Any) -> None:
         policy.propose(STATES[:1], n=0)
     with pytest.raises(FileNotFoundError):
         VLLMPolicy("/no/such/model")
+
+
+GRPO_SCRIPT = """
+import json, sys
+from agents.models import TINY_MODEL_DIR
+from agents.policies.hf import HFPolicy
+from agents.training.grpo import GRPOConfig, GRPOTrainer
+
+if __name__ == "__main__":  # vLLM starts worker processes
+    run_dir, states = sys.argv[1], json.loads(sys.argv[2])
+    config = GRPOConfig(generation_backend="vllm", total_steps=2, batch_size=8, group_size=4, eval_problems=2,
+                        max_turns=3, learning_rate=1e-2, run_dir=run_dir, progress=False)
+    trainer = GRPOTrainer(config)
+    trainer.train()
+    trained = HFPolicy(trainer.model.eval(), trainer.tokenizer, max_new_tokens=config.max_new_tokens)
+    initial = HFPolicy.from_pretrained(TINY_MODEL_DIR, max_new_tokens=config.max_new_tokens)
+    greedy = {name: [c[0].token_ids for c in policy.propose(states, temperature=0)]
+              for name, policy in [("vllm", trainer.policy), ("trained", trained), ("initial", initial)]}
+    with open(f"{run_dir}/greedy.json", "w") as file:
+        json.dump(greedy, file)
+"""
+
+
+def test_grpo_runs_with_vllm_generation(tmp_path: Path) -> None:
+    """Two GRPO steps that sample with vLLM (``--generation-backend vllm``) finish and save the model, and vLLM then
+    decodes as the trained weights do, not as the initial ones: the trainer copied its weights into the engine after
+    each step. In a subprocess: its engine would not fit next to this module's in one process. The high learning
+    rate makes two steps change the greedy steps."""
+    script = tmp_path / "grpo_vllm.py"
+    script.write_text(GRPO_SCRIPT)
+    run_dir = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, str(script), str(run_dir), json.dumps(STATES)],
+        cwd=Path(__file__).parents[1],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert (run_dir / "model" / "model.safetensors").is_file()
+    assert json.loads((run_dir / "model" / "training.json").read_text())["steps"] == 2
+    greedy = json.loads((run_dir / "greedy.json").read_text())
+    assert greedy["vllm"] == greedy["trained"]
+    assert greedy["trained"] != greedy["initial"], "no step changed the weights: the check above proves nothing"

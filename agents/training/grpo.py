@@ -91,6 +91,8 @@ class GRPOConfig:
     """torch CPU threads (default: one for models under 20M parameters, else every core this process may use)"""
     generation_backend: Literal["hf", "vllm"] = "hf"
     """sample rollouts with transformers, or with vLLM (weights copied to it after every step)"""
+    vllm_gpu_memory_utilization: float = 0.3
+    """with ``generation_backend=vllm`` on a GPU: the share of its memory vLLM may take (the rest is the trainer's)"""
     vectorization: Literal["sync", "async"] = "sync"
     """Gymnasium vector env mode for the rollouts (async: one process per environment copy)"""
     progress: bool = True
@@ -281,16 +283,25 @@ class GRPOTrainer:
     # ------------------------------------------------------------------ setup
 
     def _make_policy(self) -> Any:
-        from agents.policies.hf import HFPolicy
+        from agents.policies.hf import SMALL_MODEL_PARAMETERS, HFPolicy
 
         if self.config.generation_backend == "vllm":
             from agents.policies.vllm_backend import VLLMPolicy
 
+            # vLLM's engine runs in processes of its own; this one only trains: its threads as the HF path sets them.
+            small = self.device == "cpu" and self.model.num_parameters() < SMALL_MODEL_PARAMETERS
+            configure_threads(self.config.num_threads or (1 if small else None))
             return VLLMPolicy(
                 _model_path(self.config.model),
                 temperature=self.config.temperature,
                 max_new_tokens=self.config.max_new_tokens,
                 seed=self.config.seed + self.rank,
+                # Sample from the weights being trained, in their dtype (float32): by default vLLM would downcast a
+                # float32 checkpoint to bfloat16, and the rollouts would come from another policy than the trained one.
+                dtype=str(self.model.dtype).removeprefix("torch."),
+                # On CPU, no torch.compile: it adds 1-2 minutes to the engine's start.
+                enforce_eager=self.device == "cpu",
+                **({} if self.device == "cpu" else {"gpu_memory_utilization": self.config.vllm_gpu_memory_utilization}),
             )
         configure_threads(self.config.num_threads)
         return HFPolicy(
@@ -496,6 +507,8 @@ class GRPOTrainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if config.resume and self.checkpoint_path.exists():
             self.load_checkpoint()
+            if config.generation_backend == "vllm":
+                self.policy.load_weights(self.model.state_dict().items())  # vLLM started from the initial weights
         main = self.rank == 0
         writer = SummaryWriter(self.run_dir, purge_step=self.step) if main else None
         if writer is not None and self.step == 0:
