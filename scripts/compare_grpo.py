@@ -4,6 +4,8 @@ then every model evaluated the same way. The README's GRPO table and curves come
     python scripts/compare_grpo.py                         # both advantages x seeds 0 and 1 (about an hour on 2 cores)
     python scripts/compare_grpo.py --seeds 0 --total-steps 5 --eval-limit 10 --out /tmp/quick   # a smoke run
 
+``--task arithmetic`` trains on Arithmetic-v0 instead (its step check, "is the step true", as the step reward).
+
 Writes to ``--out``: one GRPO run folder per (advantage, seed) (TensorBoard logs, checkpoint, model; a killed
 comparison resumes where it stopped), ``results.json`` and ``results.md`` (the table), and ``curves.png`` (training
 reward and accuracy against samples). Evaluation, for the starting model and every trained one:
@@ -31,12 +33,17 @@ from reason_gym.envs.arithmetic import ArithmeticEnv
 from reason_gym.envs.game24 import Game24Env
 
 ADVANTAGES = ("outcome", "process")
+TASKS = {  # the env trained on, and its step-level reward component
+    "game24": ("reason_gym/Game24-v0", "step_solvable"),
+    "arithmetic": ("reason_gym/Arithmetic-v0", "step_check"),
+}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/grpo_compare", help="the comparison's folder (%(default)s)")
     parser.add_argument("--model", default="tiny", help="the starting model (%(default)s)")
+    parser.add_argument("--task", choices=TASKS, default="game24", help="the task trained on (%(default)s)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds per advantage (%(default)s)")
     parser.add_argument("--advantages", nargs="+", choices=ADVANTAGES, default=list(ADVANTAGES))
     parser.add_argument("--total-steps", type=int, default=40, help="GRPO steps per run (%(default)s)")
@@ -44,8 +51,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--group-size", type=int, default=8, help="G (%(default)s)")
     parser.add_argument("--learning-rate", type=float, default=1e-4, help="(%(default)s)")
     parser.add_argument(
-        "--step-solvable", type=float, default=0.2, help="reward weight of a step that keeps the puzzle solvable, "
-        "in both modes: outcome advantages see it in the return, process advantages step by step (%(default)s)",
+        "--step-reward", type=float, default=0.2, help="reward weight of the task's step check (Game24: the step "
+        "keeps the puzzle solvable; Arithmetic: the step is true), in both modes: outcome advantages see it in the "
+        "return, process advantages step by step (%(default)s)",
     )  # fmt: skip
     parser.add_argument("--planner", default="beam", help="the planner evaluated (%(default)s)")
     parser.add_argument("--budget", type=int, default=16, help="its samples per problem (%(default)s)")
@@ -57,10 +65,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def train(args: argparse.Namespace, advantage: str, seed: int) -> Path:
     """One GRPO run (resumed if its folder holds a checkpoint); returns the trained model's folder."""
     run_dir = Path(args.out) / f"{advantage}-seed{seed}"
-    reward_weights = {"step_solvable": args.step_solvable}
+    env_id, step_component = TASKS[args.task]
     config = GRPOConfig(
-        env_id="reason_gym/Game24-v0",
-        env_kwargs=json.dumps({"reward_weights": reward_weights}),
+        env_id=env_id,
+        env_kwargs=json.dumps({"reward_weights": {step_component: args.step_reward}}),
         model=args.model,
         run_dir=str(run_dir),
         advantage=advantage,  # type: ignore[arg-type]
@@ -120,7 +128,7 @@ def training_curves(run_dir: Path) -> dict[str, list[float]]:
     return {"samples": values["charts/samples_seen"], "reward": values["rewards/mean"], "accuracy": values["accuracy"]}
 
 
-def plot(curves: dict[str, dict[int, dict[str, list[float]]]], path: Path) -> None:
+def plot(curves: dict[str, dict[int, dict[str, list[float]]]], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -144,7 +152,7 @@ def plot(curves: dict[str, dict[int, dict[str, list[float]]]], path: Path) -> No
         axis.set_title(title)
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    figure.suptitle("GRPO on Game24 (train split) from the embedded model: outcome vs process advantages")
+    figure.suptitle(f"GRPO on {title} (train split): outcome vs process advantages")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
 
@@ -173,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (out / "results.md").write_text(markdown_table(results))
     curves = {a: {s: training_curves(out / f"{a}-seed{s}") for s in args.seeds} for a in args.advantages}
-    plot(curves, out / "curves.png")
+    plot(curves, out / "curves.png", TASKS[args.task][0])
     print(markdown_table(results))
     print(f"wrote {out / 'results.md'} and {out / 'curves.png'}")
     return 0
