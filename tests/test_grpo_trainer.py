@@ -19,7 +19,7 @@ pytest.importorskip("transformers")
 from agents.models import build_char_tokenizer, tiny_llama_config  # noqa: E402
 from agents.policies.base import Candidate  # noqa: E402
 from agents.training import grpo  # noqa: E402
-from agents.training.batches import Row, make_micro_batch, row_logprobs  # noqa: E402
+from agents.training.batches import CompletionLogits, Row, make_micro_batch, row_logprobs  # noqa: E402
 from agents.training.grpo import GRPOConfig, GRPOTrainer, NonFiniteLossError  # noqa: E402
 from agents.training.rollouts import collect_groups  # noqa: E402
 
@@ -85,20 +85,47 @@ def sevens_config(model: Path, run: Path, **overrides) -> GRPOConfig:
 # ---------------------------------------------------------------------------------------------- batch layout
 
 
-def test_padded_rows_get_the_log_probs_they_get_alone(random_model_dir):
+def alone_logprobs(model, row: Row, temperature: float) -> torch.Tensor:
+    """The reference: one row through the model by itself, no padding, no sharing."""
+    ids = torch.tensor([row.prompt_ids + row.completion_ids])
+    logits = model(input_ids=ids).logits[0, len(row.prompt_ids) - 1 : -1] / temperature
+    return logits.log_softmax(-1).gather(1, torch.tensor(row.completion_ids)[:, None]).squeeze(1)
+
+
+ROWS = [  # rows 0, 2 and 3 share a prompt (as a group's episodes do), row 1 has its own
+    Row([1, 5, 6, 7], [8, 9], 1.0),
+    Row([1, 5], [10, 11, 12, 13], -1.0),
+    Row([1, 5, 6, 7], [30, 31, 32], 0.5),
+    Row([1, 5, 6, 7], [8], -0.5),
+]
+
+
+@pytest.mark.parametrize(
+    "episodes",
+    [[ROWS[:2], ROWS[2:]], [[ROWS[1]], [ROWS[3]]], [[ROWS[0]], [ROWS[2]], [ROWS[3]]]],
+    ids=["shared prompts", "nothing shared", "one column shared"],
+)
+def test_padded_rows_get_the_log_probs_and_gradients_they_get_alone(random_model_dir, episodes):
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(random_model_dir).eval()
-    rows = [Row([1, 5, 6, 7], [8, 9], 1.0), Row([1, 5], [10, 11, 12, 13], -1.0), Row([1, 20, 21], [22], 0.5)]
-    batch = make_micro_batch([rows[:2], rows[2:]])
-    assert batch.output_of_row.tolist() == [0, 0, 1] and batch.num_outputs == 2 and batch.num_tokens == 7
-    with torch.no_grad():
-        together, _ = row_logprobs(model, batch, temperature=0.7)
-        for i, row in enumerate(rows):
-            ids = torch.tensor([row.prompt_ids + row.completion_ids])
-            logits = model(input_ids=ids).logits[0, len(row.prompt_ids) - 1 : -1] / 0.7
-            alone = logits.log_softmax(-1).gather(1, torch.tensor(row.completion_ids)[:, None]).squeeze(1)
-            assert together[i, : len(row.completion_ids)] == pytest.approx(alone, abs=1e-5)
+    rows = [row for episode in episodes for row in episode]
+    batch = make_micro_batch(episodes)
+    assert batch.output_of_row.tolist() == [e for e, episode in enumerate(episodes) for _ in episode]
+    assert batch.num_tokens == sum(len(r.completion_ids) for r in rows)
+    together, _ = row_logprobs(CompletionLogits(model), batch, temperature=0.7)
+    weights = torch.randn_like(together)
+    (together * batch.mask * weights).sum().backward()
+    batched_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    total = 0
+    for i, row in enumerate(rows):
+        alone = alone_logprobs(model, row, 0.7)
+        assert together[i, : len(row.completion_ids)].detach() == pytest.approx(alone.detach(), abs=1e-5)
+        total = total + (alone * weights[i, : len(row.completion_ids)]).sum()
+    total.backward()
+    for batched, single in zip(batched_grads, (p.grad for p in model.parameters()), strict=True):
+        assert torch.allclose(batched, single, atol=1e-5)
 
 
 # ------------------------------------------------------------------------------------------------- rollouts

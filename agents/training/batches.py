@@ -11,8 +11,8 @@ the left and completions on the right, so every completion starts at the same co
                 <pad> p p p p p p | c c c c
                                   ^ column P
 
-Position ids count real tokens only, so a padded row computes what it would alone. ``logits_to_keep`` asks for the
-last ``C + 1`` columns' logits (C = the longest completion), from which the logits predicting columns ``P`` on follow.
+Position ids count real tokens only, so a padded row computes what it would alone. Only the logits that predict
+columns ``P`` on are computed (:class:`CompletionLogits`), and rows that share a prompt run it once.
 """
 
 from __future__ import annotations
@@ -91,24 +91,76 @@ def micro_batches(episodes: Sequence[Sequence[Row]], size: int, pad_id: int = 0)
     return [make_micro_batch(episodes[i : i + size], pad_id) for i in range(0, len(episodes), size)]
 
 
+class CompletionLogits(torch.nn.Module):
+    """A causal LM reduced to what GRPO needs: the logits that predict each generated token of a micro-batch.
+
+    Rows with the same prompt (a group's G episodes start from one question) run that prompt once: the distinct
+    prompts go through the model with a KV cache, the cache is copied to the rows that share each prompt, and only
+    the completion columns run per row. The numbers (and gradients) are those of one forward pass per row; the cost
+    of a group's prompt is paid once instead of G times.
+
+    A module (not a function) so that ``DistributedDataParallel`` can wrap it: its two model calls are then one
+    forward, as DDP requires.
+    """
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor, columns: int):
+        """``(R, columns, V)`` logits; column j predicts the completion token at ``input_ids[:, P + j]``."""
+        width = input_ids.shape[1] - columns  # P: prompts end here (left-padded), completions start
+        prompts = torch.cat([input_ids[:, :width], attention_mask[:, :width]], dim=1)
+        unique, inverse = torch.unique(prompts, dim=0, return_inverse=True)
+        if len(unique) == len(input_ids):  # nothing shared: one pass over whole rows
+            output = self.model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                logits_to_keep=columns + 1,
+                use_cache=False,
+            )
+            return output.logits[:, :-1]
+        from transformers import DynamicCache
+
+        unique_mask = unique[:, width:]
+        cache = DynamicCache(config=self.model.config)
+        first = self.model(
+            input_ids=unique[:, :width],
+            attention_mask=unique_mask,
+            position_ids=(unique_mask.cumsum(1) - 1).clamp(min=0),
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        ).logits[inverse]  # (R, 1, V): predicts the first completion token
+        if columns == 1:
+            return first
+        for layer in cache.layers:  # every row continues from its prompt's keys and values
+            layer.keys, layer.values = layer.keys[inverse], layer.values[inverse]
+        rest = self.model(
+            input_ids=input_ids[:, width:-1],
+            attention_mask=attention_mask[:, :-1],
+            position_ids=position_ids[:, width:-1],
+            past_key_values=cache,
+            use_cache=True,
+        ).logits  # (R, columns - 1, V)
+        return torch.cat([first, rest], dim=1)
+
+
 def row_logprobs(
-    model: Any, batch: MicroBatch, temperature: float, with_entropy: bool = False
+    scorer: Any, batch: MicroBatch, temperature: float, with_entropy: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Log-probabilities ``(R, C)`` of the generated tokens at ``temperature``, and optionally the entropy there.
 
-    ``batch`` must be on the model's device.
-
-    The entropy is of the same tempered distribution, without gradient (a diagnostic, not a loss term).
+    Args:
+        scorer: A :class:`CompletionLogits` (or a DDP wrapper of one), on the batch's device.
+        batch: The micro-batch.
+        temperature: The sampling temperature the tokens were drawn at.
+        with_entropy: Also return the entropy of the same tempered distribution, without gradient (a diagnostic,
+            not a loss term).
     """
     columns = batch.completion_ids.shape[1]
-    output = model(
-        input_ids=batch.input_ids,
-        attention_mask=batch.attention_mask,
-        position_ids=batch.position_ids,
-        logits_to_keep=columns + 1,
-        use_cache=False,
-    )
-    logits = output.logits[:, :-1].float() / temperature  # (R, C, V): column j predicts completion token j
+    logits = scorer(batch.input_ids, batch.attention_mask, batch.position_ids, columns).float() / temperature
     targets = batch.completion_ids.unsqueeze(-1)
     logp = logits.gather(-1, targets).squeeze(-1) - torch.logsumexp(logits, dim=-1)
     entropy = None

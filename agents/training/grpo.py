@@ -50,7 +50,7 @@ from agents.evaluation import play_greedy
 from agents.policies.hf import configure_threads, load_model_and_tokenizer
 from agents.policies.prompts import encode_prompts
 from agents.training.advantages import is_informative, outcome_advantages, process_advantages
-from agents.training.batches import Row, micro_batches, row_logprobs
+from agents.training.batches import CompletionLogits, Row, micro_batches, row_logprobs
 from agents.training.policy_loss import LOSS_TYPES, Window, aggregate, clipped_surrogate, k3_kl
 from agents.training.rollouts import Episode, collect_groups
 
@@ -265,10 +265,11 @@ class GRPOTrainer:
         self.model = model.float().train()
         self.reference = None
         if config.beta > 0:
-            self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
-        self.trained = self.model
+            self.reference = CompletionLogits(copy.deepcopy(self.model).eval().requires_grad_(False))
+        self.scorer = CompletionLogits(self.model)
+        self.trained = self.scorer  # what the loss runs through: DDP's wrapper when data-parallel
         if self.world > 1:
-            self.trained = torch.nn.parallel.DistributedDataParallel(self.model)
+            self.trained = torch.nn.parallel.DistributedDataParallel(self.scorer)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate, weight_decay=0.0)
         self.policy = self._make_policy()
         self.prm = _make_prm(config.prm) if config.prm else None
@@ -392,7 +393,7 @@ class GRPOTrainer:
         with torch.no_grad():
             for batch in batches:
                 if needs_old:
-                    batch.old_logp = row_logprobs(self.model, batch, config.temperature)[0]
+                    batch.old_logp = row_logprobs(self.scorer, batch, config.temperature)[0]
                 if self.reference is not None:
                     batch.ref_logp = row_logprobs(self.reference, batch, config.temperature)[0]
         self.model.train()
