@@ -1,0 +1,77 @@
+"""The GRPO throughput benchmark: TRL's reward function gives the env's reward, and a tiny run end to end."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "bench_grpo.py"
+
+
+def _load_benchmark():
+    spec = importlib.util.spec_from_file_location("bench_grpo", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_trl_reward_is_the_env_reward_of_one_step() -> None:
+    bench = _load_benchmark()
+    env_kwargs = json.loads(bench.DEFAULT_ENV_KWARGS[bench.ENV_ID])
+    states, indices = bench.train_prompts(bench.ENV_ID, env_kwargs, problems=0)
+    assert len(states) == len(indices) > 100 and states[0].startswith("Game of 24:")
+    env = bench.gym.make(bench.ENV_ID, **env_kwargs).unwrapped
+    env.reset(options={"index": 0, "split": "train"})
+    solving = None
+    for step in [s for s in env.candidate_actions() if s]:
+        env.reset(options={"index": 0, "split": "train"})
+        if env.step(step)[1] == 1.0:  # valid, and the numbers left still reach 24
+            solving = step
+            break
+    assert solving is not None
+
+    reward = bench.StepReward(bench.ENV_ID, env_kwargs)
+    completions = [solving + "\n", solving + "\nmore text after the step", "1 + 1 = 3\n", "gibberish"]
+    rewards = reward(
+        completions, prompts=[states[0] + "\n"] * 4, index=[0] * 4, completion_ids=[[5] * 7, [5] * 9, [5], [5] * 3]
+    )
+    assert rewards == [1.0, 1.0, -0.1, -0.1]  # the text up to the first newline is the one step
+    assert reward.mean_rewards == [pytest.approx(0.45)] and reward.tokens == [20]
+
+
+@pytest.mark.slow
+def test_quick_run_reports_both_trainers_and_the_ratio(tmp_path: Path) -> None:
+    out = tmp_path / "grpo.json"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--steps", "2", "--out", str(out)],
+        cwd=ROOT,
+        env=dict(os.environ),  # REASON_GYM_DATA_DIR (the folder with game24/24.csv) passes through
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    report = json.loads(out.read_text())
+    assert report["meta"]["torch_threads"] == [1]
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("ours ") for line in lines), done.stdout
+    ours = report["ours"]
+    assert ours["steps"] == 2 and ours["samples_per_s"] > 0 and ours["tokens_per_s"] > 0
+    assert len(ours["reward_curve"]) == 2 and all(-1 <= r <= 1 for r in ours["reward_curve"])
+    if report["meta"]["trl"] is None:
+        assert "TRL is not available" in done.stdout
+        pytest.skip("TRL is not installed: only our trainer was benchmarked")
+    assert any(line.startswith("trl ") for line in lines), done.stdout
+    assert any(line.startswith("ratio ours/TRL: samples/s ") for line in lines), done.stdout
+    trl = report["trl"]
+    assert trl["steps"] == 2 and trl["samples_per_s"] > 0 and len(trl["reward_curve"]) == 2
+    assert report["ratio"]["samples_per_s"] == pytest.approx(ours["samples_per_s"] / trl["samples_per_s"])
+    assert trl["tokens_per_step"] <= 4 * 32 and ours["tokens_per_step"] <= 4 * 32  # stopped within the limit
