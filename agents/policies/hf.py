@@ -2,9 +2,14 @@
 
 Each call turns the states into prompts (:mod:`agents.policies.prompts`), pads the batch on the left (so every row's
 last prompt token sits at the same position and generation appends to all rows at once), and samples ``n``
-continuations per state with ``model.generate`` (KV cache on) until the step separator, a newline. Every candidate
-carries its generated-token count and the sum of its tokens' log-probabilities under the distribution it was
-sampled from (temperature and top-p applied; the model's own distribution for greedy decoding).
+continuations per state (KV cache on) until the step separator, a newline. Every candidate carries its
+generated-token count and the sum of its tokens' log-probabilities under the distribution it was sampled from
+(temperature and top-p applied; the model's own distribution for greedy decoding).
+
+Sampling runs through ``model.generate``, or, for the Llama models that :func:`agents.policies.fast_decode.supports`
+accepts (the embedded tiny model among them), through the hand-written loop of :mod:`agents.policies.fast_decode`:
+the same distributions and the same draws from torch's RNG, without ``generate``'s per-token overhead (about twice
+as fast for small models).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 import torch
 
+from agents.policies import fast_decode as fast
 from agents.policies.base import Candidate
 from agents.policies.prompts import PromptFormat, default_prompt, encode_prompts
 
@@ -106,9 +112,11 @@ class HFPolicy:
         max_new_tokens: The longest step, in tokens; a step cut there has no trailing separator.
         stop: The step separator (one character); generation of a candidate ends at the first token containing it.
         prompt: How a state becomes input text (default: :func:`~agents.policies.prompts.default_prompt`).
-        max_batch_sequences: At most this many sequences (states times ``n``) go through ``generate`` at once.
+        max_batch_sequences: At most this many sequences (states times ``n``) are generated at once.
         num_threads: torch CPU threads, set process-wide (default: one for a model under
             :data:`SMALL_MODEL_PARAMETERS`, else the cores this process may use; see :func:`configure_threads`).
+        fast_decode: Sample with :mod:`agents.policies.fast_decode` when it supports the model (checked at every
+            call); False always uses ``model.generate``.
     """
 
     def __init__(
@@ -123,6 +131,7 @@ class HFPolicy:
         prompt: PromptFormat | None = None,
         max_batch_sequences: int = 64,
         num_threads: int | None = None,
+        fast_decode: bool = True,
     ) -> None:
         if temperature < 0 or not 0 < top_p <= 1 or max_new_tokens < 1 or max_batch_sequences < 1:
             raise ValueError(
@@ -137,6 +146,8 @@ class HFPolicy:
         self.stop = stop
         self.prompt = prompt if prompt is not None else default_prompt(tokenizer)
         self.max_batch_sequences = max_batch_sequences
+        self.fast_decode = fast_decode
+        self._decoder: fast.LlamaDecoder | None = None  # built at the first fast call, for self.model
         self.stop_ids = stop_token_ids(tokenizer, stop)
         self.pad_id = next(i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None)
         if model.device.type == "cpu":
@@ -172,16 +183,41 @@ class HFPolicy:
                 out[i] = candidates[row * n : (row + 1) * n]
         return out
 
+    def uses_fast_decode(self) -> bool:
+        """Whether the next call samples through :mod:`agents.policies.fast_decode` (else ``model.generate``)."""
+        return self.fast_decode and fast.supports(self.model)
+
     @torch.inference_mode()
     def _generate(self, prompts: list[list[int]], n: int, temperature: float) -> list[Candidate]:
         """``n`` candidates for each prompt, prompt-major (the ``n`` of prompt 0 first)."""
-        from transformers import GenerationConfig
-
         greedy = temperature == 0
         if greedy and n > 1:  # greedy decoding has one outcome: decode once, repeat it
             once = self._generate(prompts, 1, 0.0)
             return [candidate for candidate in once for _ in range(n)]
+        if self.uses_fast_decode():
+            if self._decoder is None or self._decoder.model is not self.model:
+                self._decoder = fast.LlamaDecoder(self.model)
+            # (B * n, T) ids and their log-probs; the decoder rebuilds its fused weights if the model changed.
+            new, logprobs = fast.sample(
+                self._decoder,
+                prompts,
+                n,
+                temperature=temperature,
+                top_p=self.top_p,
+                max_new_tokens=self.max_new_tokens,
+                stop_ids=self.stop_ids,
+                pad_id=self.pad_id,
+            )
+        else:
+            new, logprobs = self._hf_generate(prompts, n, temperature)
+        return self._candidates(new, logprobs)
 
+    def _hf_generate(self, prompts: list[list[int]], n: int, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Samples with ``model.generate``: the generated ids (B * n, T), pad after a row stops, and each one's
+        log-probability under the distribution it was drawn from (B * n, T)."""
+        from transformers import GenerationConfig
+
+        greedy = temperature == 0
         device = self.model.device
         width = max(len(ids) for ids in prompts)
         # Left padding: (B, width) ids with pad tokens in front, and a mask that hides them. The model derives
@@ -223,9 +259,13 @@ class HFPolicy:
             ],
             dim=1,
         )  # (B * n, T)
+        return new, logprobs
+
+    def _candidates(self, new: torch.Tensor, logprobs: torch.Tensor) -> list[Candidate]:
+        """One candidate per row of the generated ids ``new`` (R, T) and their log-probs ``logprobs`` (R, T)."""
         # A row's tokens run up to and including its first stop token (or to the end when it never stopped).
-        is_stop = torch.isin(new, torch.tensor(self.stop_ids, device=new.device))  # (B * n, T)
-        first_stop = torch.where(is_stop.any(1), is_stop.int().argmax(1) + 1, new.shape[1])  # (B * n,)
+        is_stop = torch.isin(new, torch.tensor(self.stop_ids, device=new.device))  # (R, T)
+        first_stop = torch.where(is_stop.any(1), is_stop.int().argmax(1) + 1, new.shape[1])  # (R,)
         candidates = []
         for row in range(new.shape[0]):
             count = int(first_stop[row])
