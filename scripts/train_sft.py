@@ -64,7 +64,7 @@ class Args:
     OpenMP threads wait for each other whenever another process holds a core); None: every core available"""
 
     # Data
-    game24_traces_per_puzzle: int = 6
+    game24_traces_per_puzzle: int = 12
     """distinct solution traces per Game24 train puzzle (fewer when a puzzle has fewer)"""
     game24_max_puzzles: int | None = None
     """use only the first N train puzzles (for quick runs)"""
@@ -84,7 +84,7 @@ class Args:
     """attention heads"""
 
     # Optimisation
-    total_steps: int = 1500
+    total_steps: int = 3000
     """optimizer steps"""
     batch_size: int = 32
     """sequences per step"""
@@ -102,7 +102,7 @@ class Args:
     # Logging and checkpoints
     log_every: int = 25
     """steps between TensorBoard scalars"""
-    eval_every: int = 500
+    eval_every: int = 1500
     """steps between greedy validation runs (0: only at the end)"""
     eval_problems: int = 40
     """problems per task in each validation run"""
