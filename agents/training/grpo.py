@@ -429,8 +429,8 @@ class GRPOTrainer:
                 if not torch.isfinite(share):
                     raise NonFiniteLossError(
                         f"the loss is {share.item()} at step {self.step + 1}; the last good checkpoint "
-                        f"({self.checkpoint_path}, if any) is kept. Lower --learning-rate or raise --max-grad-norm's "
-                        "strictness (smaller)"
+                        f"({self.checkpoint_path}, if any) is kept. Lower --learning-rate or --max-grad-norm and "
+                        "run the same command again: it resumes from that checkpoint"
                     )
                 (share * self.world).backward()  # DDP averages gradients over processes; the shares are global
             mask = batch.mask.bool()
