@@ -491,6 +491,8 @@ class GRPOTrainer:
             raise ValueError(f"{self.checkpoint_path} was trained with other {changed}: pass --no-resume to start over")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        for group in self.optimizer.param_groups:  # a resumed run may lower the learning rate (after a NaN, say)
+            group["lr"] = self.config.learning_rate
         if self.world > 1:
             state["rng"] = torch.load(self.run_dir / f"rng-{self.rank}.pt", weights_only=False)["rng"]
         self.rng.bit_generator.state = state["rng"]["numpy"]
