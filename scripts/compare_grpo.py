@@ -147,9 +147,9 @@ def plot(curves: dict[str, dict[int, dict[str, list[float]]]], path: Path, title
                     alpha=0.5 + 0.5 * (seed == 0),
                     label=label,
                 )
-    for axis, title in zip(axes, ("mean episode reward (train batches)", "solved (train batches)"), strict=True):
+    for axis, name in zip(axes, ("mean episode reward (train batches)", "solved (train batches)"), strict=True):
         axis.set_xlabel("episodes sampled")
-        axis.set_title(title)
+        axis.set_title(name)
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     figure.suptitle(f"GRPO on {title} (train split): outcome vs process advantages")
