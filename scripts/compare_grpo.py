@@ -27,6 +27,7 @@ import numpy as np
 
 from agents.bench import BenchConfig, run_bench
 from agents.evaluation import play_greedy
+from agents.policies import model_path
 from agents.policies.hf import HFPolicy
 from agents.training.grpo import GRPOConfig, GRPOTrainer
 from reason_gym.envs.arithmetic import ArithmeticEnv
@@ -87,13 +88,13 @@ def train(args: argparse.Namespace, advantage: str, seed: int) -> Path:
 
 def evaluate(args: argparse.Namespace, model: str | Path, name: str) -> dict[str, Any]:
     """Greedy Game24 and Arithmetic test accuracy, and the planner's Game24 test accuracy."""
-    policy = HFPolicy.from_pretrained(_model_path(model), max_new_tokens=48, num_threads=1)
+    policy = HFPolicy.from_pretrained(model_path(str(model)), max_new_tokens=48, num_threads=1)
     limit = args.eval_limit
     game24 = play_greedy(policy, lambda: Game24Env(split="test"), [{"index": i} for i in range(min(limit, 100))])
     arithmetic = play_greedy(policy, lambda: ArithmeticEnv(split="test"), [{"index": i} for i in range(limit)])
     rows = run_bench(
         BenchConfig(
-            policy=f"hf:{_model_path(model)}",
+            policy=f"hf:{model_path(str(model))}",
             planners=[args.planner],
             budgets=[args.budget],
             limit=min(limit, 100),
@@ -107,14 +108,6 @@ def evaluate(args: argparse.Namespace, model: str | Path, name: str) -> dict[str
         "arithmetic_greedy": float(np.mean([e["is_correct"] for e in arithmetic])),
         f"game24_{args.planner}@{args.budget}": float(rows[0]["accuracy"]),
     }
-
-
-def _model_path(model: str | Path) -> str:
-    if str(model) == "tiny":
-        from agents.models import TINY_MODEL_DIR
-
-        return str(TINY_MODEL_DIR)
-    return str(model)
 
 
 def training_curves(run_dir: Path) -> dict[str, list[float]]:

@@ -25,7 +25,7 @@ SPEC_FORMS = (
 )
 
 
-def _model_path(name: str) -> str | Path:
+def model_path(name: str) -> str | Path:
     """``tiny`` names the shipped checkpoint in every backend (``hf:tiny``, ``vllm:tiny``)."""
     if name == "tiny":
         from agents.models import TINY_MODEL_DIR
@@ -57,11 +57,11 @@ def make_policy(spec: str, **kwargs: Any) -> Policy:
     if kind == "hf":
         from agents.policies.hf import HFPolicy
 
-        return HFPolicy.from_pretrained(_model_path(rest), **kwargs)
+        return HFPolicy.from_pretrained(model_path(rest), **kwargs)
     if kind == "vllm":
         from agents.policies.vllm_backend import VLLMPolicy
 
-        return VLLMPolicy(str(_model_path(rest)), **kwargs)
+        return VLLMPolicy(str(model_path(rest)), **kwargs)
     from agents.policies.openai_compat import OpenAICompatPolicy
 
     url, _, model = rest.partition("#")

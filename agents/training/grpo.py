@@ -47,8 +47,10 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from agents.evaluation import play_greedy
+from agents.policies import model_path
 from agents.policies.hf import configure_threads, load_model_and_tokenizer
 from agents.policies.prompts import encode_prompts
+from agents.prm import make_prm
 from agents.training.advantages import is_informative, outcome_advantages, process_advantages
 from agents.training.batches import CompletionLogits, Row, micro_batches, row_logprobs
 from agents.training.policy_loss import LOSS_TYPES, Window, aggregate, clipped_surrogate, k3_kl
@@ -261,7 +263,7 @@ class GRPOTrainer:
         torch.manual_seed(config.seed * 1000 + self.rank)  # sampling
         random.seed(config.seed)
 
-        model, self.tokenizer = load_model_and_tokenizer(_model_path(config.model), device=self.device)
+        model, self.tokenizer = load_model_and_tokenizer(model_path(config.model), device=self.device)
         self.model = model.float().train()
         self.reference = None
         if config.beta > 0:
@@ -272,11 +274,11 @@ class GRPOTrainer:
             self.trained = torch.nn.parallel.DistributedDataParallel(self.scorer)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate, weight_decay=0.0)
         self.policy = self._make_policy()
-        self.prm = _make_prm(config.prm) if config.prm else None
+        self.prm = make_prm(config.prm) if config.prm else None
         self.envs = self._make_vector_env(config.batch_size)
         probe = gym.make(config.env_id, **self.env_kwargs)
-        indices = getattr(probe.unwrapped, "split_indices", None)
-        self.num_problems = len(indices(config.split)) if indices else 2**31 - 1  # procedural tasks: any index
+        self.split_indices = getattr(probe.unwrapped, "split_indices", None)  # None: a procedural task
+        self.num_problems = len(self.split_indices(config.split)) if self.split_indices else 2**31 - 1  # any index
         self.max_tokens = config.max_new_tokens * min(config.max_turns, getattr(probe.unwrapped, "max_steps", 10**9))
         self.step = 0
         self.samples_seen = 0
@@ -293,7 +295,7 @@ class GRPOTrainer:
             small = self.device == "cpu" and self.model.num_parameters() < SMALL_MODEL_PARAMETERS
             configure_threads(self.config.num_threads or (1 if small else None))
             return VLLMPolicy(
-                _model_path(self.config.model),
+                model_path(self.config.model),
                 temperature=self.config.temperature,
                 max_new_tokens=self.config.max_new_tokens,
                 seed=self.config.seed + self.rank,
@@ -454,9 +456,9 @@ class GRPOTrainer:
     def evaluate(self) -> dict[str, float]:
         """Greedy top-1 accuracy on the first ``eval_problems`` problems of ``eval_split``."""
         config = self.config
-        probe = gym.make(config.env_id, **self.env_kwargs)
-        indices = getattr(probe.unwrapped, "split_indices", None)
-        count = min(config.eval_problems, len(indices(config.eval_split))) if indices else config.eval_problems
+        count = config.eval_problems
+        if self.split_indices:
+            count = min(count, len(self.split_indices(config.eval_split)))
         self.model.eval()
         episodes = play_greedy(
             self.policy,
@@ -578,20 +580,6 @@ class GRPOTrainer:
 
 
 # --------------------------------------------------------------------------------------------------- helpers
-
-
-def _model_path(name: str) -> str | Path:
-    if name == "tiny":
-        from agents.models import TINY_MODEL_DIR
-
-        return TINY_MODEL_DIR
-    return name
-
-
-def _make_prm(spec: str) -> Any:
-    from agents.prm import make_prm
-
-    return make_prm(spec)
 
 
 def _init_distributed() -> tuple[int, int]:
