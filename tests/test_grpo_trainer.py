@@ -19,7 +19,7 @@ pytest.importorskip("transformers")
 from agents.models import build_char_tokenizer, tiny_llama_config  # noqa: E402
 from agents.policies.base import Candidate  # noqa: E402
 from agents.training import grpo  # noqa: E402
-from agents.training.batches import CompletionLogits, Row, make_micro_batch, row_logprobs  # noqa: E402
+from agents.training.batches import CompletionLogits, Row, make_micro_batch, pack_steps, row_logprobs  # noqa: E402
 from agents.training.grpo import GRPOConfig, GRPOTrainer, NonFiniteLossError  # noqa: E402
 from agents.training.rollouts import collect_groups  # noqa: E402
 
@@ -126,6 +126,71 @@ def test_padded_rows_get_the_log_probs_and_gradients_they_get_alone(random_model
     total.backward()
     for batched, single in zip(batched_grads, (p.grad for p in model.parameters()), strict=True):
         assert torch.allclose(batched, single, atol=1e-5)
+
+
+# An episode as a character environment makes one (stop token 2; the env writes 3 between steps): step 2 extends
+# step 1, step 3 is rejected (its text is not in the next prompt), step 4 extends step 2.
+EPISODE = [
+    Row([1, 5, 6], [7, 8, 2], 0.5),
+    Row([1, 5, 6, 7, 8, 3], [9, 10, 2], -1.0),
+    Row([1, 5, 6, 7, 8, 3, 9, 10, 3, 4], [11, 2], 2.0),
+    Row([1, 5, 6, 7, 8, 3, 9, 10, 3, 4], [12, 13, 2], 0.25),
+]
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        (EPISODE[:1], [([1, 5, 6], [7, 8, 2], [7, 8, 2])]),
+        (EPISODE[:2], [([1, 5, 6], [7, 8, 3, 9, 10, 2], [7, 8, 2, 9, 10, 2])]),
+        (
+            EPISODE,
+            [
+                ([1, 5, 6], [7, 8, 3, 9, 10, 3, 4, 12, 13, 2], [7, 8, 2, 9, 10, 2, None, 12, 13, 2]),
+                ([1, 5, 6, 7, 8, 3, 9, 10, 3, 4], [11, 2], [11, 2]),
+            ],
+        ),
+        # the next prompt drops the stop token and adds nothing: both would score one column, so no packing
+        (
+            [Row([1, 5], [7, 2], 1.0), Row([1, 5, 7], [8, 2], 1.0)],
+            [([1, 5], [7, 2], [7, 2]), ([1, 5, 7], [8, 2], [8, 2])],
+        ),
+        # a step whose prompt differs from what the earlier step saw (a re-tokenised prompt) is not packed
+        (
+            [Row([1, 5], [7, 2], 1.0), Row([1, 4, 7, 2], [8, 2], 1.0)],
+            [([1, 5], [7, 2], [7, 2]), ([1, 4, 7, 2], [8, 2], [8, 2])],
+        ),
+    ],
+    ids=["one step", "two steps", "a rejected step", "columns collide", "prompt differs"],
+)
+def test_steps_that_extend_each_other_are_packed_into_one_sequence(rows, expected):
+    packed = pack_steps(rows)
+    assert [(r.prompt_ids, r.continuation_ids, r.targets) for r in packed] == [
+        (prompt, continuation, targets) for prompt, continuation, targets in expected
+    ]
+    scored = sorted((a, t) for r in packed for t, a in zip(r.targets, r.advantages, strict=True) if t is not None)
+    assert scored == sorted((row.advantage, t) for row in rows for t in row.completion_ids)
+
+
+def test_packed_episodes_get_the_log_probs_and_gradients_of_their_steps_alone(random_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(random_model_dir).eval()
+    episodes = [EPISODE, EPISODE[:2], [ROWS[1]]]
+    batch = make_micro_batch(episodes)
+    assert len(batch.input_ids) == 4 and batch.output_of_row.tolist() == [0, 0, 1, 2]  # 7 steps in 4 sequences
+    assert batch.num_tokens == sum(len(r.completion_ids) for e in episodes for r in e)
+    together, _ = row_logprobs(CompletionLogits(model), batch, temperature=0.7)
+    (together * batch.advantages * batch.mask).sum().backward()
+    packed_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    alone = [(alone_logprobs(model, row, 0.7), row.advantage) for episode in episodes for row in episode]
+    assert sorted(together[batch.mask.bool()].tolist()) == pytest.approx(
+        sorted(torch.cat([logp for logp, _ in alone]).tolist()), abs=1e-5
+    )
+    sum(advantage * logp.sum() for logp, advantage in alone).backward()
+    for packed, single in zip(packed_grads, (p.grad for p in model.parameters()), strict=True):
+        assert torch.allclose(packed, single, atol=1e-5)
 
 
 # ------------------------------------------------------------------------------------------------- rollouts

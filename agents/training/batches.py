@@ -4,12 +4,18 @@ A row is one generated step: the prompt the policy saw and the tokens it generat
 of those tokens gets. A multi-step episode is several rows (one per step); the loss aggregation needs to know which
 rows form one episode (``output_of_row``).
 
-Layout of a micro-batch, so that the model's output head runs on the generated tokens only: prompts are padded on
-the left and completions on the right, so every completion starts at the same column ``P`` (the longest prompt)::
+Steps of one episode usually extend each other: the next prompt is the last prompt, the step, and whatever the
+environment appended. Such steps are scored in one sequence (:func:`pack_steps`): the model reads the episode once
+instead of once per step, which for an episode of K steps divides the tokens it runs by about K. A token's
+log-probability depends only on the tokens before it, so the numbers are those of the separate rows.
 
-    input_ids   <pad> <pad> p p p | c c c <pad>
-                <pad> p p p p p p | c c c c
-                                  ^ column P
+Layout of a micro-batch, so that the model's output head runs on the scored tokens only: prompts are padded on the
+left and the rest on the right, so every sequence's scored part starts at the same column ``P`` (the longest
+prompt)::
+
+    input_ids   <pad> <pad> p p p | c c c e e c c <pad>
+                <pad> p p p p p p | c c c c <pad> <pad> <pad>
+                                  ^ column P            (c: generated, scored; e: appended by the env, not scored)
 
 Position ids count real tokens only, so a padded row computes what it would alone. Only the logits that predict
 columns ``P`` on are computed (:class:`CompletionLogits`), and rows that share a prompt run it once.
@@ -32,17 +38,69 @@ class Row(NamedTuple):
     advantage: float
 
 
+class PackedRow(NamedTuple):
+    """One or more steps of an episode scored in one sequence: ``prompt_ids`` then ``continuation_ids``.
+
+    Column ``j`` of the continuation scores ``targets[j]`` (the token the policy generated there) with
+    ``advantages[j]``, or nothing where ``targets[j]`` is None (text the environment appended between steps). A
+    target may differ from the input token in its column: a step's stop token is scored where the next prompt
+    continues with other text; the logits that score it see only the tokens before it.
+    """
+
+    prompt_ids: list[int]
+    continuation_ids: list[int]
+    targets: list[int | None]
+    advantages: list[float]
+
+
+def pack_steps(rows: Sequence[Row]) -> list[PackedRow]:
+    """An episode's steps in as few sequences as exact scoring allows (one, when every step extends the last).
+
+    A step joins a sequence when its prompt and its generated tokens but the last are a prefix of that sequence
+    (so every token it generated is predicted from exactly what the policy saw) and its tokens end before the
+    sequence's first scored column (one target per column). Steps are taken from the last, whose prompt is the
+    longest; a step the environment rejected (its text is not in the next prompt) gets a sequence of its own.
+    """
+    segments: list[tuple[int, list[int], int, dict[int, tuple[int, float]]]] = []
+    # (its earliest step, its tokens, its first scored column, {column: (target, advantage)})
+    for index in reversed(range(len(rows))):
+        row = rows[index]
+        if not row.prompt_ids or not row.completion_ids:
+            raise ValueError("a row needs a non-empty prompt and completion")
+        seen = [*row.prompt_ids, *row.completion_ids[:-1]]
+        start, end = len(row.prompt_ids), len(row.prompt_ids) + len(row.completion_ids)
+        scored = {start + j: (token, row.advantage) for j, token in enumerate(row.completion_ids)}
+        for i, (_, tokens, first, targets) in enumerate(segments):
+            if end <= first and tokens[: len(seen)] == seen:
+                segments[i] = (index, tokens, start, targets | scored)
+                break
+        else:
+            segments.append((index, [*row.prompt_ids, *row.completion_ids], start, scored))
+    packed = []
+    for _, tokens, first, scored in sorted(segments):  # in the order of their first steps
+        columns = range(first, len(tokens))
+        packed.append(
+            PackedRow(
+                prompt_ids=tokens[:first],
+                continuation_ids=tokens[first:],
+                targets=[scored[c][0] if c in scored else None for c in columns],
+                advantages=[scored[c][1] if c in scored else 0.0 for c in columns],
+            )
+        )
+    return packed
+
+
 @dataclass
 class MicroBatch:
-    """Rows of whole episodes, padded (see the module docstring); shapes ``R`` rows, ``C`` completion columns."""
+    """Whole episodes, packed and padded (see the module docstring); ``R`` sequences, ``C`` scored columns."""
 
     input_ids: torch.Tensor  # (R, P + C)
     attention_mask: torch.Tensor  # (R, P + C)
     position_ids: torch.Tensor  # (R, P + C)
-    completion_ids: torch.Tensor  # (R, C) the generated tokens, padded
+    targets: torch.Tensor  # (R, C) the generated token scored in each column (padding elsewhere)
     mask: torch.Tensor  # (R, C) 1 on generated tokens
-    advantages: torch.Tensor  # (R,) one per row (every token of a step shares it)
-    output_of_row: torch.Tensor  # (R,) the episode (0..O-1 within this micro-batch) each row belongs to
+    advantages: torch.Tensor  # (R, C) each generated token's advantage (its step's), 0 elsewhere
+    output_of_row: torch.Tensor  # (R,) the episode (0..O-1 within this micro-batch) each sequence belongs to
     num_outputs: int
     old_logp: torch.Tensor | None = None  # (R, C) under the policy that sampled the batch, when it has moved since
     ref_logp: torch.Tensor | None = None  # (R, C) under the reference policy, when beta > 0
@@ -60,28 +118,33 @@ class MicroBatch:
 
 
 def make_micro_batch(episodes: Sequence[Sequence[Row]], pad_id: int = 0) -> MicroBatch:
-    """Pads the rows of ``episodes`` into one micro-batch."""
-    rows = [row for episode in episodes for row in episode]
-    if not rows or any(not row.completion_ids or not row.prompt_ids for row in rows):
-        raise ValueError("a micro-batch needs rows, each with a non-empty prompt and completion")
+    """Packs each episode's rows (:func:`pack_steps`) and pads the sequences into one micro-batch."""
+    if not episodes or not all(episodes):
+        raise ValueError("a micro-batch needs episodes, each with at least one row")
+    packed = [pack_steps(episode) for episode in episodes]
+    rows = [row for episode in packed for row in episode]
     prompt_width = max(len(r.prompt_ids) for r in rows)
-    completion_width = max(len(r.completion_ids) for r in rows)
-    width = prompt_width + completion_width
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    columns = max(len(r.continuation_ids) for r in rows)
+    input_ids = torch.full((len(rows), prompt_width + columns), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros_like(input_ids)
+    targets = torch.full((len(rows), columns), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(targets)
+    advantages = torch.zeros((len(rows), columns), dtype=torch.float32)
     for i, row in enumerate(rows):
-        start, end = prompt_width - len(row.prompt_ids), prompt_width + len(row.completion_ids)
-        input_ids[i, start:end] = torch.tensor([*row.prompt_ids, *row.completion_ids])
+        start, end = prompt_width - len(row.prompt_ids), prompt_width + len(row.continuation_ids)
+        input_ids[i, start:end] = torch.tensor([*row.prompt_ids, *row.continuation_ids])
         attention_mask[i, start:end] = 1
-    output_of_row = torch.tensor([e for e, episode in enumerate(episodes) for _ in episode], dtype=torch.long)
+        for j, (target, advantage) in enumerate(zip(row.targets, row.advantages, strict=True)):
+            if target is not None:
+                targets[i, j], mask[i, j], advantages[i, j] = target, 1, advantage
     return MicroBatch(
         input_ids=input_ids,
         attention_mask=attention_mask,
         position_ids=(attention_mask.cumsum(1) - 1).clamp(min=0),
-        completion_ids=input_ids[:, prompt_width:],
-        mask=attention_mask[:, prompt_width:],
-        advantages=torch.tensor([r.advantage for r in rows], dtype=torch.float32),
-        output_of_row=output_of_row,
+        targets=targets,
+        mask=mask,
+        advantages=advantages,
+        output_of_row=torch.tensor([e for e, episode in enumerate(packed) for _ in episode], dtype=torch.long),
         num_outputs=len(episodes),
     )
 
@@ -150,7 +213,7 @@ class CompletionLogits(torch.nn.Module):
 def row_logprobs(
     scorer: Any, batch: MicroBatch, temperature: float, with_entropy: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Log-probabilities ``(R, C)`` of the generated tokens at ``temperature``, and optionally the entropy there.
+    """Log-probabilities ``(R, C)`` of the batch's targets at ``temperature``, and optionally the entropy there.
 
     Args:
         scorer: A :class:`CompletionLogits` (or a DDP wrapper of one), on the batch's device.
@@ -159,9 +222,9 @@ def row_logprobs(
         with_entropy: Also return the entropy of the same tempered distribution, without gradient (a diagnostic,
             not a loss term).
     """
-    columns = batch.completion_ids.shape[1]
+    columns = batch.targets.shape[1]
     logits = scorer(batch.input_ids, batch.attention_mask, batch.position_ids, columns).float() / temperature
-    targets = batch.completion_ids.unsqueeze(-1)
+    targets = batch.targets.unsqueeze(-1)
     logp = logits.gather(-1, targets).squeeze(-1) - torch.logsumexp(logits, dim=-1)
     entropy = None
     if with_entropy:

@@ -423,7 +423,7 @@ class GRPOTrainer:
                 logp, entropy = row_logprobs(self.trained, batch, config.temperature, with_entropy=True)
                 old = batch.old_logp if batch.old_logp is not None else logp.detach()
                 objective, was_clipped = clipped_surrogate(
-                    logp, old, batch.advantages.unsqueeze(1), config.epsilon_low, config.epsilon_high
+                    logp, old, batch.advantages, config.epsilon_low, config.epsilon_high
                 )
                 kl = k3_kl(logp, batch.ref_logp) if batch.ref_logp is not None else torch.zeros_like(logp)
                 token_loss = -(objective - config.beta * kl)
