@@ -75,3 +75,21 @@ def test_quick_run_reports_both_trainers_and_the_ratio(tmp_path: Path) -> None:
     assert trl["steps"] == 2 and trl["samples_per_s"] > 0 and len(trl["reward_curve"]) == 2
     assert report["ratio"]["samples_per_s"] == pytest.approx(ours["samples_per_s"] / trl["samples_per_s"])
     assert trl["tokens_per_step"] <= 4 * 32 and ours["tokens_per_step"] <= 4 * 32  # stopped within the limit
+
+
+def test_update_benchmark_checks_packed_equals_per_step_and_reports_the_speedup(tmp_path: Path) -> None:
+    out = tmp_path / "update.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_grpo_update.py"), "--episodes", "8", "--repeats", "1"]
+        + ["--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    report = json.loads(out.read_text())
+    assert report["episodes"] == 8 and report["speedup"] > 0
+    assert report["sequences_packed"] <= report["sequences_per_step"]
+    assert "packed and per-step scoring disagree" not in done.stdout and done.stdout.splitlines()[-1].endswith("x")

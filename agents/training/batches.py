@@ -117,11 +117,13 @@ class MicroBatch:
         return MicroBatch(**moved)
 
 
-def make_micro_batch(episodes: Sequence[Sequence[Row]], pad_id: int = 0) -> MicroBatch:
-    """Packs each episode's rows (:func:`pack_steps`) and pads the sequences into one micro-batch."""
+def make_micro_batch(episodes: Sequence[Sequence[Row]], pad_id: int = 0, pack: bool = True) -> MicroBatch:
+    """Packs each episode's rows (:func:`pack_steps`; ``pack=False``: a sequence per row) into one micro-batch."""
     if not episodes or not all(episodes):
         raise ValueError("a micro-batch needs episodes, each with at least one row")
-    packed = [pack_steps(episode) for episode in episodes]
+    if any(not row.prompt_ids or not row.completion_ids for episode in episodes for row in episode):
+        raise ValueError("a row needs a non-empty prompt and completion")
+    packed = [pack_steps(episode) if pack else [_unpacked(row) for row in episode] for episode in episodes]
     rows = [row for episode in packed for row in episode]
     prompt_width = max(len(r.prompt_ids) for r in rows)
     columns = max(len(r.continuation_ids) for r in rows)
@@ -149,9 +151,15 @@ def make_micro_batch(episodes: Sequence[Sequence[Row]], pad_id: int = 0) -> Micr
     )
 
 
-def micro_batches(episodes: Sequence[Sequence[Row]], size: int, pad_id: int = 0) -> list[MicroBatch]:
+def _unpacked(row: Row) -> PackedRow:
+    return PackedRow(
+        row.prompt_ids, row.completion_ids, list(row.completion_ids), [row.advantage] * len(row.completion_ids)
+    )
+
+
+def micro_batches(episodes: Sequence[Sequence[Row]], size: int, pad_id: int = 0, pack: bool = True) -> list[MicroBatch]:
     """Consecutive micro-batches of ``size`` episodes (the last may be smaller)."""
-    return [make_micro_batch(episodes[i : i + size], pad_id) for i in range(0, len(episodes), size)]
+    return [make_micro_batch(episodes[i : i + size], pad_id, pack) for i in range(0, len(episodes), size)]
 
 
 class CompletionLogits(torch.nn.Module):

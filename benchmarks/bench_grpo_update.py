@@ -1,0 +1,122 @@
+"""The cost of a GRPO update with an episode's steps packed into one sequence, against one sequence per step.
+
+    python benchmarks/bench_grpo_update.py                                   # Arithmetic, 64 episodes
+    python benchmarks/bench_grpo_update.py --env-id reason_gym/Game24-v0 --repeats 7 --json update.json
+
+One rollout batch of the embedded model (``--episodes`` episodes in groups of 8, temperature 1, train split), then
+the log-probabilities and gradients of every generated token, computed both ways in alternation (``--repeats``
+times each; medians reported): packed (:func:`agents.training.batches.pack_steps`, what the trainer does) and one
+sequence per step. Both must give the same loss and gradients; the script checks it before timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import reason_gym  # noqa: F401  (registers the environments)
+from agents.models import TINY_MODEL_DIR
+from agents.policies.hf import HFPolicy, load_model_and_tokenizer
+from agents.policies.prompts import encode_prompts
+from agents.training.advantages import outcome_advantages
+from agents.training.batches import CompletionLogits, Row, micro_batches, row_logprobs
+from agents.training.rollouts import collect_groups
+
+GROUP_SIZE = 8
+
+
+def sample_episodes(env_id: str, episodes: int, seed: int) -> tuple[Any, list[list[Row]]]:
+    """The model, and one batch of its episodes as training rows (outcome advantages)."""
+    torch.manual_seed(seed)
+    model, tokenizer = load_model_and_tokenizer(TINY_MODEL_DIR, device="cpu")
+    policy = HFPolicy(model, tokenizer, temperature=1.0, max_batch_sequences=episodes, num_threads=1)
+    envs = gym.make_vec(env_id, num_envs=episodes, vectorization_mode="sync")
+    indices = np.random.default_rng(seed).integers(1000, size=episodes // GROUP_SIZE)
+    groups = collect_groups(
+        envs,
+        policy,
+        lambda states: encode_prompts(tokenizer, policy.prompt, states),
+        [{"index": int(i), "split": "train"} for i in indices],
+        temperature=1.0,
+        max_turns=16,
+    )
+    rows = []
+    for group in groups:
+        for episode, advantage in zip(group, outcome_advantages([e.reward for e in group]), strict=True):
+            rows.append([Row(s.prompt_ids, s.completion_ids, float(advantage)) for s in episode.steps])
+    return model.float().train(), rows
+
+
+def loss_and_gradients(model: Any, rows: list[list[Row]], micro_batch_size: int, pack: bool) -> tuple[float, Any]:
+    """The policy-gradient loss summed over every generated token, and its gradient, one micro-batch at a time."""
+    model.zero_grad(set_to_none=True)
+    scorer, total = CompletionLogits(model), 0.0
+    for batch in micro_batches(rows, micro_batch_size, pack=pack):
+        logp, _ = row_logprobs(scorer, batch, temperature=1.0)
+        loss = -(logp * batch.advantages * batch.mask).sum()
+        loss.backward()
+        total += loss.item()
+    return total, torch.nn.utils.parameters_to_vector([p.grad for p in model.parameters()])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env-id", default="reason_gym/Arithmetic-v0")
+    parser.add_argument("--episodes", type=int, default=64, help="a multiple of 8 (the group size)")
+    parser.add_argument("--micro-batch-size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args(argv)
+    if args.episodes < GROUP_SIZE or args.episodes % GROUP_SIZE:
+        parser.error(f"--episodes must be a positive multiple of {GROUP_SIZE}")
+    torch.set_num_threads(1)
+    model, rows = sample_episodes(args.env_id, args.episodes, args.seed)
+    steps = sum(len(episode) for episode in rows)
+    packed_loss, packed_grad = loss_and_gradients(model, rows, args.micro_batch_size, pack=True)
+    plain_loss, plain_grad = loss_and_gradients(model, rows, args.micro_batch_size, pack=False)
+    if abs(packed_loss - plain_loss) > 1e-3 * max(1.0, abs(plain_loss)) or not torch.allclose(
+        packed_grad, plain_grad, atol=1e-4
+    ):
+        print(f"packed and per-step scoring disagree: loss {packed_loss} against {plain_loss}")
+        return 1
+    seconds: dict[str, list[float]] = {"packed": [], "per_step": []}
+    for _ in range(args.repeats):  # alternated, so machine noise hits both alike
+        for name, pack in (("packed", True), ("per_step", False)):
+            started = time.perf_counter()
+            loss_and_gradients(model, rows, args.micro_batch_size, pack)
+            seconds[name].append(time.perf_counter() - started)
+    medians = {name: statistics.median(values) for name, values in seconds.items()}
+    results = {
+        "env_id": args.env_id,
+        "episodes": len(rows),
+        "steps_per_episode": round(steps / len(rows), 2),
+        "sequences_packed": sum(len(b.input_ids) for b in micro_batches(rows, args.micro_batch_size)),
+        "sequences_per_step": steps,
+        "median_s": {name: round(value, 3) for name, value in medians.items()},
+        "speedup": round(medians["per_step"] / medians["packed"], 2),
+    }
+    print(
+        f"{args.env_id}: {len(rows)} episodes, {results['steps_per_episode']} steps each; "
+        f"{results['sequences_packed']} packed sequences against {steps}"
+    )
+    print(
+        f"loss and gradients (median of {args.repeats}): packed {medians['packed']:.3f} s, one sequence per step "
+        f"{medians['per_step']:.3f} s: {results['speedup']}x"
+    )
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump(results, file, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
