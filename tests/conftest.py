@@ -1,7 +1,12 @@
-"""Fixtures shared by the agent tests: a tiny randomly initialised character model (built, never downloaded)."""
+"""Fixtures shared by the tests: a tiny randomly initialised character model (built, never downloaded), and the
+benchmark scripts as modules."""
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -31,3 +36,17 @@ def random_model(char_tokenizer: Any) -> Any:
     config.initializer_range = 0.3
     torch.manual_seed(0)
     return LlamaForCausalLM(config).eval()
+
+
+@pytest.fixture(scope="session")
+def load_benchmark() -> Callable[[str], ModuleType]:
+    """Imports ``benchmarks/<name>.py`` (a folder of scripts, not a package) so a test can call its functions."""
+
+    def load(name: str) -> ModuleType:
+        path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

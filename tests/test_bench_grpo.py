@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,15 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "bench_grpo.py"
 
 
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("bench_grpo", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_trl_reward_is_the_env_reward_of_one_step() -> None:
-    bench = _load_benchmark()
+def test_trl_reward_is_the_env_reward_of_one_step(load_benchmark) -> None:
+    bench = load_benchmark("bench_grpo")
     env_kwargs = json.loads(bench.DEFAULT_ENV_KWARGS[bench.ENV_ID])
     states, indices = bench.train_prompts(bench.ENV_ID, env_kwargs, problems=0)
     assert len(states) == len(indices) > 100 and states[0].startswith("Game of 24:")
@@ -79,9 +71,9 @@ def test_quick_run_reports_both_trainers_and_the_ratio(tmp_path: Path) -> None:
 
 def test_update_benchmark_checks_packed_equals_per_step_and_reports_the_speedup(tmp_path: Path) -> None:
     out = tmp_path / "update.json"
+    script = ROOT / "benchmarks" / "bench_grpo_update.py"
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_grpo_update.py"), "--episodes", "8", "--repeats", "1"]
-        + ["--json", str(out)],
+        [sys.executable, str(script), "--episodes", "8", "--repeats", "1", "--json", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -16,19 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "bench_math_checker.py"
 
 
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("bench_math_checker", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize(
     ("gold", "decimal"),
     [("\\frac{3}{8}", "0.375"), ("-\\frac{1}{4}", "-0.25"), ("7/20", "0.35"), ("\\frac{1}{3}", None), ("4", None)],
 )
-def test_exact_decimals_are_exact(gold, decimal):
-    assert _load_benchmark().exact_decimal(gold) == decimal
+def test_exact_decimals_are_exact(gold, decimal, load_benchmark):
+    assert load_benchmark("bench_math_checker").exact_decimal(gold) == decimal
 
 
 @pytest.mark.parametrize(
@@ -42,12 +34,12 @@ def test_exact_decimals_are_exact(gold, decimal):
         ("5", None),
     ],
 )
-def test_top_level_terms(gold, terms):
-    assert _load_benchmark().top_level_terms(gold) == terms
+def test_top_level_terms(gold, terms, load_benchmark):
+    assert load_benchmark("bench_math_checker").top_level_terms(gold) == terms
 
 
-def test_cases_are_labelled_by_construction():
-    bench = _load_benchmark()
+def test_cases_are_labelled_by_construction(load_benchmark):
+    bench = load_benchmark("bench_math_checker")
     cases = bench.build_cases([{"answer": "\\frac{1}{2}", "unique_id": "a"}, {"answer": "-12", "unique_id": "b"}])
     by_category = {(case.problem, case.category): (case.answer, case.truth) for case in cases}
     assert by_category[("a", "exact decimal")] == ("\\boxed{0.5}", True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -14,13 +13,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "bench_game24_env.py"
-
-
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("bench_game24_env", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize(
@@ -41,14 +33,14 @@ def _load_benchmark():
         ("", (1, 1, 4, 6), False, "incomplete"),
     ],
 )
-def test_reference_judge(text: str, numbers: tuple[int, ...], correct: bool, reason: str) -> None:
-    verdict, why, _ = _load_benchmark().reference_judge(text, numbers)
+def test_reference_judge(load_benchmark, text: str, numbers: tuple[int, ...], correct: bool, reason: str) -> None:
+    verdict, why, _ = load_benchmark("bench_game24_env").reference_judge(text, numbers)
     assert verdict is correct
     assert reason in why
 
 
-def test_reachable_finds_exact_values() -> None:
-    values = _load_benchmark().reachable([3, 3, 8, 8])
+def test_reachable_finds_exact_values(load_benchmark) -> None:
+    values = load_benchmark("bench_game24_env").reachable([3, 3, 8, 8])
     assert Fraction(24) in values and Fraction(49, 2) not in values
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -339,11 +337,8 @@ def test_bad_settings_say_how_to_fix_them():
         BestOfN(selection="best")
 
 
-def test_the_overhead_benchmark_runs(tmp_path):
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_planners.py"
-    spec = importlib.util.spec_from_file_location("bench_planners", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_the_overhead_benchmark_runs(tmp_path, load_benchmark):
+    module = load_benchmark("bench_planners")
     out = tmp_path / "planners.json"
     assert module.main(["--problems", "1", "--budget", "16", "--repeats", "1", "--json", str(out)]) == 0
     rows = json.loads(out.read_text())["rows"]
