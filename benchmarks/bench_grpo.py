@@ -402,9 +402,13 @@ def plot(results: dict[str, Any], path: str, env_id: str) -> None:
         print(f"--plot: matplotlib is not installed, {path} not written")
         return
     figure, axes = plt.subplots(figsize=(6, 4))
-    for name, label in (("ours", "ours"), ("trl", "TRL GRPOTrainer")):
+    for name, label, color in (("ours", "ours", "tab:blue"), ("trl", "TRL GRPOTrainer", "tab:orange")):
         if name in results:
-            axes.plot(results[name]["samples_seen"], results[name]["reward_curve"], marker=".", label=label)
+            seen, curve = results[name]["samples_seen"], results[name]["reward_curve"]
+            window = max(1, len(curve) // 10)  # one step's mean is noisy: the trend is the rolling mean
+            rolling = [statistics.mean(curve[max(0, i + 1 - window) : i + 1]) for i in range(len(curve))]
+            axes.plot(seen, curve, color=color, alpha=0.25, linewidth=0.8)
+            axes.plot(seen, rolling, color=color, linewidth=2, label=f"{label} (mean of the last {window} steps)")
     axes.set_xlabel("completions sampled")
     axes.set_ylabel("mean reward per step")
     axes.set_title(f"GRPO on single-turn {env_id}")
