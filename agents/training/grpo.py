@@ -68,6 +68,9 @@ class GRPOConfig:
     """JSON of keyword arguments for ``gymnasium.make``, e.g. ``'{"reward_weights": {"step_solvable": 0.5}}'``"""
     split: str = "train"
     """the split problems are drawn from (uniformly, with replacement)"""
+    train_problems: int = 0
+    """draw only from the split's first this many problems (0: the whole split); a handful checks that a run can
+    learn at all, before a long run on the whole split"""
     eval_split: str = "test"
     """the split of the greedy top-1 evaluations (its first ``eval_problems`` problems)"""
     eval_problems: int = 100
@@ -174,6 +177,8 @@ class GRPOConfig:
             )
         if self.temperature <= 0:
             problems.append(f"temperature must be > 0 to sample a group (got {self.temperature})")
+        if self.train_problems < 0:
+            problems.append(f"train_problems must be >= 0 (0: the whole split), got {self.train_problems}")
         for name in ("total_steps", "passes_per_batch", "micro_batch_size", "gradient_accumulation_steps",
                      "max_new_tokens", "max_turns", "checkpoint_every", "max_sampling_rounds"):  # fmt: skip
             if getattr(self, name) < 1:
@@ -279,6 +284,8 @@ class GRPOTrainer:
         probe = gym.make(config.env_id, **self.env_kwargs)
         self.split_indices = getattr(probe.unwrapped, "split_indices", None)  # None: a procedural task
         self.num_problems = len(self.split_indices(config.split)) if self.split_indices else 2**31 - 1  # any index
+        if config.train_problems:
+            self.num_problems = min(self.num_problems, config.train_problems)
         self.max_tokens = config.max_new_tokens * min(config.max_turns, getattr(probe.unwrapped, "max_steps", 10**9))
         self.step = 0
         self.samples_seen = 0
