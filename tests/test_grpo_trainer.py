@@ -274,14 +274,19 @@ def test_a_config_that_cannot_work_is_refused_before_any_model_loads(overrides, 
 # --------------------------------------------------------------------------------------------------- learning
 
 
-def test_a_short_run_raises_the_reward_of_a_trivial_task(random_model_dir, tmp_path):
-    config = sevens_config(random_model_dir, tmp_path, total_steps=30, checkpoint_every=100)
+def train_and_record(config: GRPOConfig, statistic: str = "rewards/mean") -> list[float]:
+    """Runs every step of a fresh trainer; returns one rollout statistic per step."""
     trainer = GRPOTrainer(config)
-    rewards = []
+    values = []
     for _ in range(config.total_steps):
         groups, stats = trainer.sample_batch()
-        rewards.append(stats["rewards/mean"])
+        values.append(stats[statistic])
         trainer.update(grpo.rows_of(groups, config))
+    return values
+
+
+def test_a_short_run_raises_the_reward_of_a_trivial_task(random_model_dir, tmp_path):
+    rewards = train_and_record(sevens_config(random_model_dir, tmp_path, total_steps=30, checkpoint_every=100))
     # from the untrained model's ~1% of sevens; the last five batches' mean reward is far above the first five's
     print("mean reward per step:", np.round(rewards, 2).tolist())
     assert np.mean(rewards[-5:]) > np.mean(rewards[:5]) + 0.2, rewards
@@ -305,13 +310,7 @@ def test_the_embedded_model_learns_a_few_multi_step_problems(tmp_path):
         progress=False,
         num_threads=1,
     )
-    trainer = GRPOTrainer(config)
-    assert trainer.num_problems == 4
-    accuracy = []
-    for _ in range(config.total_steps):
-        groups, stats = trainer.sample_batch()
-        accuracy.append(stats["rewards/accuracy"])
-        trainer.update(grpo.rows_of(groups, config))
+    accuracy = train_and_record(config, "rewards/accuracy")
     print("sampled solve rate per step:", np.round(accuracy, 2).tolist())
     assert np.mean(accuracy[-5:]) > np.mean(accuracy[:5]) + 0.15, accuracy
 
