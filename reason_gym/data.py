@@ -14,6 +14,10 @@ from pathlib import Path
 DATA_DIR_VARIABLE = "REASON_GYM_DATA_DIR"
 
 
+class DataNotFoundError(FileNotFoundError):
+    """No source has the data set split an environment needs (raised by its constructor)."""
+
+
 def find_data_file(
     relative: str,
     *,

@@ -16,10 +16,9 @@ from gymnasium.utils.env_checker import check_env
 
 import reason_gym  # noqa: F401  (registers the environments)
 from reason_gym.checkers.program_tests import assemble_program
-from reason_gym.data import find_data_file
+from reason_gym.data import DataNotFoundError, find_data_file
 from reason_gym.envs import humaneval as humaneval_module
 from reason_gym.envs.humaneval import HUMANEVAL_FILE, HumanEvalEnv, load_humaneval, validate_humaneval_record
-from reason_gym.envs.math_base import DataNotFoundError
 from reason_gym.envs.mbpp import MBPP_FILES, MBPPEnv, load_mbpp_file, validate_mbpp_record
 from reason_gym.sandbox import Sandbox
 

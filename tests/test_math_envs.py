@@ -15,11 +15,11 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import reason_gym  # noqa: F401  (registers the environments)
-from reason_gym.data import find_data_file
+from reason_gym.data import DataNotFoundError, find_data_file
 from reason_gym.envs import math_base
 from reason_gym.envs.competition_math import CompetitionMathEnv
 from reason_gym.envs.gsm8k import GSM8KEnv
-from reason_gym.envs.math_base import DataNotFoundError, normalize_spaces
+from reason_gym.envs.math_base import normalize_spaces
 
 GSM8K_RECORDS = [
     {

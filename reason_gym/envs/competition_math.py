@@ -83,7 +83,7 @@ class CompetitionMathEnv(MathReasoningEnv):
     - ``data_path``: a JSONL file of records for ``split`` (the env then serves only that split). Otherwise
       ``$REASON_GYM_DATA_DIR/<subset>/<split>.jsonl``, else the hub (``DigitalLearningGmbH/MATH-lighteval``,
       ``HuggingFaceH4/MATH-500``) through ``datasets``; the constructor raises
-      :class:`~reason_gym.envs.math_base.DataNotFoundError` when none has it.
+      :class:`~reason_gym.data.DataNotFoundError` when none has it.
     - ``max_steps`` (20), ``reward_weights``, ``prm``, ``render_mode``: see :class:`~reason_gym.core.ReasoningEnv`.
 
     Reset options: ``{"index": i}``, ``{"split": s}``, or ``{"problem": {"problem": ..., "solution": ...}}``.

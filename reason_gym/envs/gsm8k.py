@@ -70,7 +70,7 @@ class GSM8KEnv(MathReasoningEnv):
     - ``split``: ``"test"`` (default, the 1,319 benchmark problems) or ``"train"`` (7,473).
     - ``data_path``: a JSONL file of records for ``split`` (the env then serves only that split). Otherwise
       ``$REASON_GYM_DATA_DIR/gsm8k/<split>.jsonl``, else the hub's ``openai/gsm8k`` (config ``main``) through
-      ``datasets``; the constructor raises :class:`~reason_gym.envs.math_base.DataNotFoundError` when none has it.
+      ``datasets``; the constructor raises :class:`~reason_gym.data.DataNotFoundError` when none has it.
     - ``max_steps`` (20), ``reward_weights``, ``prm``, ``render_mode``: see :class:`~reason_gym.core.ReasoningEnv`.
 
     Reset options: ``{"index": i}``, ``{"split": s}``, or ``{"problem": {"question": ..., "answer": "... #### 42"}}``.

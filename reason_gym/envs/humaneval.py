@@ -11,9 +11,8 @@ from typing import Any
 
 from reason_gym.checkers.program_tests import assemble_program, humaneval_examples, humaneval_tests
 from reason_gym.core import reject_unknown
-from reason_gym.data import DATA_DIR_VARIABLE, find_data_file
+from reason_gym.data import DATA_DIR_VARIABLE, DataNotFoundError, find_data_file
 from reason_gym.envs.coding import FORMAT_HINT, CodeTaskEnv
-from reason_gym.envs.math_base import DataNotFoundError
 from reason_gym.sandbox import Sandbox
 
 HUMANEVAL_FILE = "humaneval/HumanEval.jsonl.gz"

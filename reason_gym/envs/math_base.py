@@ -8,7 +8,7 @@ Data is looked up, for each split, in order:
 3. the Hugging Face hub, through the optional ``datasets`` package (``pip install 'reason-gym[datasets]'``), unless
    it is missing or ``HF_HUB_OFFLINE`` / ``HF_DATASETS_OFFLINE`` is set.
 
-When none has the split, the constructor raises :class:`DataNotFoundError`, which names the variable and the layout.
+When none has the split, the constructor raises :class:`~reason_gym.data.DataNotFoundError`, which names the variable and the layout.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from reason_gym.core import (
     ReasoningEnv,
     StepOutcome,
 )
-from reason_gym.data import DATA_DIR_VARIABLE, find_data_file
+from reason_gym.data import DATA_DIR_VARIABLE, DataNotFoundError, find_data_file
 
 DATA_SET_CHARACTERS = "’‘“”€£¢¾¼³éèçñ—–А"
 """Every non-ASCII, non-space character in the questions of GSM8K train and test (MATH problems are ASCII); the
@@ -43,10 +43,6 @@ _SPACES = str.maketrans({"\xa0": " ", "\u2009": " ", "\u202f": " ", "\u2028": "\
 stand for instead of being cleaned to ``?``."""
 
 LAYOUT = "gsm8k/train.jsonl, gsm8k/test.jsonl, math/test.jsonl, math500/test.jsonl"
-
-
-class DataNotFoundError(FileNotFoundError):
-    """No source has the data set split an environment needs (raised by its constructor)."""
 
 
 class DataSource(NamedTuple):

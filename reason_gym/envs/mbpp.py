@@ -10,10 +10,9 @@ from typing import Any
 
 from reason_gym.checkers.program_tests import assemble_program, first_test, mbpp_entry_point, mbpp_tests
 from reason_gym.core import reject_unknown
-from reason_gym.data import DATA_DIR_VARIABLE, find_data_file
+from reason_gym.data import DATA_DIR_VARIABLE, DataNotFoundError, find_data_file
 from reason_gym.envs.coding import FORMAT_HINT, CodeTaskEnv
 from reason_gym.envs.humaneval import HUMANEVAL_FIELDS, validate_humaneval_record
-from reason_gym.envs.math_base import DataNotFoundError
 from reason_gym.sandbox import Sandbox
 
 MBPP_FILES = {"full": "mbpp/mbpp.jsonl", "sanitized": "mbpp/sanitized-mbpp.json"}
