@@ -15,7 +15,8 @@ One training step:
    process (the step rewards pooled over the group, normalised, summed from each step to the end of its episode).
    With dynamic sampling, groups whose rewards are all equal are dropped and more are sampled.
 3. **Updates** (:mod:`agents.training.policy_loss`): ``passes_per_batch`` passes over the batch in micro-batches of
-   ``micro_batch_size`` episodes, ``gradient_accumulation_steps`` micro-batches per optimizer step; the PPO-clipped
+   ``micro_batch_size`` episodes (an episode's steps scored in one sequence where each extends the last, see
+   :mod:`agents.training.batches`), ``gradient_accumulation_steps`` micro-batches per optimizer step; the PPO-clipped
    ratio against the log-probs of the policy that sampled the batch, a k3 KL penalty to the frozen starting model
    when ``beta > 0``, and the chosen loss aggregation. Log-probabilities use the sampling temperature.
 
