@@ -8,7 +8,8 @@ Data is looked up, for each split, in order:
 3. the Hugging Face hub, through the optional ``datasets`` package (``pip install 'reason-gym[datasets]'``), unless
    it is missing or ``HF_HUB_OFFLINE`` / ``HF_DATASETS_OFFLINE`` is set.
 
-When none has the split, the constructor raises :class:`~reason_gym.data.DataNotFoundError`, which names the variable and the layout.
+When none has the split, the constructor raises :class:`~reason_gym.data.DataNotFoundError`, which names the variable
+and the layout.
 """
 
 from __future__ import annotations
