@@ -27,7 +27,7 @@ from agents.models import TINY_MODEL_DIR
 from agents.policies.hf import HFPolicy, load_model_and_tokenizer
 from agents.policies.prompts import encode_prompts
 from agents.training.advantages import outcome_advantages
-from agents.training.batches import CompletionLogits, Row, micro_batches, row_logprobs
+from agents.training.batches import CompletionLogits, Row, micro_batches, pack_steps, row_logprobs
 from agents.training.rollouts import collect_groups
 
 GROUP_SIZE = 8
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         "env_id": args.env_id,
         "episodes": len(rows),
         "steps_per_episode": round(steps / len(rows), 2),
-        "sequences_packed": sum(len(b.input_ids) for b in micro_batches(rows, args.micro_batch_size)),
+        "sequences_packed": sum(len(pack_steps(episode)) for episode in rows),
         "sequences_per_step": steps,
         "median_s": {name: round(value, 3) for name, value in medians.items()},
         "speedup": round(medians["per_step"] / medians["packed"], 2),

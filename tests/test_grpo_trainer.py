@@ -165,9 +165,7 @@ EPISODE = [
 )
 def test_steps_that_extend_each_other_are_packed_into_one_sequence(rows, expected):
     packed = pack_steps(rows)
-    assert [(r.prompt_ids, r.continuation_ids, r.targets) for r in packed] == [
-        (prompt, continuation, targets) for prompt, continuation, targets in expected
-    ]
+    assert [(r.prompt_ids, r.continuation_ids, r.targets) for r in packed] == expected
     scored = sorted((a, t) for r in packed for t, a in zip(r.targets, r.advantages, strict=True) if t is not None)
     assert scored == sorted((row.advantage, t) for row in rows for t in row.completion_ids)
 

@@ -42,7 +42,8 @@ class PackedRow(NamedTuple):
     """One or more steps of an episode scored in one sequence: ``prompt_ids`` then ``continuation_ids``.
 
     Column ``j`` of the continuation scores ``targets[j]`` (the token the policy generated there) with
-    ``advantages[j]``, or nothing where ``targets[j]`` is None (text the environment appended between steps). A
+    ``advantages[j]``, or nothing where ``targets[j]`` is None (text the environment appended between steps; its
+    advantage is 0). A
     target may differ from the input token in its column: a step's stop token is scored where the next prompt
     continues with other text; the logits that score it see only the tokens before it.
     """
@@ -64,9 +65,7 @@ def pack_steps(rows: Sequence[Row]) -> list[PackedRow]:
     segments: list[tuple[int, list[int], int, dict[int, tuple[int, float]]]] = []
     # (its earliest step, its tokens, its first scored column, {column: (target, advantage)})
     for index in reversed(range(len(rows))):
-        row = rows[index]
-        if not row.prompt_ids or not row.completion_ids:
-            raise ValueError("a row needs a non-empty prompt and completion")
+        row = _checked(rows[index])
         seen = [*row.prompt_ids, *row.completion_ids[:-1]]
         start, end = len(row.prompt_ids), len(row.prompt_ids) + len(row.completion_ids)
         scored = {start + j: (token, row.advantage) for j, token in enumerate(row.completion_ids)}
@@ -121,8 +120,6 @@ def make_micro_batch(episodes: Sequence[Sequence[Row]], pad_id: int = 0, pack: b
     """Packs each episode's rows (:func:`pack_steps`; ``pack=False``: a sequence per row) into one micro-batch."""
     if not episodes or not all(episodes):
         raise ValueError("a micro-batch needs episodes, each with at least one row")
-    if any(not row.prompt_ids or not row.completion_ids for episode in episodes for row in episode):
-        raise ValueError("a row needs a non-empty prompt and completion")
     packed = [pack_steps(episode) if pack else [_unpacked(row) for row in episode] for episode in episodes]
     rows = [row for episode in packed for row in episode]
     prompt_width = max(len(r.prompt_ids) for r in rows)
@@ -136,9 +133,11 @@ def make_micro_batch(episodes: Sequence[Sequence[Row]], pad_id: int = 0, pack: b
         start, end = prompt_width - len(row.prompt_ids), prompt_width + len(row.continuation_ids)
         input_ids[i, start:end] = torch.tensor([*row.prompt_ids, *row.continuation_ids])
         attention_mask[i, start:end] = 1
-        for j, (target, advantage) in enumerate(zip(row.targets, row.advantages, strict=True)):
-            if target is not None:
-                targets[i, j], mask[i, j], advantages[i, j] = target, 1, advantage
+        scored = torch.tensor([target is not None for target in row.targets])
+        width = len(row.targets)
+        targets[i, :width] = torch.tensor([pad_id if target is None else target for target in row.targets])
+        mask[i, :width] = scored
+        advantages[i, :width] = torch.tensor(row.advantages)  # 0 where nothing is scored
     return MicroBatch(
         input_ids=input_ids,
         attention_mask=attention_mask,
@@ -152,9 +151,17 @@ def make_micro_batch(episodes: Sequence[Sequence[Row]], pad_id: int = 0, pack: b
 
 
 def _unpacked(row: Row) -> PackedRow:
+    """A row as a sequence of its own (what :func:`pack_steps` makes of a step that joins no other)."""
+    _checked(row)
     return PackedRow(
         row.prompt_ids, row.completion_ids, list(row.completion_ids), [row.advantage] * len(row.completion_ids)
     )
+
+
+def _checked(row: Row) -> Row:
+    if not row.prompt_ids or not row.completion_ids:
+        raise ValueError("a row needs a non-empty prompt and completion")
+    return row
 
 
 def micro_batches(episodes: Sequence[Sequence[Row]], size: int, pad_id: int = 0, pack: bool = True) -> list[MicroBatch]:
