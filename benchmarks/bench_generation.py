@@ -10,18 +10,25 @@ and states one solver step in), each asked for ``--n`` samples at temperature 1 
 ``propose`` call after a warm-up call; one run, so on a shared machine treat it as a rough figure. vLLM's engine
 start (20-50 s on CPU with ``enforce_eager``) is reported apart. The vLLM part is skipped, with a message, where
 ``import vllm`` fails.
+
+Then the hand-written decode loop with and without dropping stopped rows from its cache
+(:data:`agents.policies.fast_decode.COMPACT_AT`): the same call, seeded alike, timed ``--repeats`` times
+alternately; it prints the median wall times and their ratio, after checking that both ways draw the same tokens.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from typing import Any
 
+import torch
+
 from agents.models import TINY_MODEL_DIR
-from agents.policies import Policy
+from agents.policies import Policy, fast_decode
 from agents.policies.hf import HFPolicy
 from reason_gym.envs.arithmetic import ArithmeticEnv, solution_trace
 from reason_gym.envs.game24 import Game24Env
@@ -60,12 +67,40 @@ def measure(policy: Policy, states: list[str], n: int) -> dict[str, Any]:
     }
 
 
+def compare_row_dropping(policy: HFPolicy, states: list[str], n: int, repeats: int) -> dict[str, Any]:
+    """Median wall time of one seeded propose call with stopped rows dropped from the cache and with them kept."""
+    default = fast_decode.COMPACT_AT
+    times: dict[str, list[float]] = {"dropped": [], "kept": []}
+    outputs = {}
+    try:
+        for _ in range(repeats):
+            for way, compact_at in (("dropped", default), ("kept", 0.0)):
+                fast_decode.COMPACT_AT = compact_at
+                torch.manual_seed(0)
+                started = time.perf_counter()
+                out = policy.propose(states, n=n, temperature=1.0)
+                times[way].append(time.perf_counter() - started)
+                outputs[way] = [[c.token_ids for c in candidates] for candidates in out]
+    finally:
+        fast_decode.COMPACT_AT = default
+    if outputs["dropped"] != outputs["kept"]:
+        raise AssertionError("dropping stopped rows changed the sampled tokens")
+    dropped, kept = statistics.median(times["dropped"]), statistics.median(times["kept"])
+    return {
+        "repeats": repeats,
+        "dropped_s": round(dropped, 3),
+        "kept_s": round(kept, 3),
+        "speedup": round(kept / dropped, 2),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--states", type=int, default=64)
     parser.add_argument("--n", type=int, default=8, help="samples per state")
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--num-threads", type=int, help="torch threads of the HF backend (default: the cores)")
+    parser.add_argument("--repeats", type=int, default=5, help="alternate timings of the row-dropping comparison")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
     states = bench_states(args.states)
@@ -76,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     results["transformers"] = measure(hf, states, args.n)
     print(f"transformers: {results['transformers']}", flush=True)
+    if hf.uses_fast_decode() and args.repeats > 0:
+        results["row_dropping"] = compare_row_dropping(hf, states, args.n, args.repeats)
+        print(f"decode loop, stopped rows dropped vs kept: {results['row_dropping']}", flush=True)
 
     try:
         from agents.policies.vllm_backend import VLLMPolicy, import_vllm

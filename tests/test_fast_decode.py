@@ -4,7 +4,11 @@ candidates with it on and off, its sampling distribution, what it accepts, and i
 from __future__ import annotations
 
 import copy
+import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -217,6 +221,24 @@ def test_sampled_logprobs_equal_teacher_forcing_and_the_draws_equal_generates(
         assert [c.token_ids for c in candidates] == [c.token_ids for c in theirs]
 
 
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_dropping_stopped_rows_from_the_cache_changes_no_draw(
+    temperature: float, tiny: tuple[Any, Any], states: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, tokenizer = tiny
+    policy, _ = policies(model, tokenizer, max_new_tokens=24)
+    runs = {}
+    for compact_at in (0.0, 1.0):  # never drop rows; drop them at every step one stops
+        monkeypatch.setattr(fast, "COMPACT_AT", compact_at)
+        torch.manual_seed(5)
+        runs[compact_at] = policy.propose(states, n=4, temperature=temperature)
+    kept, dropped = runs[0.0], runs[1.0]
+    assert len({c.num_tokens for candidates in kept for c in candidates}) > 2  # rows stop at many different steps
+    for mine, theirs in zip(dropped, kept, strict=True):
+        assert [c.token_ids for c in mine] == [c.token_ids for c in theirs]
+        assert [c.logprob for c in mine] == pytest.approx([c.logprob for c in theirs], abs=1e-5)
+
+
 def chi_square_limit(df: int, z: float = 3.09) -> float:
     """The chi-square quantile at normal quantile ``z`` (3.09: p = 0.999), Wilson-Hilferty approximation."""
     return df * (1 - 2 / (9 * df) + z * math.sqrt(2 / (9 * df))) ** 3
@@ -341,3 +363,16 @@ def test_half_precision_models_give_generates_candidates(tiny: tuple[Any, Any], 
         for mine, theirs in zip(got, expected, strict=True):
             assert [(c.text, c.token_ids) for c in mine] == [(c.text, c.token_ids) for c in theirs]
             assert [c.logprob for c in mine] == pytest.approx([c.logprob for c in theirs], abs=1e-4)
+
+
+def test_the_generation_benchmark_runs_and_compares_row_dropping(tmp_path: Path) -> None:
+    out = tmp_path / "gen.json"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_generation.py"
+    args = ["--states", "8", "--n", "2", "--max-new-tokens", "16", "--repeats", "1", "--num-threads", "1"]
+    done = subprocess.run(
+        [sys.executable, str(script), *args, "--json", str(out)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    report = json.loads(out.read_text())
+    assert report["transformers"]["sequences"] == 16 and report["transformers"]["tokens_per_s"] > 0
+    assert report["row_dropping"]["speedup"] > 0  # its own check that both ways drew the same tokens passed
