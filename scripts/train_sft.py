@@ -2,6 +2,8 @@
 
     python scripts/train_sft.py                     # the shipped checkpoint: agents/models/tiny/, minutes on 2 cores
     python scripts/train_sft.py --help              # every setting
+    # the shipped model trained on, on problems it has not seen (the seed draws them):
+    python scripts/train_sft.py --init-model tiny --seed 7 --output-dir runs/more/model --run-dir runs/more
     tensorboard --logdir runs                       # losses/, charts/, eval/
 
 Each training sequence is a whole solved episode exactly as the environment shows it: the question, then one line
@@ -39,6 +41,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from agents.models import TINY_MODEL_DIR, build_char_tokenizer, tiny_llama_config
+from agents.policies import model_path
 from agents.policies.hf import HFPolicy, configure_threads
 from reason_gym.envs.arithmetic import ArithmeticEnv, solution_trace, split_of
 from reason_gym.envs.game24 import Game24Env
@@ -76,6 +79,10 @@ class Args:
     """the most operations in an Arithmetic training problem (the env's default is 3)"""
 
     # Model
+    init_model: str | None = None
+    """start from this model's weights (``tiny``: the shipped checkpoint, or a folder) instead of a random
+    initialisation, which the three sizes below then do not describe: to train a model on more problems (with
+    another ``--seed``, so that they are new ones)"""
     hidden_size: int = 128
     """width of the residual stream"""
     num_layers: int = 4
@@ -110,7 +117,7 @@ class Args:
     """steps between resumable checkpoints"""
 
 
-RESUME_KEYS = ("seed", "hidden_size", "num_layers", "num_heads", "batch_size")
+RESUME_KEYS = ("seed", "init_model", "hidden_size", "num_layers", "num_heads", "batch_size")
 """With the data settings, the arguments a resumed run must share with its checkpoint."""
 
 # ------------------------------------------------------------------ data
@@ -304,10 +311,15 @@ def main(args: Args) -> None:
     )
 
     torch.manual_seed(args.seed)
-    config = tiny_llama_config(
-        len(tokenizer), hidden_size=args.hidden_size, num_layers=args.num_layers, num_heads=args.num_heads
-    )
-    model = LlamaForCausalLM(config)
+    if args.init_model:
+        model = LlamaForCausalLM.from_pretrained(model_path(args.init_model))
+        if model.config.vocab_size != len(tokenizer):
+            raise SystemExit(f"{args.init_model} has {model.config.vocab_size} token ids, not the character model's")
+    else:
+        config = tiny_llama_config(
+            len(tokenizer), hidden_size=args.hidden_size, num_layers=args.num_layers, num_heads=args.num_heads
+        )
+        model = LlamaForCausalLM(config)
     print(f"model: {sum(p.numel() for p in model.parameters()):,} parameters")
     decay = [p for p in model.parameters() if p.dim() >= 2]  # matrices decay; norm gains do not
     no_decay = [p for p in model.parameters() if p.dim() < 2]

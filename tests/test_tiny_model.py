@@ -12,6 +12,9 @@ import pytest
 
 pytest.importorskip("transformers")
 
+import safetensors.torch
+import torch
+
 from agents.models import TINY_MODEL_DIR, build_char_tokenizer
 from agents.policies import make_policy
 from agents.policies.hf import HFPolicy
@@ -98,3 +101,30 @@ def test_train_sft_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
     assert len(policy.propose(["Compute 1 + 2."], n=2)[0]) == 2
     other = subprocess.run([*common, "--total-steps=4", "--hidden-size=64"], capture_output=True, text=True, env=env)
     assert other.returncode != 0 and "--no-resume" in other.stderr  # a different model never resumes silently
+
+
+@pytest.mark.slow
+def test_train_sft_can_start_from_a_trained_model(tmp_path: Path) -> None:
+    if not Game24Env(split="train").tot_order:
+        pytest.skip("needs the Tree-of-Thoughts 24.csv (REASON_GYM_DATA_DIR) for the train/test split")
+    command = [
+        sys.executable,
+        str(ROOT / "scripts" / "train_sft.py"),
+        "--init-model=tiny",
+        f"--output-dir={tmp_path / 'model'}",
+        f"--run-dir={tmp_path / 'run'}",
+        "--game24-traces-per-puzzle=0",
+        "--arithmetic-problems=8",
+        "--batch-size=4",
+        "--total-steps=1",
+        "--learning-rate=1e-9",
+        "--min-learning-rate=1e-9",
+        "--eval-problems=1",
+        "--no-progress",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    start = safetensors.torch.load_file(TINY_MODEL_DIR / "model.safetensors")
+    trained = safetensors.torch.load_file(tmp_path / "model" / "model.safetensors")
+    assert start.keys() == trained.keys()
+    assert all(torch.allclose(start[k], trained[k], atol=1e-6) for k in start)  # one step of 1e-9 from the weights
