@@ -370,5 +370,5 @@ def sample(
         position = position + 1
         mask = attend[:, None, None, : P + t + 1]
         step_logits = decoder.forward(token[live, None], position, keys, values, P + t, mask)  # (live rows, V)
-        logits = logits.index_put((live,), step_logits)  # stopped rows keep old logits: drawn from, then padded
+        logits[live] = step_logits  # in place (no (B, V) copy per token); stopped rows keep their last logits
     return torch.stack(tokens, 1), torch.stack(logprobs, 1)
