@@ -1,9 +1,12 @@
-"""Fixtures shared by the tests: a tiny randomly initialised character model (built, never downloaded), and the
-benchmark scripts as modules."""
+"""Fixtures shared by the tests: a tiny randomly initialised character model (built, never downloaded), the
+benchmark scripts as modules, and the project's scripts run as a user runs them."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -38,12 +41,39 @@ def random_model(char_tokenizer: Any) -> Any:
     return LlamaForCausalLM(config).eval()
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def run_script() -> Callable[..., subprocess.CompletedProcess]:
+    """Runs ``python <path> <args>`` (a path from the project root) in a subprocess from the root, with this
+    environment (REASON_GYM_DATA_DIR passes through) and the project importable; fails the test with the tail of
+    its output unless it exits 0 (``check=False``: the caller looks at the exit code itself)."""
+
+    def run(path: str, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+        python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        done = subprocess.run(
+            [sys.executable, str(ROOT / path), *args],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": python_path},
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=timeout,
+        )
+        if check:
+            assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+        return done
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def load_benchmark() -> Callable[[str], ModuleType]:
     """Imports ``benchmarks/<name>.py`` (a folder of scripts, not a package) so a test can call its functions."""
 
     def load(name: str) -> ModuleType:
-        path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+        path = ROOT / "benchmarks" / f"{name}.py"
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)

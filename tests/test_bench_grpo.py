@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "bench_grpo.py"
 
 
 def test_trl_reward_is_the_env_reward_of_one_step(load_benchmark) -> None:
@@ -39,18 +33,9 @@ def test_trl_reward_is_the_env_reward_of_one_step(load_benchmark) -> None:
 
 
 @pytest.mark.slow
-def test_quick_run_reports_both_trainers_and_the_ratio(tmp_path: Path) -> None:
+def test_quick_run_reports_both_trainers_and_the_ratio(tmp_path: Path, run_script) -> None:
     out = tmp_path / "grpo.json"
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--steps", "2", "--out", str(out)],
-        cwd=ROOT,
-        env=dict(os.environ),  # REASON_GYM_DATA_DIR (the folder with game24/24.csv) passes through
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    done = run_script("benchmarks/bench_grpo.py", "--quick", "--steps", "2", "--out", str(out))
     report = json.loads(out.read_text())
     assert report["meta"]["torch_threads"] == [1]
     lines = done.stdout.splitlines()
@@ -69,18 +54,9 @@ def test_quick_run_reports_both_trainers_and_the_ratio(tmp_path: Path) -> None:
     assert trl["tokens_per_step"] <= 4 * 32 and ours["tokens_per_step"] <= 4 * 32  # stopped within the limit
 
 
-def test_update_benchmark_checks_packed_equals_per_step_and_reports_the_speedup(tmp_path: Path) -> None:
+def test_update_benchmark_checks_packed_equals_per_step_and_reports_the_speedup(tmp_path: Path, run_script) -> None:
     out = tmp_path / "update.json"
-    script = ROOT / "benchmarks" / "bench_grpo_update.py"
-    done = subprocess.run(
-        [sys.executable, str(script), "--episodes", "8", "--repeats", "1", "--json", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    done = run_script("benchmarks/bench_grpo_update.py", "--episodes", "8", "--repeats", "1", "--json", str(out))
     report = json.loads(out.read_text())
     assert report["episodes"] == 8 and report["speedup"] > 0
     assert report["sequences_packed"] <= report["sequences_per_step"]

@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from reason_gym.data import find_data_file
-
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "bench_math_checker.py"
 
 
 @pytest.mark.parametrize(
@@ -51,18 +45,11 @@ def test_cases_are_labelled_by_construction(load_benchmark):
 
 
 @pytest.mark.slow
-def test_quick_run_end_to_end(tmp_path):
+def test_quick_run_end_to_end(tmp_path, run_script):
     if find_data_file("math500/test.jsonl") is None:
         pytest.skip("needs math500/test.jsonl under REASON_GYM_DATA_DIR (see shared/data/README.md)")
     out = tmp_path / "bench.json"
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--json", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    result = run_script("benchmarks/bench_math_checker.py", "--quick", "--json", str(out), timeout=300)
     assert "SUMMARY" in result.stdout and "checks/s" in result.stdout
     report = json.loads(out.read_text())
     assert report["meta"]["quick"] and report["meta"]["golds"] == 40

@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "bench_game24_env.py"
 
 
 @pytest.mark.parametrize(
@@ -45,18 +39,9 @@ def test_reachable_finds_exact_values(load_benchmark) -> None:
 
 
 @pytest.mark.slow
-def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
+def test_quick_run_writes_every_figure(tmp_path: Path, run_script) -> None:
     out = tmp_path / "bench.json"
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--json", str(out)],
-        cwd=ROOT,
-        env=dict(os.environ),  # REASON_GYM_DATA_DIR (the folder with game24/24.csv) passes through
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    run_script("benchmarks/bench_game24_env.py", "--quick", "--json", str(out), timeout=300)
     report = json.loads(out.read_text())
     assert not any(report["meta"]["workload_label_failures"].values())
 

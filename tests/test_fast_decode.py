@@ -6,8 +6,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -365,14 +363,10 @@ def test_half_precision_models_give_generates_candidates(tiny: tuple[Any, Any], 
             assert [c.logprob for c in mine] == pytest.approx([c.logprob for c in theirs], abs=1e-4)
 
 
-def test_the_generation_benchmark_runs_and_compares_row_dropping(tmp_path: Path) -> None:
+def test_the_generation_benchmark_runs_and_compares_row_dropping(tmp_path: Path, run_script) -> None:
     out = tmp_path / "gen.json"
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_generation.py"
     args = ["--states", "8", "--n", "2", "--max-new-tokens", "16", "--repeats", "1", "--num-threads", "1"]
-    done = subprocess.run(
-        [sys.executable, str(script), *args, "--json", str(out)], capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    run_script("benchmarks/bench_generation.py", *args, "--json", str(out), timeout=300)
     report = json.loads(out.read_text())
     assert report["transformers"]["sequences"] == 16 and report["transformers"]["tokens_per_s"] > 0
     assert report["row_dropping"]["speedup"] > 0  # its own check that both ways drew the same tokens passed

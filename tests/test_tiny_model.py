@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +19,6 @@ from reason_gym.checkers.game24 import parse_step
 from reason_gym.core import CHARSET
 from reason_gym.envs.arithmetic import ArithmeticEnv
 from reason_gym.envs.game24 import Game24Env
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -68,13 +63,14 @@ def test_tiny_computes_arithmetic_steps(tiny: Any) -> None:
     assert accepted >= 8
 
 
+SFT_SCRIPT = "scripts/train_sft.py"
+
+
 @pytest.mark.slow
-def test_train_sft_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
+def test_train_sft_runs_end_to_end_and_resumes(tmp_path: Path, run_script) -> None:
     if not Game24Env(split="train").tot_order:
         pytest.skip("needs the Tree-of-Thoughts 24.csv (REASON_GYM_DATA_DIR) for the train/test split")
     common = [
-        sys.executable,
-        str(ROOT / "scripts" / "train_sft.py"),
         f"--output-dir={tmp_path / 'model'}",
         f"--run-dir={tmp_path / 'run'}",
         "--game24-max-puzzles=10",
@@ -89,27 +85,23 @@ def test_train_sft_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
         "--eval-problems=2",
         "--no-progress",
     ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    first = subprocess.run([*common, "--total-steps=2"], capture_output=True, text=True, env=env, timeout=600)
-    assert first.returncode == 0, first.stderr[-2000:]
+    run_script(SFT_SCRIPT, *common, "--total-steps=2")
     assert (tmp_path / "run" / "checkpoint.pt").exists()
     assert any(p.name.startswith("events.out.tfevents") for p in (tmp_path / "run").iterdir())
-    second = subprocess.run([*common, "--total-steps=4"], capture_output=True, text=True, env=env, timeout=600)
-    assert second.returncode == 0, second.stderr[-2000:]
+    second = run_script(SFT_SCRIPT, *common, "--total-steps=4")
     assert "resumed from" in second.stdout and "at step 2" in second.stdout
     policy = HFPolicy.from_pretrained(tmp_path / "model", max_new_tokens=4)
     assert len(policy.propose(["Compute 1 + 2."], n=2)[0]) == 2
-    other = subprocess.run([*common, "--total-steps=4", "--hidden-size=64"], capture_output=True, text=True, env=env)
+    other = run_script(SFT_SCRIPT, *common, "--total-steps=4", "--hidden-size=64", check=False)
     assert other.returncode != 0 and "--no-resume" in other.stderr  # a different model never resumes silently
 
 
 @pytest.mark.slow
-def test_train_sft_can_start_from_a_trained_model(tmp_path: Path) -> None:
+def test_train_sft_can_start_from_a_trained_model(tmp_path: Path, run_script) -> None:
     if not Game24Env(split="train").tot_order:
         pytest.skip("needs the Tree-of-Thoughts 24.csv (REASON_GYM_DATA_DIR) for the train/test split")
-    command = [
-        sys.executable,
-        str(ROOT / "scripts" / "train_sft.py"),
+    run_script(
+        SFT_SCRIPT,
         "--init-model=tiny",
         f"--output-dir={tmp_path / 'model'}",
         f"--run-dir={tmp_path / 'run'}",
@@ -121,9 +113,7 @@ def test_train_sft_can_start_from_a_trained_model(tmp_path: Path) -> None:
         "--min-learning-rate=1e-9",
         "--eval-problems=1",
         "--no-progress",
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert done.returncode == 0, done.stderr[-2000:]
+    )
     start = safetensors.torch.load_file(TINY_MODEL_DIR / "model.safetensors")
     trained = safetensors.torch.load_file(tmp_path / "model" / "model.safetensors")
     assert start.keys() == trained.keys()

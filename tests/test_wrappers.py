@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import warnings
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -18,7 +17,6 @@ from reason_gym.checkers.game24_solver import solve
 from reason_gym.envs.game24 import Game24Env
 from reason_gym.wrappers import DiscreteActions, Game24NumbersEncoder, HashedTextEncoder
 
-ROOT = Path(__file__).resolve().parents[1]
 ENCODERS = {"numbers": Game24NumbersEncoder, "hashed": lambda: HashedTextEncoder(dim=64)}
 
 
@@ -292,13 +290,11 @@ def test_maskable_ppo_learns_and_predicts_with_masks():
 
 
 @pytest.mark.slow
-def test_training_script_runs_end_to_end(tmp_path):
+def test_training_script_runs_end_to_end(tmp_path, run_script):
     pytest.importorskip("sb3_contrib")
     out = tmp_path / "results.json"
-    script = ROOT / "scripts" / "train_game24_maskable_ppo.py"
-    command = [sys.executable, str(script), "--timesteps", "256", "--n-envs", "2", "--random-seeds", "2"]
-    done = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
+    args = ["--timesteps", "256", "--n-envs", "2", "--random-seeds", "2", "--out", str(out)]
+    done = run_script("scripts/train_game24_maskable_ppo.py", *args)
     assert "maskable_ppo" in done.stdout and "random_valid" in done.stdout
     report = json.loads(out.read_text())
     assert report["config"]["timesteps"] == 256
