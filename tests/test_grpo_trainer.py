@@ -254,6 +254,8 @@ BAD_CONFIGS = [
     ({"env_id": "reason_gym/Chess-v0"}, "not registered"),
     ({"env_kwargs": "{max_steps: 3}"}, "not valid JSON"),
     ({"env_kwargs": "[1]"}, "JSON object"),
+    ({"eval_env_kwargs": "{split: 1}"}, "eval_env_kwargs is not valid JSON"),
+    ({"eval_env_kwargs": "3"}, "eval_env_kwargs must be a JSON object"),
     ({"epsilon_low": 1.5}, "epsilon_low"),
     ({"temperature": 0.0}, "temperature must be > 0"),
     ({"passes_per_batch": 0}, "passes_per_batch must be >= 1"),
@@ -267,6 +269,29 @@ def test_a_config_that_cannot_work_is_refused_before_any_model_loads(overrides, 
     monkeypatch.setattr(grpo, "load_model_and_tokenizer", lambda *a, **k: pytest.fail("a model was loaded"))
     with pytest.raises(ValueError, match=message):
         GRPOConfig(**overrides)
+
+
+def test_evaluations_play_the_eval_env_kwargs_problems(random_model_dir, tmp_path, monkeypatch):
+    """Train on one-operation problems, evaluate on three-operation ones: the eval kwargs override the train ones."""
+    config = sevens_config(
+        random_model_dir,
+        tmp_path,
+        env_id="reason_gym/Arithmetic-v0",
+        env_kwargs='{"num_operations": 1, "kind": "expression"}',
+        eval_env_kwargs='{"num_operations": 3}',
+        eval_problems=3,
+    )
+    trainer = GRPOTrainer(config)
+    assert {env.unwrapped.num_operations for env in trainer.envs.envs} == {1}
+    played = []
+
+    def spy(policy, make_env, options):
+        played.extend(make_env() for _ in options)
+        return [{"is_correct": False} for _ in options]
+
+    monkeypatch.setattr(grpo, "play_greedy", spy)
+    assert trainer.evaluate() == {"eval/accuracy": 0.0}
+    assert [(env.num_operations, env.kind) for env in played] == [(3, "expression")] * 3
 
 
 # --------------------------------------------------------------------------------------------------- learning

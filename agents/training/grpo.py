@@ -78,6 +78,9 @@ class GRPOConfig:
     """problems per evaluation (0: no evaluation)"""
     eval_every: int = 0
     """steps between evaluations; they also run before the first step and after the last (0: only those)"""
+    eval_env_kwargs: str = "{}"
+    """JSON of keyword arguments that override ``env_kwargs`` for the evaluations, to train on one kind of problem
+    and evaluate on another: ``--env-kwargs '{"num_operations": 1}' --eval-env-kwargs '{"num_operations": 3}'``"""
 
     # Model and run
     model: str = "tiny"
@@ -186,11 +189,13 @@ class GRPOConfig:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.learning_rate <= 0:
             problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
-        try:
-            if not isinstance(json.loads(self.env_kwargs), dict):
-                problems.append(f"env_kwargs must be a JSON object, got {self.env_kwargs!r}")
-        except json.JSONDecodeError as error:
-            problems.append(f"env_kwargs is not valid JSON ({error}): e.g. '{{\"max_steps\": 8}}'")
+        for name in ("env_kwargs", "eval_env_kwargs"):
+            text = getattr(self, name)
+            try:
+                if not isinstance(json.loads(text), dict):
+                    problems.append(f"{name} must be a JSON object, got {text!r}")
+            except json.JSONDecodeError as error:
+                problems.append(f"{name} is not valid JSON ({error}): e.g. '{{\"max_steps\": 8}}'")
         if not _is_registered(self.env_id):
             problems.append(f"environment {self.env_id!r} is not registered; `reason-gym list` shows the ids")
         if problems:
@@ -263,6 +268,7 @@ class GRPOTrainer:
         self.rank, self.world = _init_distributed()
         self.device = _device(config.device)
         self.env_kwargs = json.loads(config.env_kwargs)
+        self.eval_env_kwargs = self.env_kwargs | json.loads(config.eval_env_kwargs)
         self.run_dir = Path(config.run_dir)
         self.checkpoint_path = self.run_dir / "checkpoint.pt"
         self.rng = np.random.default_rng([config.seed, self.rank])  # problems and batch order
@@ -283,8 +289,8 @@ class GRPOTrainer:
         self.prm = make_prm(config.prm) if config.prm else None
         self.envs = self._make_vector_env(config.batch_size)
         probe = gym.make(config.env_id, **self.env_kwargs)
-        self.split_indices = getattr(probe.unwrapped, "split_indices", None)  # None: a procedural task
-        self.num_problems = len(self.split_indices(config.split)) if self.split_indices else 2**31 - 1  # any index
+        split_indices = getattr(probe.unwrapped, "split_indices", None)  # None: a procedural task
+        self.num_problems = len(split_indices(config.split)) if split_indices else 2**31 - 1  # any index
         if config.train_problems:
             self.num_problems = min(self.num_problems, config.train_problems)
         self.max_tokens = config.max_new_tokens * min(config.max_turns, getattr(probe.unwrapped, "max_steps", 10**9))
@@ -464,15 +470,16 @@ class GRPOTrainer:
     def evaluate(self) -> dict[str, float]:
         """Greedy top-1 accuracy on the first ``eval_problems`` problems of ``eval_split``."""
         config = self.config
+
+        def make_env() -> gym.Env:
+            return gym.make(config.env_id, **self.eval_env_kwargs).unwrapped
+
         count = config.eval_problems
-        if self.split_indices:
-            count = min(count, len(self.split_indices(config.eval_split)))
+        split_indices = getattr(make_env(), "split_indices", None)  # None: a procedural task, no end to its split
+        if split_indices:
+            count = min(count, len(split_indices(config.eval_split)))
         self.model.eval()
-        episodes = play_greedy(
-            self.policy,
-            lambda: gym.make(config.env_id, **self.env_kwargs).unwrapped,
-            [{"index": i, "split": config.eval_split} for i in range(count)],
-        )
+        episodes = play_greedy(self.policy, make_env, [{"index": i, "split": config.eval_split} for i in range(count)])
         return {"eval/accuracy": sum(e["is_correct"] for e in episodes) / max(1, count)}
 
     # ------------------------------------------------------------------ checkpoints
