@@ -239,7 +239,7 @@ def make_trl(args: argparse.Namespace, output_dir: str, between_blocks: Callable
 
     env_kwargs = json.loads(args.env_kwargs)
     tokenizer = AutoTokenizer.from_pretrained(model_path(args.model))
-    model = AutoModelForCausalLM.from_pretrained(model_path(args.model), dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(model_path(args.model), dtype=torch.float32, use_kernels=False)
     # TRL stops generation on model.generation_config.eos_token_id (plus the tokenizer's EOS) and masks the
     # completion after the first of them: the newline, as our policy stops.
     model.generation_config.eos_token_id = stop_token_ids(tokenizer, "\n")

@@ -312,7 +312,7 @@ def main(args: Args) -> None:
 
     torch.manual_seed(args.seed)
     if args.init_model:
-        model = LlamaForCausalLM.from_pretrained(model_path(args.init_model))
+        model = LlamaForCausalLM.from_pretrained(model_path(args.init_model), use_kernels=False)
         if model.config.vocab_size != len(tokenizer):
             raise SystemExit(f"{args.init_model} has {model.config.vocab_size} token ids, not the character model's")
     else:

@@ -30,7 +30,7 @@ def tiny() -> tuple[Any, Any]:
     from agents.models import TINY_MODEL_DIR
 
     tokenizer = AutoTokenizer.from_pretrained(str(TINY_MODEL_DIR))
-    model = AutoModelForCausalLM.from_pretrained(str(TINY_MODEL_DIR), dtype=torch.float32).eval()
+    model = AutoModelForCausalLM.from_pretrained(str(TINY_MODEL_DIR), dtype=torch.float32, use_kernels=False).eval()
     return model, tokenizer
 
 
@@ -370,3 +370,12 @@ def test_the_generation_benchmark_runs_and_compares_row_dropping(tmp_path: Path,
     report = json.loads(out.read_text())
     assert report["transformers"]["sequences"] == 16 and report["transformers"]["tokens_per_s"] > 0
     assert report["row_dropping"]["speedup"] > 0  # its own check that both ways drew the same tokens passed
+
+
+def test_the_embedded_model_as_users_load_it_samples_through_the_fast_loop() -> None:
+    """make_policy loads through agents.policies.hf: it must hand the fast loop a model it supports (transformers 5.25
+    began swapping in hub kernels at load time, which turned the fast path off without a word)."""
+    from agents.policies import make_policy
+
+    policy = make_policy("tiny")
+    assert fast.unsupported_reason(policy.model) is None and policy.uses_fast_decode()

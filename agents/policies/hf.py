@@ -77,7 +77,11 @@ def load_model_and_tokenizer(name_or_path: str | Path, *, device: str = "cpu", d
     source = str(path) if path.exists() else name
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype if dtype is not None else "auto")
+        # use_kernels=False: transformers >= 5.25 swaps in Hugging Face hub kernels by default; the plain torch modules
+        # are what the fast decode loop reimplements and the GRPO trainer scores with (and hub kernels need network).
+        model = AutoModelForCausalLM.from_pretrained(
+            source, dtype=dtype if dtype is not None else "auto", use_kernels=False
+        )
     except (OSError, ValueError, KeyError) as error:  # missing files, no network, unknown architecture
         reason = str(error).strip().split("\n")[0]
         raise ValueError(f"cannot load a causal LM from {name!r}: {reason}") from None
