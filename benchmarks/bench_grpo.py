@@ -230,16 +230,15 @@ def import_trl() -> str | None:
 def make_trl(args: argparse.Namespace, output_dir: str, between_blocks: Callable[[], None]) -> tuple[Any, Any]:
     """TRL's GRPOTrainer on the same workload, and the callback that times its steps (and runs ours between)."""
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, TrainerCallback
+    from transformers import PrinterCallback, TrainerCallback
     from trl import GRPOConfig as TRLConfig
     from trl import GRPOTrainer as TRLTrainer
 
-    from agents.policies.hf import stop_token_ids
+    from agents.policies.hf import load_model_and_tokenizer, stop_token_ids
     from agents.policies.prompts import RawPrompt
 
     env_kwargs = json.loads(args.env_kwargs)
-    tokenizer = AutoTokenizer.from_pretrained(model_path(args.model))
-    model = AutoModelForCausalLM.from_pretrained(model_path(args.model), dtype=torch.float32, use_kernels=False)
+    model, tokenizer = load_model_and_tokenizer(model_path(args.model), dtype=torch.float32)
     # TRL stops generation on model.generation_config.eos_token_id (plus the tokenizer's EOS) and masks the
     # completion after the first of them: the newline, as our policy stops.
     model.generation_config.eos_token_id = stop_token_ids(tokenizer, "\n")

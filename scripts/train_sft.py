@@ -42,7 +42,7 @@ from tqdm import tqdm
 
 from agents.models import TINY_MODEL_DIR, build_char_tokenizer, tiny_llama_config
 from agents.policies import model_path
-from agents.policies.hf import HFPolicy, configure_threads
+from agents.policies.hf import HFPolicy, configure_threads, load_model_and_tokenizer
 from reason_gym.envs.arithmetic import ArithmeticEnv, solution_trace, split_of
 from reason_gym.envs.game24 import Game24Env
 
@@ -312,7 +312,7 @@ def main(args: Args) -> None:
 
     torch.manual_seed(args.seed)
     if args.init_model:
-        model = LlamaForCausalLM.from_pretrained(model_path(args.init_model), use_kernels=False)
+        model = load_model_and_tokenizer(model_path(args.init_model))[0]
         if model.config.vocab_size != len(tokenizer):
             raise SystemExit(f"{args.init_model} has {model.config.vocab_size} token ids, not the character model's")
     else:
