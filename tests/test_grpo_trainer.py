@@ -443,3 +443,29 @@ def test_compare_grpo_script_trains_evaluates_and_plots(tmp_path):
     assert [r["model"] for r in results] == ["start", "outcome-seed0", "process-seed0"]
     assert all(0.0 <= r["game24_greedy"] <= 1.0 and "game24_beam@2" in r for r in results)
     assert (tmp_path / "curves.png").stat().st_size > 10_000 and (tmp_path / "results.md").exists()
+
+
+@pytest.mark.slow
+def test_compare_grpo_runs_in_parallel_plots_evaluations_and_reuses_them(tmp_path):
+    args = [
+        *("scripts/compare_grpo.py", "--seeds", "0", "1", "--advantages", "outcome", "--total-steps", "2"),
+        *("--batch-size", "4", "--group-size", "2", "--micro-batch-size", "4", "--gradient-accumulation-steps", "1"),
+        *("--passes-per-batch", "1", "--no-dynamic-sampling", "--outcome-step-reward", "0", "--temperature", "0.7"),
+        *("--eval-every", "1", "--eval-problems", "2", "--eval-limit", "2", "--arithmetic-eval-limit", "3"),
+        *("--budget", "2", "--out", str(tmp_path), "--jobs", "2"),
+    ]
+    done = run(sys.executable, *args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert [r["model"] for r in results] == ["start", "outcome-seed0", "outcome-seed1"]
+    config = json.loads((tmp_path / "outcome-seed1" / "model" / "training.json").read_text())["config"]
+    assert config["temperature"] == 0.7 and not config["dynamic_sampling"] and config["passes_per_batch"] == 1
+    assert json.loads(config["env_kwargs"]) == {"reward_weights": {"step_solvable": 0.0}}  # the outcome's weight
+    assert config["eval_every"] == 1 and config["eval_problems"] == 2
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
+    cached = {f.name: f.stat().st_mtime_ns for f in (tmp_path / "evals").iterdir()}
+    assert set(cached) == {"start.json", "outcome-seed0.json", "outcome-seed1.json"}
+    again = run(sys.executable, *args)  # trained and evaluated: the second call only tabulates and plots
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert {f.name: f.stat().st_mtime_ns for f in (tmp_path / "evals").iterdir()} == cached
+    assert json.loads((tmp_path / "results.json").read_text()) == results

@@ -552,9 +552,8 @@ class GRPOTrainer:
             metrics["charts/samples_per_second"] = metrics.pop("charts/episodes_sampled") / elapsed
             metrics["charts/tokens_per_second"] = metrics.pop("charts/tokens_sampled") / elapsed
             metrics["charts/samples_seen"] = self.samples_seen  # the x-axis that compares runs fairly
-            if evaluations and config.eval_every and self.step % config.eval_every == 0:
-                metrics |= self.evaluate()
-            if evaluations and self.step == config.total_steps:
+            at_eval_step = config.eval_every and self.step % config.eval_every == 0
+            if evaluations and (at_eval_step or self.step == config.total_steps):
                 metrics |= self.evaluate()
             self._log(writer, metrics)
             bar.update(1)
