@@ -77,6 +77,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(0: the answer's reward only); default: --step-reward",
     )  # fmt: skip
     parser.add_argument(
+        "--invalid-step-reward", type=float, default=None, help="weight of the invalid_step component (a rejected "
+        "step); 0 stops a run from learning to avoid penalties instead of solving; default: the env's (-0.1)",
+    )  # fmt: skip
+    parser.add_argument(
         "--eval-every", type=int, default=0, help="steps between greedy evaluations on the trained task's first "
         "--eval-problems test problems during training, plotted in curves.png (0: none) (%(default)s)",
     )  # fmt: skip
@@ -107,9 +111,12 @@ def train(args: argparse.Namespace, advantage: str, seed: int) -> Path:
     step_reward = args.step_reward
     if advantage == "outcome" and args.outcome_step_reward is not None:
         step_reward = args.outcome_step_reward
+    reward_weights = {step_component: step_reward}
+    if args.invalid_step_reward is not None:
+        reward_weights["invalid_step"] = args.invalid_step_reward
     config = GRPOConfig(
         env_id=env_id,
-        env_kwargs=json.dumps({"reward_weights": {step_component: step_reward}}),
+        env_kwargs=json.dumps({"reward_weights": reward_weights}),
         model=args.model,
         run_dir=str(run_dir),
         advantage=advantage,  # type: ignore[arg-type]

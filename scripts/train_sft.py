@@ -1,10 +1,16 @@
 """Supervised fine-tuning of the embedded character model on solver traces (Game of 24 and Arithmetic).
 
-    python scripts/train_sft.py                     # the shipped checkpoint: agents/models/tiny/, minutes on 2 cores
+    python scripts/train_sft.py                     # stage 1 of the shipped checkpoint, from scratch: runs/sft_tiny/
     python scripts/train_sft.py --help              # every setting
-    # the shipped model trained on, on problems it has not seen (the seed draws them):
-    python scripts/train_sft.py --init-model tiny --seed 7 --output-dir runs/more/model --run-dir runs/more
+    # a model trained on, on problems it has not seen (the seed draws them); stage 2 of the shipped checkpoint:
+    python scripts/train_sft.py --init-model runs/sft_tiny/model --seed 22 --arithmetic-problems 57600 \
+        --arithmetic-max-operations 3 --total-steps 2400 --learning-rate 1e-3 --warmup-steps 50 \
+        --output-dir runs/sft_stage2/model --run-dir runs/sft_stage2
     tensorboard --logdir runs                       # losses/, charts/, eval/
+
+The shipped checkpoint (``agents/models/tiny/``) is never overwritten unless ``--output-dir`` names it. A model's
+``training.json`` records every stage that made it: with ``--init-model``, the starting model's own
+``training.json`` is kept under ``init_model_training``.
 
 Each training sequence is a whole solved episode exactly as the environment shows it: the question, then one line
 per step, then ``Answer: ...``, each followed by a newline. The loss is on the step characters only (the question is
@@ -40,7 +46,7 @@ import tyro
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from agents.models import TINY_MODEL_DIR, build_char_tokenizer, tiny_llama_config
+from agents.models import build_char_tokenizer, tiny_llama_config
 from agents.policies import model_path
 from agents.policies.hf import HFPolicy, configure_threads, load_model_and_tokenizer
 from reason_gym.envs.arithmetic import ArithmeticEnv, solution_trace, split_of
@@ -54,8 +60,8 @@ from eval_policy import play_greedy
 class Args:
     seed: int = 1
     """seed of the data, the initialisation and the batch order"""
-    output_dir: str = str(TINY_MODEL_DIR)
-    """where the final model and tokenizer are saved (default: the checkpoint shipped in the package)"""
+    output_dir: str = "runs/sft_tiny/model"
+    """where the final model and tokenizer are saved (the shipped checkpoint is agents/models/tiny)"""
     run_dir: str = "runs/sft_tiny"
     """TensorBoard logs and the resumable training checkpoint"""
     resume: bool = True
@@ -390,6 +396,9 @@ def main(args: Args) -> None:
     model.save_pretrained(output_dir)  # config.json, generation_config.json, model.safetensors
     tokenizer.save_pretrained(output_dir)
     info = {"args": asdict(args), "steps": step, "final_validation": metrics, "train_tokens": tokens}
+    init_info = Path(model_path(args.init_model)) / "training.json" if args.init_model else None
+    if init_info is not None and init_info.exists():
+        info["init_model_training"] = json.loads(init_info.read_text())
     (output_dir / "training.json").write_text(json.dumps(info, indent=1) + "\n")
     print(f"saved {output_dir} ({time.perf_counter() - started:.0f} s in all)")
 

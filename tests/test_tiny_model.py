@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,7 @@ def test_train_sft_runs_end_to_end_and_resumes(tmp_path: Path, run_script) -> No
     assert any(p.name.startswith("events.out.tfevents") for p in (tmp_path / "run").iterdir())
     second = run_script(SFT_SCRIPT, *common, "--total-steps=4")
     assert "resumed from" in second.stdout and "at step 2" in second.stdout
+    assert "init_model_training" not in json.loads((tmp_path / "model" / "training.json").read_text())
     policy = HFPolicy.from_pretrained(tmp_path / "model", max_new_tokens=4)
     assert len(policy.propose(["Compute 1 + 2."], n=2)[0]) == 2
     other = run_script(SFT_SCRIPT, *common, "--total-steps=4", "--hidden-size=64", check=False)
@@ -118,3 +120,6 @@ def test_train_sft_can_start_from_a_trained_model(tmp_path: Path, run_script) ->
     trained = safetensors.torch.load_file(tmp_path / "model" / "model.safetensors")
     assert start.keys() == trained.keys()
     assert all(torch.allclose(start[k], trained[k], atol=1e-6) for k in start)  # one step of 1e-9 from the weights
+    info = json.loads((tmp_path / "model" / "training.json").read_text())
+    assert info["args"]["init_model"] == "tiny"  # and the stages that made the starting model come along
+    assert info["init_model_training"] == json.loads((TINY_MODEL_DIR / "training.json").read_text())
