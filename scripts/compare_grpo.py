@@ -143,7 +143,8 @@ def train(args: argparse.Namespace, advantage: str, seed: int) -> Path:
 
 def evaluate(args: argparse.Namespace, model: str | Path, name: str) -> dict[str, Any]:
     """Greedy Game24 and Arithmetic test accuracy, and the planner's Game24 test accuracy (cached in ``evals/``)."""
-    settings = {"model": str(model), "limits": [args.eval_limit, args.arithmetic_eval_limit]}
+    settings = {"model": str(model), "weights": _weights_stamp(model_path(str(model)))}
+    settings |= {"limits": [args.eval_limit, args.arithmetic_eval_limit]}
     settings |= {"planner": args.planner, "budget": args.budget}
     cache = Path(args.out) / "evals" / f"{name}.json"
     if cache.exists() and json.loads(cache.read_text())["settings"] == settings:
@@ -172,6 +173,14 @@ def evaluate(args: argparse.Namespace, model: str | Path, name: str) -> dict[str
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps({"settings": settings, "result": result}, indent=1) + "\n")
     return result
+
+
+def _weights_stamp(model: str | Path) -> list[list[Any]]:
+    """Size and modification time of a local model's files, so a cached evaluation of replaced weights is not reused
+    (empty for a hub id)."""
+    folder = Path(model)
+    files = sorted(folder.iterdir()) if folder.is_dir() else []
+    return [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files if f.is_file()]
 
 
 def train_and_evaluate(args: argparse.Namespace, advantage: str, seed: int) -> dict[str, Any]:
