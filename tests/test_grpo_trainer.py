@@ -105,6 +105,7 @@ ROWS = [  # rows 0, 2 and 3 share a prompt (as a group's episodes do), row 1 has
     [[ROWS[:2], ROWS[2:]], [[ROWS[1]], [ROWS[3]]], [[ROWS[0]], [ROWS[2]], [ROWS[3]]]],
     ids=["shared prompts", "nothing shared", "one column shared"],
 )
+@pytest.mark.filterwarnings("error::FutureWarning")  # the KV cache is passed under the installed version's name
 def test_padded_rows_get_the_log_probs_and_gradients_they_get_alone(random_model_dir, episodes):
     from transformers import AutoModelForCausalLM
 

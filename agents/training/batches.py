@@ -23,6 +23,7 @@ columns ``P`` on are computed (:class:`CompletionLogits`), and rows that share a
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -184,6 +185,8 @@ class CompletionLogits(torch.nn.Module):
     def __init__(self, model: Any) -> None:
         super().__init__()
         self.model = model
+        # transformers 5.25 renamed ``past_key_values`` to ``cache`` (the old name warns, and goes in 5.40)
+        self.cache_kwarg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor, columns: int):
         """``(R, columns, V)`` logits; column j predicts the completion token at ``input_ids[:, P + j]``."""
@@ -207,7 +210,7 @@ class CompletionLogits(torch.nn.Module):
             input_ids=unique[:, :width],
             attention_mask=unique_mask,
             position_ids=(unique_mask.cumsum(1) - 1).clamp(min=0),
-            past_key_values=cache,
+            **{self.cache_kwarg: cache},
             use_cache=True,
             logits_to_keep=1,
         ).logits[inverse]  # (R, 1, V): predicts the first completion token
@@ -219,7 +222,7 @@ class CompletionLogits(torch.nn.Module):
             input_ids=input_ids[:, width:-1],
             attention_mask=attention_mask[:, :-1],
             position_ids=position_ids[:, width:-1],
-            past_key_values=cache,
+            **{self.cache_kwarg: cache},
             use_cache=True,
         ).logits  # (R, columns - 1, V)
         return torch.cat([first, rest], dim=1)
