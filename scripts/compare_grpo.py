@@ -81,6 +81,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "step); 0 stops a run from learning to avoid penalties instead of solving; default: the env's (-0.1)",
     )  # fmt: skip
     parser.add_argument(
+        "--max-steps", type=int, default=None, help="the training env's step limit; Game24 at 4 (three steps and "
+        "the answer) leaves no room for a rejected step, as greedy evaluation does; default: the env's",
+    )  # fmt: skip
+    parser.add_argument(
         "--eval-every", type=int, default=0, help="steps between greedy evaluations on the trained task's first "
         "--eval-problems test problems during training, plotted in curves.png (0: none) (%(default)s)",
     )  # fmt: skip
@@ -116,7 +120,7 @@ def train(args: argparse.Namespace, advantage: str, seed: int) -> Path:
         reward_weights["invalid_step"] = args.invalid_step_reward
     config = GRPOConfig(
         env_id=env_id,
-        env_kwargs=json.dumps({"reward_weights": reward_weights}),
+        env_kwargs=json.dumps({"reward_weights": reward_weights} | _max_steps(args)),
         model=args.model,
         run_dir=str(run_dir),
         advantage=advantage,  # type: ignore[arg-type]
@@ -139,6 +143,10 @@ def train(args: argparse.Namespace, advantage: str, seed: int) -> Path:
     if not (run_dir / "model" / "training.json").exists():
         GRPOTrainer(config).train()
     return run_dir / "model"
+
+
+def _max_steps(args: argparse.Namespace) -> dict[str, int]:
+    return {} if args.max_steps is None else {"max_steps": args.max_steps}
 
 
 def evaluate(args: argparse.Namespace, model: str | Path, name: str) -> dict[str, Any]:

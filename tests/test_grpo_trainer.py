@@ -453,7 +453,7 @@ def test_compare_grpo_runs_in_parallel_plots_evaluations_and_reuses_them(tmp_pat
         *("--batch-size", "4", "--group-size", "2", "--micro-batch-size", "4", "--gradient-accumulation-steps", "1"),
         *("--passes-per-batch", "1", "--no-dynamic-sampling", "--outcome-step-reward", "0", "--temperature", "0.7"),
         *("--invalid-step-reward", "0", "--eval-every", "1", "--eval-problems", "2", "--eval-limit", "2"),
-        *("--arithmetic-eval-limit", "3", "--budget", "2", "--out", str(tmp_path), "--jobs", "2"),
+        *("--arithmetic-eval-limit", "3", "--budget", "2", "--max-steps", "4", "--out", str(tmp_path), "--jobs", "2"),
     ]
     done = run(sys.executable, *args)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -461,8 +461,9 @@ def test_compare_grpo_runs_in_parallel_plots_evaluations_and_reuses_them(tmp_pat
     assert [r["model"] for r in results] == ["start", "outcome-seed0", "outcome-seed1"]
     config = json.loads((tmp_path / "outcome-seed1" / "model" / "training.json").read_text())["config"]
     assert config["temperature"] == 0.7 and not config["dynamic_sampling"] and config["passes_per_batch"] == 1
-    weights = json.loads(config["env_kwargs"])["reward_weights"]
-    assert weights == {"step_solvable": 0.0, "invalid_step": 0.0}  # the outcome's step weight, no penalty
+    env_kwargs = json.loads(config["env_kwargs"])
+    # the outcome's step weight, no penalty, and the step limit
+    assert env_kwargs == {"reward_weights": {"step_solvable": 0.0, "invalid_step": 0.0}, "max_steps": 4}
     assert config["eval_every"] == 1 and config["eval_problems"] == 2
     assert (tmp_path / "curves.png").stat().st_size > 10_000
     cached = {f.name: f.stat().st_mtime_ns for f in (tmp_path / "evals").iterdir()}
