@@ -22,8 +22,8 @@ from reason_gym.envs.arithmetic import ArithmeticEnv
 from reason_gym.envs.game24 import Game24Env
 
 TASKS: dict[str, tuple[Callable[[], ReasoningEnv], str]] = {
-    "game24": (lambda: Game24Env(split="test"), "Game24 test (ToT rows 900-999)"),
-    "arithmetic": (lambda: ArithmeticEnv(split="test"), "Arithmetic-v0 test (defaults: mixed, 3 operations)"),
+    "game24": (lambda: Game24Env(split="test"), "Game24 {split} (ToT rows 900-999 are test)"),
+    "arithmetic": (lambda: ArithmeticEnv(split="test"), "Arithmetic-v0 {split} (defaults: mixed, 3 operations)"),
 }
 
 
@@ -59,7 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for task in TASKS if args.task == "all" else [args.task]:
         summary = evaluate(policy, task, args.limit, args.split)
         summaries.append(summary)
-        print(f"{TASKS[task][1]}: {summary['solved']}/{summary['problems']} solved greedily ({summary['wall_s']} s)")
+        name = TASKS[task][1].format(split=args.split)
+        print(f"{name}: {summary['solved']}/{summary['problems']} solved greedily ({summary['wall_s']} s)")
     if args.out:
         with open(args.out, "w") as file:
             json.dump(summaries, file, indent=1)

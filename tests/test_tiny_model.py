@@ -123,3 +123,13 @@ def test_train_sft_can_start_from_a_trained_model(tmp_path: Path, run_script) ->
     info = json.loads((tmp_path / "model" / "training.json").read_text())
     assert info["args"]["init_model"] == "tiny"  # and the stages that made the starting model come along
     assert info["init_model_training"] == json.loads((TINY_MODEL_DIR / "training.json").read_text())
+
+
+def test_eval_policy_script_plays_the_split_it_names(tmp_path: Path, run_script) -> None:
+    out = tmp_path / "episodes.json"
+    done = run_script("scripts/eval_policy.py", "--task=game24", "--split=train", "--limit=3", f"--out={out}")
+    assert "Game24 train" in done.stdout and "/3 solved greedily" in done.stdout
+    [summary] = json.loads(out.read_text())
+    assert (summary["task"], summary["split"], summary["problems"]) == ("game24", "train", 3)
+    assert len(summary["episodes"]) == 3
+    assert 0 <= summary["solved"] <= 3 and summary["accuracy"] == summary["solved"] / 3
