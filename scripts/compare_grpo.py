@@ -118,9 +118,12 @@ def train(args: argparse.Namespace, advantage: str, seed: int) -> Path:
     reward_weights = {step_component: step_reward}
     if args.invalid_step_reward is not None:
         reward_weights["invalid_step"] = args.invalid_step_reward
+    env_kwargs: dict[str, Any] = {"reward_weights": reward_weights}
+    if args.max_steps is not None:
+        env_kwargs["max_steps"] = args.max_steps
     config = GRPOConfig(
         env_id=env_id,
-        env_kwargs=json.dumps({"reward_weights": reward_weights} | _max_steps(args)),
+        env_kwargs=json.dumps(env_kwargs),
         model=args.model,
         run_dir=str(run_dir),
         advantage=advantage,  # type: ignore[arg-type]
@@ -143,10 +146,6 @@ def train(args: argparse.Namespace, advantage: str, seed: int) -> Path:
     if not (run_dir / "model" / "training.json").exists():
         GRPOTrainer(config).train()
     return run_dir / "model"
-
-
-def _max_steps(args: argparse.Namespace) -> dict[str, int]:
-    return {} if args.max_steps is None else {"max_steps": args.max_steps}
 
 
 def evaluate(args: argparse.Namespace, model: str | Path, name: str) -> dict[str, Any]:
