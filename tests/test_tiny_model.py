@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -133,3 +134,28 @@ def test_eval_policy_script_plays_the_split_it_names(tmp_path: Path, run_script)
     assert (summary["task"], summary["split"], summary["problems"]) == ("game24", "train", 3)
     assert len(summary["episodes"]) == 3
     assert 0 <= summary["solved"] <= 3 and summary["accuracy"] == summary["solved"] / 3
+    assert [e["row"] for e in summary["episodes"]] == [0, 1, 2]  # train rows 0-899 keep their ToT row numbers
+    assert all(0 <= e["solvable_steps"] <= len(e["actions"]) for e in summary["episodes"])
+    assert "still solvable after step 1 / 2 / 3:" in done.stdout and "rows 0-299" not in done.stdout
+    by_band = run_script("scripts/eval_policy.py", "--task=game24", "--split=test", "--limit=2", "--by-difficulty")
+    assert "rows 900-999: " in by_band.stdout and "/2 (" in by_band.stdout and "rows 0-299" not in by_band.stdout
+
+
+SOLVABLE_STEPS_CASES = [  # test puzzle 0 is 4 5 6 10
+    (["4 * 5 = 20 (left: 6 10 20)", "10 - 6 = 4 (left: 4 20)", "4 + 20 = 24", "Answer: 4 * 5 + 10 - 6 = 24"], 3),
+    (["4 * 5 = 20 (left: 6 10 20)", "10 - 6 = 4 (left: 4 20)", "4 + 20 = 24", "Answer: (4 + 5) * 6 = 24"], 3),
+    (["5 - 6 = -1 (left: -1 4 10)", "10 - -1 = 11 (left: 4 11)"], 0),  # accepted but a dead end at once
+    (["4 * 5 = 20 (left: 6 10 20)", "6 + 10 = 16 (left: 16 20)"], 1),  # 16 and 20 cannot make 24
+    (["4 * 5 = 20 (left: 6 10 20)", "4 * 5 = 20 (left: 6 10 20)"], 1),  # the 4 is used up: rejected
+    (["4 * 5 = 21 (left: 6 10 21)"], 0),  # wrong arithmetic is rejected, not judged for solvability
+    (["Answer: 4 * 5 + 10 - 6 = 24"], 0),  # an answer is not a step
+    ([], 0),
+]
+
+
+@pytest.mark.parametrize(("actions", "expected"), SOLVABLE_STEPS_CASES)
+def test_solvable_steps_counts_the_steps_still_on_a_path_to_24(actions: list[str], expected: int) -> None:
+    spec = importlib.util.spec_from_file_location("eval_policy", Path(__file__).parents[1] / "scripts/eval_policy.py")
+    eval_policy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(eval_policy)
+    assert eval_policy.solvable_steps(actions, 0, "test") == expected
