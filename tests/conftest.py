@@ -15,6 +15,13 @@ from typing import Any
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def sb3_log_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """stable-baselines3 makes an empty ``SB3-<date>`` folder in the system temp dir on every ``learn()`` unless
+    ``SB3_LOGDIR`` names one: point it (and the scripts' subprocesses, which inherit it) into pytest's temp dir."""
+    os.environ.setdefault("SB3_LOGDIR", str(tmp_path_factory.mktemp("sb3")))
+
+
 @pytest.fixture(scope="session")
 def char_tokenizer() -> Any:
     pytest.importorskip("transformers")
