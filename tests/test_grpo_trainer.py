@@ -319,7 +319,9 @@ def test_a_short_run_raises_the_reward_of_a_trivial_task(random_model_dir, tmp_p
 @pytest.mark.slow
 def test_the_embedded_model_learns_a_few_multi_step_problems(tmp_path):
     """Multi-step GRPO end to end (rollouts, packed steps, updates) on the shipped model and a real task: on 4
-    Arithmetic problems of 6-7 steps each, the sampled solve rate climbs (about 0.6 to 0.95 over 20 steps)."""
+    Arithmetic problems of 6-7 steps each, the sampled solve rate climbs (about 0.6 to 0.85, first and last five of
+    20 steps). Dynamic sampling is off so that the logged rate is that of every episode sampled, not only of the
+    groups kept (as the easy problems' groups become all-correct they would be dropped, hiding the climb)."""
     config = GRPOConfig(
         env_id="reason_gym/Arithmetic-v0",
         train_problems=4,
@@ -331,6 +333,7 @@ def test_the_embedded_model_learns_a_few_multi_step_problems(tmp_path):
         passes_per_batch=1,
         learning_rate=3e-4,
         eval_problems=0,
+        dynamic_sampling=False,
         progress=False,
         num_threads=1,
     )
