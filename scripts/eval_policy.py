@@ -45,9 +45,10 @@ def evaluate(policy: Policy, task: str, limit: int = 100, split: str = "test") -
     started = time.perf_counter()
     episodes = play_greedy(policy, make_env, [{"index": i, "split": split} for i in range(count)])
     if task == "game24":
-        rows = Game24Env(split=split).split_indices(split)
+        replay = solvable_step_checker(split)
+        rows = replay.split_indices(split)
         for index, episode in enumerate(episodes):
-            episode.update(row=rows[index], solvable_steps=solvable_steps(episode["actions"], index, split))
+            episode.update(row=rows[index], solvable_steps=solvable_steps(replay, episode["actions"], index))
     solved = sum(e["is_correct"] for e in episodes)
     return {
         "task": task,
@@ -60,10 +61,15 @@ def evaluate(policy: Policy, task: str, limit: int = 100, split: str = "test") -
     }
 
 
-def solvable_steps(actions: Sequence[str], index: int, split: str) -> int:
-    """How many of an episode's first steps were accepted and left a position from which 24 can still be reached."""
-    env = Game24Env(split=split, reward_weights={"step_solvable": 1.0})
-    env.reset(options={"index": index, "split": split})
+def solvable_step_checker(split: str) -> Game24Env:
+    """A Game24 env of ``split`` that computes ``step_solvable``, to replay episodes through."""
+    return Game24Env(split=split, reward_weights={"step_solvable": 1.0})
+
+
+def solvable_steps(env: Game24Env, actions: Sequence[str], index: int) -> int:
+    """How many of an episode's first steps were accepted and left a position from which 24 can still be reached,
+    replayed in ``env`` (a :func:`solvable_step_checker`) from puzzle ``index`` of its split."""
+    env.reset(options={"index": index})
     for depth, action in enumerate(actions):
         _, _, terminated, _, info = env.step(action)
         if terminated or "error" in info or not info["reward_components"]["step_solvable"]:

@@ -75,15 +75,21 @@ def run_script() -> Callable[..., subprocess.CompletedProcess]:
     return run
 
 
+def import_file(path: Path) -> ModuleType:
+    """Imports a Python file from a folder of scripts (not a package) so a test can call its functions."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
 def load_benchmark() -> Callable[[str], ModuleType]:
-    """Imports ``benchmarks/<name>.py`` (a folder of scripts, not a package) so a test can call its functions."""
+    """Imports ``benchmarks/<name>.py``."""
+    return lambda name: import_file(ROOT / "benchmarks" / f"{name}.py")
 
-    def load(name: str) -> ModuleType:
-        path = ROOT / "benchmarks" / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
 
-    return load
+@pytest.fixture(scope="session")
+def eval_policy_script() -> ModuleType:
+    """``scripts/eval_policy.py``, imported once."""
+    return import_file(ROOT / "scripts" / "eval_policy.py")

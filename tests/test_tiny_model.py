@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -154,8 +153,8 @@ SOLVABLE_STEPS_CASES = [  # test puzzle 0 is 4 5 6 10
 
 
 @pytest.mark.parametrize(("actions", "expected"), SOLVABLE_STEPS_CASES)
-def test_solvable_steps_counts_the_steps_still_on_a_path_to_24(actions: list[str], expected: int) -> None:
-    spec = importlib.util.spec_from_file_location("eval_policy", Path(__file__).parents[1] / "scripts/eval_policy.py")
-    eval_policy = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(eval_policy)
-    assert eval_policy.solvable_steps(actions, 0, "test") == expected
+def test_solvable_steps_counts_the_steps_still_on_a_path_to_24(
+    actions: list[str], expected: int, eval_policy_script: Any
+) -> None:
+    replay = eval_policy_script.solvable_step_checker("test")
+    assert eval_policy_script.solvable_steps(replay, actions, 0) == expected
