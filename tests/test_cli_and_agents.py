@@ -12,7 +12,7 @@ import gymnasium as gym
 import pytest
 
 import reason_gym  # noqa: F401
-from agents.bench import BenchConfig, run_bench
+from agents.bench import BenchConfig, ResumeWarning, run_bench
 from agents.simple import RandomAgent, RolloutAgent, run_episode
 from reason_gym.cli import build_parser, main
 
@@ -131,7 +131,8 @@ def test_a_half_written_episode_line_is_dropped_and_replayed(tmp_path):
     first = run_bench(config)
     lines = episode_lines(tmp_path)
     (tmp_path / "episodes.jsonl").write_text(lines[0] + "\n" + lines[1][:15])  # killed while writing line 2
-    again = run_bench(config)
+    with pytest.warns(ResumeWarning, match="dropped a half-written last line"):
+        again = run_bench(config)
     replayed = [json.loads(line) for line in episode_lines(tmp_path)]
     assert without_wall_time(replayed) == without_wall_time([json.loads(line) for line in lines])
     assert without_wall_time(first) == without_wall_time(again)

@@ -56,6 +56,7 @@ from agents.training.advantages import is_informative, outcome_advantages, proce
 from agents.training.batches import CompletionLogits, Row, micro_batches, row_logprobs
 from agents.training.policy_loss import LOSS_TYPES, Window, aggregate, clipped_surrogate, k3_kl
 from agents.training.rollouts import Episode, collect_groups
+from reason_gym.files import write_atomic
 
 
 @dataclass
@@ -590,7 +591,7 @@ class GRPOTrainer:
         self.model.save_pretrained(output_dir)
         self.tokenizer.save_pretrained(output_dir)
         info = {"config": asdict(self.config), "steps": self.step, "samples": self.samples_seen, "final": metrics}
-        (output_dir / "training.json").write_text(json.dumps(info, indent=1) + "\n")
+        write_atomic(output_dir / "training.json", json.dumps(info, indent=1) + "\n")
 
 
 # --------------------------------------------------------------------------------------------------- helpers
