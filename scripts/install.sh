@@ -17,7 +17,7 @@ if ! command -v bwrap >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null
   else
-    echo "note: bubblewrap (bwrap) is not installed; the code sandbox will run with fewer isolation layers." >&2
-    echo "      install it with: sudo apt-get install bubblewrap" >&2
+    echo "note: bubblewrap (bwrap) is not installed; the code sandbox (HumanEval, MBPP) will refuse to run programs." >&2
+    echo "      install it with: sudo apt-get install bubblewrap (or see docs/sandbox.md for partial isolation)" >&2
   fi
 fi

@@ -1,7 +1,10 @@
 """The sandbox: results, values across the process boundary, the attack table, leaks, threads and forks.
 
-Each attack must be contained with a clear status and leave the machine as it was. Tests that rely on an
-isolation layer say which (``needs(...)``) and are skipped, with the reason, where the machine lacks it.
+Each attack must be contained with a clear status and leave the machine as it was. The attack table runs in every
+isolation mode this machine offers: bubblewrap (full), and the partial modes a user may ask for (namespaces without
+bubblewrap, and a uid of its own per worker alone, as in a container that refuses ``unshare``). Tests that rely on
+an isolation layer say which (``@pytest.mark.needs(...)``) and are skipped, with the reason, in a mode without it.
+Fail-closed behaviour and the partial modes' own promises are in ``test_sandbox_modes.py``.
 """
 
 from __future__ import annotations
@@ -18,35 +21,39 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sandbox_modes import AVAILABLE, ISOLATION, MODES, open_sandbox
 
 from reason_gym.sandbox import Limits, Sandbox, SandboxError, Statement, Status, TestSuite
 from reason_gym.sandbox.launch import UID_BASE
 
 FAST = Limits(timeout=1.0)
+DEFAULT_MODE = AVAILABLE[0] if AVAILABLE else "bubblewrap"
 
 
-def _probe_isolation():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with Sandbox(workers=1) as sandbox:
-            return sandbox.isolation
+@pytest.fixture(scope="module", params=list(MODES))
+def mode(request):
+    """One isolation mode; the module's tests run once per mode this machine offers."""
+    if request.param not in ISOLATION:
+        pytest.skip(f"{request.param} isolation cannot run here: {MODES[request.param].unavailable}")
+    return request.param
 
 
-ISOLATION = _probe_isolation()
-
-
-def needs(*layers: str) -> pytest.MarkDecorator:
-    """Skips a test where one of the isolation layers it relies on is not in force here."""
-    missing = [layer for layer in layers if not getattr(ISOLATION, layer)]
-    return pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)} (this machine: {ISOLATION.missing})")
+@pytest.fixture(autouse=True)
+def _needs(request):
+    """Skips a test marked ``needs(layer, ...)`` in a mode where one of those layers is not in force."""
+    marker = request.node.get_closest_marker("needs")
+    if marker is None or "mode" not in request.fixturenames:
+        return
+    isolation = ISOLATION[request.getfixturevalue("mode")]
+    missing = [layer for layer in marker.args if not getattr(isolation, layer)]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)}, not in force in {request.getfixturevalue('mode')} mode")
 
 
 @pytest.fixture(scope="module")
-def sandbox():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        box = Sandbox(workers=2)
-        box.start()
+def sandbox(mode):
+    box = open_sandbox(mode, workers=2)
+    box.start()
     yield box
     box.close()
 
@@ -192,7 +199,7 @@ def test_limits_and_arguments_are_validated():
     for bad in ({"workers": 0}, {"backend": "docker"}, {"limits": {"timeout": 1}}, {"disk_bytes": 5}):
         with pytest.raises(ValueError):
             Sandbox(**bad)
-    with Sandbox(workers=1) as box:
+    with open_sandbox(DEFAULT_MODE, workers=1) as box:
         with pytest.raises(TypeError):
             box.run(b"print(1)")  # type: ignore[arg-type]
         with pytest.raises(TypeError):
@@ -207,25 +214,9 @@ def test_isolation_is_reported(sandbox):
     assert isolation.full == (not isolation.missing)
 
 
-def test_the_subprocess_backend_warns_once_and_says_what_is_missing():
-    with pytest.warns(RuntimeWarning, match="partial isolation"), Sandbox(workers=1, backend="subprocess") as box:
-        assert not box.isolation.pid_namespace and box.isolation.level == "partial"
-        assert any("PID namespace" in line for line in box.isolation.missing)
-        assert box.run(ADD, add_tests()).passed
-        assert box.run(ADD, add_tests("assert add(1, 1) == 3")).status is Status.FAILED
-
-
-def test_a_bubblewrap_that_cannot_start_falls_back_and_says_why(monkeypatch, tmp_path):
-    fake = tmp_path / "bwrap"
-    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
-    with pytest.warns(RuntimeWarning, match="partial isolation"), Sandbox(workers=1) as box:
-        assert box.isolation.backend == "subprocess"
-        assert "No permissions to create new namespace" in box.isolation.missing[-1]
-        assert box.run(ADD, add_tests()).passed
-    with Sandbox(workers=1, backend="bubblewrap") as box, pytest.raises(SandboxError, match="No permissions"):
-        box.run(ADD, add_tests())
+def test_every_mode_runs_and_judges_programs(sandbox):
+    assert sandbox.run(ADD, add_tests()).passed
+    assert sandbox.run(ADD, add_tests("assert add(1, 1) == 3")).status is Status.FAILED
 
 
 # ---------------------------------------------------------------------------------------------------- attacks
@@ -287,7 +278,7 @@ def _pids_seen_inside(sandbox) -> int:
     return int(result.output)
 
 
-@needs("pid_namespace")
+@pytest.mark.needs("pid_namespace")
 def test_attack_fork_bomb_is_capped_and_leaves_no_process(sandbox):
     before = _processes_of_worker_users()
     bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
@@ -308,8 +299,10 @@ def test_attack_too_many_processes_fail_to_start(sandbox):
     assert result.status is Status.PASSED and int(result.output) < 8
 
 
-@pytest.mark.skipif(not (ISOLATION.seccomp or ISOLATION.network_namespace), reason="needs seccomp or network_namespace")
-def test_attack_network_to_loopback_never_arrives():
+def test_attack_network_to_loopback_never_arrives(mode):
+    isolation = ISOLATION[mode]
+    if not (isolation.seccomp or isolation.network_namespace):
+        pytest.skip("needs seccomp or network_namespace")
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(4)
@@ -330,10 +323,10 @@ def test_attack_network_to_loopback_never_arrives():
         "    print('connect', type(error).__name__)\n"
     )
     try:
-        with Sandbox(workers=1) as box:
+        with open_sandbox(mode, workers=1) as box:
             result = box.run(program)
         assert "connected" not in result.output, result.output
-        if ISOLATION.seccomp:
+        if isolation.seccomp:
             assert "created" not in result.output, result.output  # no socket of any family
         with pytest.raises(TimeoutError):
             listener.accept()
@@ -341,12 +334,12 @@ def test_attack_network_to_loopback_never_arrives():
         listener.close()
 
 
-@needs("network_namespace")
+@pytest.mark.needs("network_namespace")
 def test_the_sandbox_has_no_network_interface_but_loopback(sandbox):
     assert sandbox.isolation.facts["interfaces"] == ["lo"]
 
 
-def test_attack_reading_the_parents_environment_finds_nothing(monkeypatch):
+def test_attack_reading_the_parents_environment_finds_nothing(monkeypatch, mode):
     secret = secrets.token_hex(16)
     monkeypatch.setenv("REASON_GYM_TEST_SECRET", secret)
     program = (
@@ -356,16 +349,14 @@ def test_attack_reading_the_parents_environment_finds_nothing(monkeypatch):
         "    try:\n        print(path, open(path, 'rb').read())\n"
         "    except OSError as error:\n        print(path, type(error).__name__)\n"
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with Sandbox(workers=1) as box:  # started after the secret was set
-            result = box.run(program)
+    with open_sandbox(mode, workers=1) as box:  # started after the secret was set
+        result = box.run(program)
     assert result.status is Status.PASSED and "{}" in result.output
-    if ISOLATION.pid_namespace or ISOLATION.private_user:
+    if ISOLATION[mode].pid_namespace or ISOLATION[mode].private_user:
         assert secret not in result.output
 
 
-@needs("mount_namespace")
+@pytest.mark.needs("mount_namespace")
 def test_attack_writing_outside_the_working_directory_fails(sandbox, tmp_path):
     token = secrets.token_hex(8)
     targets = [f"/tmp/rg-{token}", f"/rg-{token}", f"/usr/rg-{token}", f"{tmp_path}/rg-{token}", f"/dev/shm/rg-{token}"]
@@ -412,7 +403,6 @@ def test_attack_an_orphan_daemon_does_not_outlive_the_run(sandbox):
     assert _host_processes_with(marker) == []
 
 
-@needs("pid_namespace")
 def test_attack_signalling_the_parent_and_the_host_hits_nothing(sandbox):
     program = (
         "import os, signal\n"
@@ -424,7 +414,7 @@ def test_attack_signalling_the_parent_and_the_host_hits_nothing(sandbox):
     )
     result = sandbox.run(program, add_tests(), limits=FAST)
     assert not result.passed
-    assert sandbox.run(ADD, add_tests()).passed  # the workers survived
+    assert sandbox.run(ADD, add_tests()).passed  # the workers survived (or, killed by uid, were replaced)
     assert os.getpid() > 0  # and so did we
 
 
@@ -529,7 +519,7 @@ def test_attack_killing_or_tracing_the_tester_never_passes(sandbox):
     assert sandbox.run(ADD, add_tests()).passed  # a broken worker was replaced
 
 
-@needs("seccomp")
+@pytest.mark.needs("seccomp")
 def test_attack_ptrace_and_keyrings_are_refused_by_the_syscall_filter(sandbox):
     program = (
         "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
@@ -555,7 +545,7 @@ def test_runs_from_many_threads_get_their_own_results(sandbox):
 
 
 def test_a_forked_child_gets_its_own_workers():
-    with Sandbox(workers=1) as box:
+    with open_sandbox(DEFAULT_MODE, workers=1) as box:
         assert box.run(ADD, add_tests()).passed
         read, write = os.pipe()
         pid = os.fork()
@@ -594,8 +584,7 @@ def _children() -> list[int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["auto", "subprocess"])
-def test_nothing_leaks_after_a_thousand_runs(backend, tmp_path):
+def test_nothing_leaks_after_a_thousand_runs(mode, tmp_path):
     programs = [
         (ADD, add_tests()),
         ("def add(a, b):\n    return 0\n", add_tests()),
@@ -612,7 +601,7 @@ def test_nothing_leaks_after_a_thousand_runs(backend, tmp_path):
     children_before = set(_children())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with Sandbox(workers=2, backend=backend) as box:
+        with open_sandbox(mode, workers=2) as box:
             box.start()
             for program, suite in programs:
                 box.run(program, suite)
@@ -643,8 +632,8 @@ def test_a_sandbox_pickles_as_its_settings_and_deep_copies_as_itself(sandbox):
     assert copy.deepcopy(sandbox) is sandbox
 
 
-def test_closing_a_sandbox_stops_its_workers():
-    box = Sandbox(workers=2)
+def test_closing_a_sandbox_stops_its_workers(mode):
+    box = open_sandbox(mode, workers=2)
     assert box.run(ADD, add_tests()).passed
     pids = [w.process.pid for w in box._live]
     box.close()

@@ -113,6 +113,8 @@ class CodeTaskEnv(ReasoningEnv):
         if sandbox is not None and not isinstance(sandbox, Sandbox):
             raise ValueError(f"sandbox must be a reason_gym.sandbox.Sandbox or None, got {type(sandbox).__name__}")
         self.limits = Limits(timeout=timeout)  # raises ValueError for a bad timeout
+        if sandbox is None:
+            default_sandbox()  # fails closed now, at construction, where this machine cannot isolate programs
         self._sandbox = sandbox
         self._last_run: tuple[str, RunResult | None] | None = None
 

@@ -34,15 +34,19 @@ Isolation, each layer enforced by the kernel, not by Python code in the program'
   between runs), new namespaces, mounts, bpf, perf, io_uring, userfaultfd and other kernel interfaces.
 - **Environment**: empty; the host's variables never reach a worker.
 
-Where a layer is unavailable (no bubblewrap, no user namespaces, not x86-64) the sandbox warns once and
-:attr:`Sandbox.isolation` says what is missing and why.
+It fails closed: where a layer is unavailable (no bubblewrap, no user namespaces, not x86-64), ``Sandbox()`` raises
+:class:`SandboxError` at construction, saying what is missing and how to get it. Weaker isolation runs only when asked
+for (``Sandbox(allow_partial=True)`` or ``REASON_GYM_SANDBOX_ALLOW_PARTIAL=1``): a root keeper then gives each worker
+the namespaces the kernel grants, or users of its own; it warns once, and :attr:`Sandbox.isolation` says what is
+missing and why. ``docs/sandbox.md`` tabulates what each mode contains.
 """
 
-from reason_gym.sandbox.pool import Sandbox, SandboxError, default_sandbox
+from reason_gym.sandbox.pool import ALLOW_PARTIAL_ENV, Sandbox, SandboxError, default_sandbox
 from reason_gym.sandbox.results import Isolation, Limits, RunResult, Status, TestOutcome
 from reason_gym.sandbox.suite import Statement, TestSuite, rewrite_asserts
 
 __all__ = [
+    "ALLOW_PARTIAL_ENV",
     "Isolation",
     "Limits",
     "RunResult",

@@ -1,4 +1,5 @@
-"""How a sandbox worker is started: the bubblewrap command line, or a plain subprocess where bubblewrap cannot run.
+"""How a sandbox worker is started: the bubblewrap command line, or (partial isolation, only when asked for) a
+keeper process that gives the worker what the kernel allows without bubblewrap (see :mod:`.inside.keeper`).
 
 A worker is one long-lived fork server (:mod:`reason_gym.sandbox.inside.zygote`) in its own sandbox; runs are
 forked from it, so a run costs a fork, not an interpreter start. Under bubblewrap the worker gets new PID, network,
@@ -87,13 +88,14 @@ class Launch:
     """How to start a worker.
 
     Attributes:
-        backend: ``"bubblewrap"`` or ``"subprocess"``.
+        backend: ``"bubblewrap"`` or ``"subprocess"`` (partial isolation: started by a keeper, as root).
         python: The interpreter that runs the harness and the programs.
-        disk_bytes: Size of the ``/sandbox`` tmpfs (bubblewrap only).
+        disk_bytes: Size of the worker's writable tmpfs (``/sandbox`` under bubblewrap, ``/tmp`` in the keeper's
+            namespaces).
         bwrap: Path of the ``bwrap`` binary (bubblewrap only).
         debug: Keep the worker's stderr (harness tracebacks) on the host's stderr.
-        scratch: Host folder for the runs' working directories (subprocess only; bubblewrap runs use a private
-            tmpfs).
+        scratch: Host folder for the runs' working directories (subprocess backend without a mount namespace).
+        namespaces: Whether the keeper asks the kernel for namespaces (tests turn it off to check the uid layer).
     """
 
     backend: str
@@ -102,6 +104,7 @@ class Launch:
     bwrap: str = "bwrap"
     debug: bool = False
     scratch: str = ""
+    namespaces: bool = True
 
     @property
     def as_root(self) -> bool:
@@ -116,19 +119,23 @@ class Launch:
             tester_uid = uid + 1
         return {
             "control_fd": control_fd,
+            "backend": self.backend,
             "workdir": SANDBOX_WORKDIR if self.backend == "bubblewrap" else "",
             "uid": uid,
             "tester_uid": tester_uid,
             "seccomp": True,
             "debug": self.debug,
             "scratch": self.scratch,
+            "disk_bytes": self.disk_bytes,
+            "namespaces": self.namespaces,
+            "host_pid": os.getpid(),
         }
 
     def command(self, config: dict[str, Any]) -> list[str]:
         """The worker's command line."""
         argument = json.dumps(config)
         if self.backend == "subprocess":
-            return [self.python, *PYTHON_FLAGS, "-m", "inside.zygote", argument]
+            return [self.python, *PYTHON_FLAGS, "-m", "inside.keeper", argument]
         return [*self._bwrap_prefix(), self.python, *PYTHON_FLAGS, "-m", "inside.zygote", argument]
 
     @property
@@ -163,27 +170,54 @@ def find_bwrap() -> str | None:
     return shutil.which("bwrap")
 
 
+@functools.lru_cache(maxsize=8)
+def bubblewrap_problem(bwrap: str | None, python: str, disk_bytes: int, euid: int) -> str | None:
+    """Why bubblewrap cannot start a worker's sandbox here, or ``None`` when it can (checked once per process).
+
+    Runs ``true`` under the worker's exact bubblewrap options (about 5 ms), so missing user namespaces, a seccomp
+    profile that refuses them, or an AppArmor rule show up when a :class:`~reason_gym.sandbox.Sandbox` is made.
+    """
+    if bwrap is None:
+        return "bubblewrap is not installed (no `bwrap` on PATH)"
+    command = [*Launch("bubblewrap", python, disk_bytes, bwrap=bwrap)._bwrap_prefix(), "/usr/bin/true"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30, env={}, cwd="/")
+    except (OSError, subprocess.SubprocessError) as error:
+        return f"bubblewrap could not start: {error}"
+    if done.returncode != 0:
+        return f"bubblewrap could not start: {(done.stderr or done.stdout).strip()[-300:] or done.returncode}"
+    return None
+
+
 def isolation_of(launch: Launch, facts: dict[str, Any]) -> Isolation:
     """What is in force, from the facts the worker verified inside its sandbox."""
     bubblewrap = launch.backend == "bubblewrap"
+    namespaces = bubblewrap or bool(facts.get("pid1"))  # the keeper's namespaces make the fork server PID 1
+    private_user = facts.get("uid") != 0 and facts.get("capabilities") == 0 and bool(facts.get("no_new_privs"))
+    private_tmp = bool(facts.get("private_tmp"))
     layers = {
-        "pid_namespace": bubblewrap and bool(facts.get("pid1")),
-        "network_namespace": bubblewrap and facts.get("interfaces") == ["lo"],
+        "pid_namespace": namespaces and bool(facts.get("pid1")),
+        "network_namespace": namespaces and facts.get("interfaces") == ["lo"],
         "mount_namespace": bubblewrap and not facts.get("root_writable", True),
-        "ipc_namespace": bubblewrap,
-        "private_user": facts.get("uid") != 0 and facts.get("capabilities") == 0 and bool(facts.get("no_new_privs")),
+        "ipc_namespace": namespaces,
+        "private_user": private_user,
         "seccomp": bool(facts.get("seccomp")) and bool(facts.get("sockets_blocked")),
+        "disk_cap": bubblewrap or private_tmp,
+        "stdlib": bool(facts.get("stdlib_readable")),
     }
     why = {
-        "pid_namespace": "no PID namespace: a run's orphans are found and killed by walking /proc, and runs can "
-        "see the host's processes",
+        "pid_namespace": "no PID namespace: runs can see the host's processes and their command lines (a run's "
+        "processes are still all killed, by their uid of their own)",
         "network_namespace": "no network namespace (only the seccomp filter, where present, keeps runs off the "
         "network)",
-        "mount_namespace": "no mount namespace: runs see the host's files and may write where the worker's user "
-        "may (a fresh temporary working directory is still used and removed)",
+        "mount_namespace": "no mount namespace of bubblewrap's: runs can read the host's files that every user may "
+        "read (the task's data, the project's source); they can write only to folders every user may",
         "ipc_namespace": "no IPC namespace",
         "private_user": "runs as root or with capabilities",
         "seccomp": "no seccomp filter (needs x86-64 Linux)",
+        "disk_cap": "no cap on the total a run writes (only the per-file size limit); what it leaves in /tmp, "
+        "/var/tmp, /dev/shm and /run/lock is removed after the run",
+        "stdlib": "the programs' user cannot read the standard library",
     }
     missing = tuple(why[name] for name, present in layers.items() if not present)
-    return Isolation(backend=launch.backend, missing=missing, facts=dict(facts), **layers)
+    return Isolation(backend=launch.backend, missing=missing, facts=dict(facts), **layers)  # type: ignore[arg-type]

@@ -10,19 +10,21 @@ exchange with a worker is in :mod:`reason_gym.sandbox.worker`.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
 import queue
-import shutil
 import sys
 import tempfile
 import threading
 import time
 import warnings
 import weakref
+from dataclasses import replace
 from typing import Any
 
-from reason_gym.sandbox.launch import Launch, find_bwrap, isolation_of
+from reason_gym.sandbox.inside.files import remove_tree
+from reason_gym.sandbox.launch import Launch, bubblewrap_problem, find_bwrap, isolation_of
 from reason_gym.sandbox.results import Isolation, Limits, RunResult, Status, TestOutcome
 from reason_gym.sandbox.suite import TestSuite
 from reason_gym.sandbox.worker import HELLO_TIMEOUT, Worker, WorkerLost, assemble
@@ -31,7 +33,25 @@ _EMPTY_SUITE = TestSuite()
 
 
 class SandboxError(RuntimeError):
-    """The sandbox itself cannot run (no worker could start); never raised for anything a program does."""
+    """The sandbox itself cannot run (isolation missing, no worker could start); never raised for anything a program
+    does."""
+
+
+ALLOW_PARTIAL_ENV = "REASON_GYM_SANDBOX_ALLOW_PARTIAL"
+"""Set to ``1`` to let sandboxes made without ``allow_partial`` run with partial isolation (``docs/sandbox.md``)."""
+
+_HOW_TO_GET_FULL = (
+    "Full isolation needs bubblewrap and the right to create namespaces: install it (Debian/Ubuntu: `sudo apt-get "
+    "install bubblewrap`, Fedora: `sudo dnf install bubblewrap`) and run as root or with unprivileged user "
+    "namespaces (`sysctl kernel.unprivileged_userns_clone=1`; Ubuntu 24.04 lets bwrap have them through its "
+    "AppArmor profile; in a container, allow unshare, e.g. docker run --security-opt seccomp=unconfined). "
+    f"To run untrusted code with weaker isolation anyway, pass Sandbox(allow_partial=True) or set "
+    f"{ALLOW_PARTIAL_ENV}=1 (what each mode contains: docs/sandbox.md)."
+)
+
+
+def _env_allows_partial() -> bool:
+    return os.environ.get(ALLOW_PARTIAL_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 _LIVE: weakref.WeakSet[Sandbox] = weakref.WeakSet()
@@ -45,14 +65,19 @@ class Sandbox:
         workers: Programs run at once (one warm worker each, started when runs need them, or by :meth:`start`);
             default: the number of CPUs.
         limits: Default :class:`Limits` of a run.
-        backend: ``"auto"`` (bubblewrap when it works here, else a plain subprocess, with a warning),
-            ``"bubblewrap"`` (fail if it does not work) or ``"subprocess"``.
+        backend: ``"auto"`` (bubblewrap; with ``allow_partial``, partial isolation where bubblewrap cannot run),
+            ``"bubblewrap"`` or ``"subprocess"`` (partial isolation; needs ``allow_partial``).
         python: The interpreter for the programs (default: this one's); they get its standard library only.
-        disk_bytes: Size of each worker's writable tmpfs (bubblewrap).
+        disk_bytes: Size of each worker's writable tmpfs.
         debug: Show the workers' own errors on stderr.
+        allow_partial: Run untrusted code even where full isolation is not available, with what the kernel
+            allows (see ``docs/sandbox.md``; it warns once). Default: the ``REASON_GYM_SANDBOX_ALLOW_PARTIAL``
+            environment variable, else ``False``: the sandbox fails closed.
 
     Raises:
         ValueError: A bad argument.
+        SandboxError: Full isolation is not available here and partial isolation was not allowed (the message
+            says what is missing and how to get it), or partial isolation cannot keep its promises either.
     """
 
     def __init__(
@@ -64,6 +89,7 @@ class Sandbox:
         python: str | None = None,
         disk_bytes: int = 64 << 20,
         debug: bool = False,
+        allow_partial: bool | None = None,
     ) -> None:
         workers = workers if workers is not None else (os.cpu_count() or 1)
         if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= 64:
@@ -80,8 +106,38 @@ class Sandbox:
         self.python = os.path.realpath(python or sys.executable)  # a venv's symlink does not exist in the sandbox
         self.disk_bytes = disk_bytes
         self.debug = debug
+        self.allow_partial = _env_allows_partial() if allow_partial is None else bool(allow_partial)
+        self._namespaces = _KEEPER_NAMESPACES
+        self._bubblewrap_problem = self._check_can_run()
         self._reset()
         _LIVE.add(self)
+
+    def _check_can_run(self) -> str | None:
+        """Fails closed at construction: why bubblewrap cannot run (``None`` when it can).
+
+        Raises:
+            SandboxError: Full isolation is not available and partial isolation is not allowed or not possible.
+        """
+        problem = None
+        if self.backend != "subprocess":
+            problem = bubblewrap_problem(find_bwrap(), self.python, self.disk_bytes, os.geteuid())
+            if problem is None:
+                return None
+            if self.backend == "bubblewrap" or not self.allow_partial:
+                raise SandboxError(f"reason_gym will not run untrusted code here: {problem}. {_HOW_TO_GET_FULL}")
+        elif not self.allow_partial:
+            raise SandboxError(
+                "backend='subprocess' is partial isolation, which runs only when asked for: pass "
+                f"allow_partial=True or set {ALLOW_PARTIAL_ENV}=1 (what it contains: docs/sandbox.md)"
+            )
+        if os.geteuid() != 0:
+            raise SandboxError(
+                f"partial isolation without bubblewrap needs root (to give each worker a uid of its own, so that "
+                f"nothing a program starts can outlive its run); as uid {os.geteuid()} it cannot keep runs apart"
+                + (f" ({problem})" if problem else "")
+                + ". Install bubblewrap instead (Debian/Ubuntu: `sudo apt-get install bubblewrap`)."
+            )
+        return problem
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
@@ -181,8 +237,8 @@ class Sandbox:
             self._requests.put(None)
         for worker in workers:
             worker.close()
-        if self._scratch:
-            shutil.rmtree(self._scratch, ignore_errors=True)
+        if self._scratch:  # whatever the runs left there, however deep (the workers are gone)
+            remove_tree(self._scratch)
 
     def __enter__(self) -> Sandbox:
         return self
@@ -190,7 +246,7 @@ class Sandbox:
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled (e.g. for AsyncVectorEnv's spawn workers) as its settings: the other process gets its own pool."""
         settings = {"limits": self.limits, "backend": self.backend, "python": self.python}
-        settings.update(disk_bytes=self.disk_bytes, debug=self.debug)
+        settings.update(disk_bytes=self.disk_bytes, debug=self.debug, allow_partial=self.allow_partial)
         return (_rebuild, (self.workers, settings))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Sandbox:
@@ -215,6 +271,13 @@ class Sandbox:
             raise SandboxError("no sandbox worker started within a minute")
         if self._isolation is None:
             raise SandboxError("no sandbox worker can start here: " + " | ".join(self._errors[-3:]))
+        if not self._isolation.full and not self.allow_partial:
+            self.close()
+            raise SandboxError(
+                "reason_gym will not run untrusted code with partial isolation ("
+                + "; ".join(self._isolation.missing)
+                + f"). {_HOW_TO_GET_FULL}"
+            )
         _warn_once(self._isolation)  # in the caller's thread: a warnings filter set to "error" raises there
         return self._isolation
 
@@ -281,32 +344,28 @@ class Sandbox:
             worker = Worker(self._launch, slot)
         except OSError as error:
             self._errors.append(f"{self._launch.backend}: {error}")
-            if self._launch.backend == "bubblewrap" and self.backend == "auto" and self._isolation is None:
-                self._launch = self._subprocess_launch()
-                return self._start_worker(slot)
             return None
         if self._isolation is None:
             self._isolation = isolation_of(self._launch, worker.facts)
-            if bwrap_failure := [e for e in self._errors if e.startswith("bubblewrap")]:
-                self._isolation = _with_reason(self._isolation, bwrap_failure[0])
+            if self._bubblewrap_problem:
+                self._isolation = _with_reason(self._isolation, self._bubblewrap_problem)
         return worker
 
     def _choose_launch(self) -> Launch:
         bwrap = find_bwrap()
-        if self.backend == "subprocess" or (bwrap is None and self.backend == "auto"):
-            if bwrap is None and self.backend == "auto":
-                self._errors.append("bubblewrap: bwrap is not installed (apt-get install bubblewrap)")
-            return self._subprocess_launch()
-        if bwrap is None:
-            raise SandboxError("backend='bubblewrap' but bwrap is not installed (apt-get install bubblewrap)")
+        if self.backend == "subprocess" or self._bubblewrap_problem or bwrap is None:
+            return self._subprocess_launch()  # allowed, or the constructor would have refused
         return Launch("bubblewrap", self.python, self.disk_bytes, bwrap=bwrap, debug=self.debug)
 
     def _subprocess_launch(self) -> Launch:
-        """Without bubblewrap, runs work in folders under a scratch folder of this sandbox (removed by close)."""
+        """Partial isolation: a keeper per worker; runs work in a private tmpfs where the kernel grants a mount
+        namespace, else in folders under a scratch folder of this sandbox (removed by close)."""
         if not self._scratch:
             self._scratch = tempfile.mkdtemp(prefix="reason-gym-sandbox-")
             os.chmod(self._scratch, 0o1777)  # workers started as root switch to users of their own
-        return Launch("subprocess", self.python, self.disk_bytes, debug=self.debug, scratch=self._scratch)
+            weakref.finalize(self, _remove_scratch, self._scratch, os.getpid())  # a sandbox dropped unclosed
+        launch = Launch("subprocess", self.python, self.disk_bytes, debug=self.debug, scratch=self._scratch)
+        return launch if self._namespaces else replace(launch, namespaces=False)
 
     @property
     def scratch(self) -> str:
@@ -325,9 +384,7 @@ def _rebuild(workers: int, settings: dict[str, Any]) -> Sandbox:
 
 
 def _with_reason(isolation: Isolation, reason: str) -> Isolation:
-    from dataclasses import replace
-
-    return replace(isolation, missing=(*isolation.missing, f"bubblewrap could not start ({reason[:300]})"))
+    return replace(isolation, missing=(*isolation.missing, f"no bubblewrap: {reason[:300]}"))
 
 
 def _warn_once(isolation: Isolation) -> None:
@@ -335,12 +392,30 @@ def _warn_once(isolation: Isolation) -> None:
         return
     _WARNED.add(isolation.missing)
     warnings.warn(
-        "reason_gym sandbox: partial isolation (" + "; ".join(isolation.missing) + "). Every layer needs Linux "
-        "x86-64 with bubblewrap (apt-get install bubblewrap) and either root or unprivileged user namespaces; "
-        "Sandbox().isolation says what is in force.",
+        "reason_gym sandbox: partial isolation, as asked for (" + "; ".join(isolation.missing) + "). Every layer "
+        "needs Linux x86-64 with bubblewrap (apt-get install bubblewrap) and either root or unprivileged user "
+        "namespaces; Sandbox().isolation says what is in force, docs/sandbox.md what each mode contains.",
         RuntimeWarning,
         stacklevel=4,
     )
+
+
+_KEEPER_NAMESPACES = True
+"""Whether partial isolation asks the kernel for namespaces (the tests turn it off to check the uid layer alone,
+as in a container that refuses ``unshare``)."""
+
+
+def _remove_scratch(path: str, owner: int) -> None:
+    if os.getpid() == owner:  # never a forked child's copy of the parent's folder
+        remove_tree(path)
+
+
+@atexit.register
+def _close_all() -> None:
+    """Closes every sandbox at exit: workers stopped, scratch folders removed (nothing piles up in /tmp)."""
+    for sandbox in list(_LIVE):
+        if sandbox._pid == os.getpid():
+            sandbox.close()
 
 
 def _after_fork_in_child() -> None:

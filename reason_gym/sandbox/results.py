@@ -148,8 +148,13 @@ class RunResult:
 class Isolation:
     """The isolation layers in force, as the sandbox's worker verified them from the inside.
 
+    In every mode that runs at all, no process of a run outlives it (whatever it does to its parent), each run
+    starts with no file an earlier run left, and resource limits apply; the layers below say what else holds.
+    The table in ``docs/sandbox.md`` lists them per mode.
+
     Attributes:
-        backend: ``"bubblewrap"`` or ``"subprocess"`` (no namespaces).
+        backend: ``"bubblewrap"`` (full isolation) or ``"subprocess"`` (partial isolation, only when asked for:
+            namespaces where the kernel grants them, else a uid of its own per worker).
         rlimits: Resource limits (always).
         pid_namespace: Runs cannot see or signal processes outside; all of a run's processes die with it.
         network_namespace: No network interface but a private loopback.
@@ -160,6 +165,8 @@ class Isolation:
             user namespace, with no capabilities.
         seccomp: A syscall filter refuses sockets, ptrace, keyrings, SysV IPC, namespaces, mounts and other
             kernel interfaces (x86-64 only).
+        disk_cap: Everything a run can write lives in one size-limited tmpfs (``disk_bytes``).
+        stdlib: The programs can import the whole standard library.
         missing: One line for each layer that is not in force, saying why.
     """
 
@@ -171,6 +178,8 @@ class Isolation:
     ipc_namespace: bool = False
     private_user: bool = False
     seccomp: bool = False
+    disk_cap: bool = False
+    stdlib: bool = False
     missing: tuple[str, ...] = ()
     facts: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 

@@ -101,8 +101,12 @@ class Worker:
         try:
             self.process.wait(timeout=1.0)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            self.process.terminate()  # a keeper (partial isolation) then kills everything of its worker
+            try:
+                self.process.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
         if self.process.stderr is not None:
             self.process.stderr.close()
 

@@ -145,10 +145,15 @@ def redirect(stdin: int, stdout: int, stderr: int) -> None:
             os.dup2(source, target)
 
 
+PRESERVED_FDS: set[int] = set()
+"""Descriptors every process of the worker keeps: the standard library's folders, where the programs' user could
+not reach them by path (see :func:`open_unreachable_paths`)."""
+
+
 def keep_only(fds: typing.Iterable[int]) -> None:
     """Closes every file descriptor above 2 except ``fds`` (the zygote's socket and other jobs' pipes)."""
     low = 3
-    for fd in sorted(set(fds)):
+    for fd in sorted(set(fds) | PRESERVED_FDS):
         if fd >= low:
             os.closerange(low, fd)
             low = fd + 1
@@ -171,3 +176,73 @@ def quiet() -> None:
     devnull = os.open(os.devnull, os.O_RDWR)
     redirect(devnull, devnull, devnull)
     os.close(devnull)
+
+
+# ---------------------------------------------------------------------------------------------------- namespaces
+
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = (
+    0x20000,
+    0x4000000,
+    0x8000000,
+    0x20000000,
+    0x40000000,
+)
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_BIND, _MS_REC, _MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
+
+
+def unshare(flags: int) -> bool:
+    """Calls unshare(2); False when the kernel refuses (no privilege, or a container's seccomp profile)."""
+    return _libc.unshare(ctypes.c_int(flags)) == 0
+
+
+def _mount(source: str, target: str, fstype: str, flags: int, data: str = "") -> None:
+    if _libc.mount(source.encode(), target.encode(), fstype.encode(), ctypes.c_ulong(flags), data.encode()) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"mount {fstype or source} on {target}: {os.strerror(error)}")
+
+
+def private_mounts(size_bytes: int) -> tuple[str, ...]:
+    """In a new mount and PID namespace (as root there): a private ``/proc``, and one size-limited tmpfs that is
+    ``/tmp``, ``/var/tmp`` and ``/dev/shm`` at once (so its size caps what runs can write in all three); returns
+    the folders it covers. Nothing propagates to the host's mounts."""
+    _mount("none", "/", "", _MS_REC | _MS_PRIVATE)
+    _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+    _mount("tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size_bytes},mode=1777")
+    covered = ["/tmp"]
+    for folder in ("/var/tmp", "/dev/shm", "/run/lock"):
+        if os.path.isdir(folder) and not os.path.islink(folder):
+            _mount("/tmp", folder, "", _MS_BIND)
+            covered.append(folder)
+    return tuple(covered)
+
+
+def _traversable_by_others(path: str) -> bool:
+    """Whether a user with no rights of its own can reach ``path`` (every folder on the way has ``o+x``)."""
+    path = os.path.abspath(path)
+    while True:
+        try:
+            if not os.stat(path).st_mode & 0o001:
+                return False
+        except OSError:
+            return False
+        parent = os.path.dirname(path)
+        if parent == path:
+            return True
+        path = parent
+
+
+def open_unreachable_paths(paths: list[str], hidden: tuple[str, ...] = ()) -> list[str]:
+    """``paths`` with each folder other users cannot reach (an interpreter under a 0700 home), or that a mount
+    over one of ``hidden`` will cover, replaced by ``/proc/self/fd/N`` of a descriptor opened now, while we still
+    may: lookups below it need only its own modes, so a process that drops to another user still imports the
+    standard library from it."""
+    result = []
+    for path in paths:
+        covered = any(path == top or path.startswith(top + "/") for top in hidden)
+        if path and os.path.isdir(path) and (covered or not _traversable_by_others(path)):
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+            os.set_inheritable(fd, True)
+            PRESERVED_FDS.add(fd)
+            path = f"/proc/self/fd/{fd}"
+        result.append(path)
+    return result

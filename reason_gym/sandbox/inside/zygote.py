@@ -19,6 +19,7 @@ import tempfile
 import time
 import typing
 
+from .files import remove_contents, remove_owned, remove_tree
 from .kernel import (
     EXIT_CODE,
     PR_SET_CHILD_SUBREAPER,
@@ -28,7 +29,9 @@ from .kernel import (
     drop_to,
     install_seccomp,
     keep_only,
+    open_unreachable_paths,
     prctl,
+    private_mounts,
     quiet,
 )
 from .program import PROGRAM_FILE, answer, exception_reply, program_main
@@ -40,6 +43,8 @@ PRELOADED = (
     "heapq", "itertools", "math", "operator", "random", "re", "statistics", "string", "typing",
 )  # fmt: skip
 """Modules programs commonly import, loaded once by the fork server so that each job finds them ready."""
+SHARED_SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock")
+"""Folders every user may write to: where a run without a mount namespace of its own may leave files."""
 
 # ---------------------------------------------------------------------------------------------------- fork server
 
@@ -60,6 +65,11 @@ class Zygote:
         self.tester_sock: socket.socket | None = None
         self.statuses: dict[int, dict[str, object]] = {}
         self.seccomp = False
+        # Without bubblewrap (partial isolation), as root: the keeper may have given us new namespaces, where we
+        # mount a private, size-limited /tmp; otherwise runs write to the host's shared folders as a uid of their
+        # own, and we remove what that uid left there after every run.
+        self.partial = config.get("backend") == "subprocess"
+        self.private_tmp: tuple[str, ...] = ()
 
     # -- start-up
 
@@ -70,6 +80,8 @@ class Zygote:
             facts["interfaces"] = [name for _, name in socket.if_nameindex()]
         except OSError:
             facts["interfaces"] = None
+        if self.partial:
+            self._partial_setup(facts)
         prctl(PR_SET_NO_NEW_PRIVS, 1)
         prctl(PR_SET_DUMPABLE, 0)  # no ptrace and no /proc/<pid>/mem|fd|environ of us or our children
         if not self.pid1:
@@ -83,6 +95,7 @@ class Zygote:
         for module in PRELOADED:
             __import__(module)
         _rehearse()
+        os.umask(0o077)  # what a run writes is its own (other workers' runs cannot read it in a shared /tmp)
         if self.separate_tester:
             self._fork_tester(self.config["tester_uid"])
             drop_to(self.config["uid"])
@@ -96,10 +109,25 @@ class Zygote:
             capabilities=int(status.get("CapEff", "0").strip(), 16),
             no_new_privs=status.get("NoNewPrivs", "0").strip() == "1",
             root_writable=_writable("/"),
-            stdlib_readable=os.access(os.path.dirname(os.__file__), os.R_OK | os.X_OK),
+            stdlib_readable=_stdlib_importable(),
             sockets_blocked=_sockets_blocked(),
         )
         return facts
+
+    def _partial_setup(self, facts: dict[str, object]) -> None:
+        """Without bubblewrap: the interpreter's folders kept reachable, and a private /tmp where we may mount."""
+        mount = self.pid1 and bool(self.config.get("namespaces"))
+        if self.config.get("uid") is not None:
+            # The programs' user may not reach the interpreter's folders by path (Python under a 0700 home), and
+            # the tmpfs would hide an interpreter under /tmp: look them up through descriptors opened now.
+            sys.path[:] = open_unreachable_paths(sys.path, hidden=SHARED_SCRATCH if mount else ())
+        if mount:
+            try:
+                self.private_tmp = private_mounts(int(self.config["disk_bytes"]))
+                self.workdir = "/tmp"
+            except OSError as error:
+                facts["mount_error"] = str(error)
+        facts["private_tmp"] = list(self.private_tmp)
 
     def serve(self) -> None:
         """Hardens the process, says hello to the host, then runs jobs until the host hangs up."""
@@ -340,9 +368,9 @@ class Zygote:
 
     def _kill_all(self, keep: set[int], program: int = 0) -> bool:
         """SIGKILLs every process of the job except ``keep``, until none is left; False if some would not die."""
-        if self.pid1 and (not keep or self.separate_tester):
-            # Everything in our namespace that we may signal, at once (no fork can slip through): with a tester
-            # of its own uid, that is exactly the job's processes.
+        if (self.pid1 and not keep) or self.separate_tester:
+            # Everything we may signal, at once (no fork can slip through): everything in our namespace, or, with
+            # uids of our own (the tester has another), exactly the job's processes wherever they are.
             with contextlib.suppress(ProcessLookupError):
                 os.kill(-1, signal.SIGKILL)
         elif program:
@@ -373,19 +401,16 @@ class Zygote:
         return True
 
     def _wipe(self, workdir: str) -> bool:
-        """Empties the working directory (and removes it when it is a per-job one); False if anything is left."""
+        """Empties the working directory (and removes it when it is a per-job one), and whatever the run left in
+        the host's shared folders when it has none of its own; False if anything is left."""
         with contextlib.suppress(OSError):  # /sandbox may belong to root (we only need to write into it)
             os.chmod(workdir, 0o1777 if self.workdir else 0o700)
-        try:
-            budget = [100_000]
-            for name in os.listdir(workdir):
-                _remove(os.path.join(workdir, name), budget)
-            if not self.workdir:
-                os.rmdir(workdir)
-                return True
-            return not os.listdir(workdir)
-        except (OSError, RecursionError):
-            return False
+        clean = remove_contents(workdir, budget=100_000) if self.workdir else remove_tree(workdir)
+        if self.partial and not self.private_tmp and self.config.get("uid") is not None:
+            uid = os.getuid()  # a uid no other process uses: all it owns there is this worker's runs'
+            for folder in (*SHARED_SCRATCH, self.config.get("scratch") or "/tmp"):
+                clean = remove_owned(folder, uid) and clean
+        return clean
 
 
 def _rehearse() -> None:
@@ -414,18 +439,16 @@ def _rehearse() -> None:
     sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
 
 
-def _remove(path: str, budget: list[int]) -> None:
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise OSError("too many files to remove")
-    mode = os.lstat(path).st_mode
-    if (mode & 0o170000) == 0o040000:  # a directory (never a symlink: lstat)
-        os.chmod(path, 0o700)
-        for name in os.listdir(path):
-            _remove(os.path.join(path, name), budget)
-        os.rmdir(path)
-    else:
-        os.unlink(path)
+def _stdlib_importable() -> bool:
+    """Whether a module of the standard library that nothing preloaded can still be found (``wave``)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("wave")  # the finders' caches were filled by root: read the file itself
+    try:
+        with open(spec.origin, "rb") as file:  # type: ignore[union-attr,arg-type]
+            return bool(file.read(1))
+    except (OSError, AttributeError, TypeError):
+        return False
 
 
 def _writable(path: str) -> bool:
