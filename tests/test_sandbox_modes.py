@@ -26,12 +26,12 @@ import gymnasium
 import pytest
 from sandbox_modes import AVAILABLE, IS_ROOT, ISOLATION, MODES, open_sandbox
 
-pytestmark = pytest.mark.filterwarnings("ignore:reason_gym sandbox. partial isolation:RuntimeWarning")
-
 import reason_gym  # noqa: F401  (registers the environments)
 from reason_gym.sandbox import Limits, Sandbox, SandboxError, Status, TestSuite, pool
 from reason_gym.sandbox.inside.files import remove_tree
 from reason_gym.sandbox.launch import UID_BASE
+
+pytestmark = pytest.mark.filterwarnings("ignore:reason_gym sandbox. partial isolation:RuntimeWarning")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ADD = "def add(a, b):\n    return a + b\n"
