@@ -52,7 +52,8 @@ def test_the_checker_finds_a_broken_link_and_a_missing_path(tmp_path):
     page = tmp_path / "page.md"
     page.write_text(
         "[gone](missing.md#part) [web](https://example.org/x) [here](#top)\n"
-        "`reason_gym/sandbox/inside.py` `reason_gym/Game24-v0` `reason_gym/core.py:12` `tests/test_docs.py::test_x` `shared/data`\n"
+        "`reason_gym/sandbox/inside.py` `reason_gym/Game24-v0` `reason_gym/core.py:12`\n"
+        "`tests/test_docs.py::test_x` `shared/data`\n"
         "```text\nscripts/not_checked_in_code_blocks.py\n```\n"
     )
     assert broken_references(page) == ["link missing.md#part", "path reason_gym/sandbox/inside.py"]
