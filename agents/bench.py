@@ -51,8 +51,8 @@ from tqdm import tqdm
 import reason_gym  # noqa: F401  (registers the environments)
 from agents.budget import Budget
 from agents.planners import MCTS, BeamSearch, BestOfN, Greedy, Planner, TreeOfThoughts
+from agents.policies import make_policy
 from agents.policies.base import Policy
-from agents.simple import RandomPolicy
 from reason_gym.core import ProcessRewardModel
 from reason_gym.files import write_atomic
 
@@ -66,36 +66,40 @@ IDENTITY_KEYS = ("env", "split", "policy", "prm", "seed", "depth_hint")
 
 @dataclass
 class BenchConfig:
-    """What ``reason-gym bench`` runs."""
+    """Planners x budgets x problems, resumable: rerun the same command to finish a killed run.
+
+    Every field is a flag of ``reason-gym bench`` (``--depth-hint 4``); lists take commas or spaces
+    (``--budgets 4,16`` or ``--budgets 4 16``).
+    """
 
     env: str = "reason_gym/Game24-v0"
-    """A registered environment id."""
+    """a registered environment id"""
     split: str = "test"
-    """The split whose first ``limit`` problems are played."""
-    planners: Sequence[str] = PLANNERS
-    """Planner names, from :data:`PLANNERS`."""
-    budgets: Sequence[int] = DEFAULT_BUDGETS
-    """Sample budgets per problem (see :mod:`agents.budget`)."""
+    """the split whose first `limit` problems are played"""
+    planners: tuple[str, ...] = PLANNERS
+    """planners, from greedy, bon, beam, mcts, tot"""
+    budgets: tuple[int, ...] = DEFAULT_BUDGETS
+    """samples per problem (see agents/budget.py)"""
     limit: int | None = DEFAULT_LIMIT
-    """Only the first ``limit`` problems of the split (``None``: all of them)."""
+    """the first N problems of the split (None: all of them)"""
     policy: str = "tiny"
-    """``random[:LATENCY_S]`` (random legal Game-of-24 steps, no model) or a spec of
-    :func:`agents.policies.make_policy`: ``tiny``, ``hf:PATH``, ``vllm:PATH``, ``openai:URL``."""
+    """tiny, hf:PATH, vllm:PATH, openai:URL[#MODEL], or random[:LATENCY_S] (random legal Game-of-24 steps, no
+    model): a spec of agents.policies.make_policy"""
     prm: str | None = None
-    """A PRM spec (``rule`` or ``hf:PATH``, see :func:`make_bench_prm`), or ``None``: planners then use votes,
-    log-probs and rollouts."""
+    """rule (exact rule-based step scores) or hf:PATH; None: planners use votes, log-probs and rollouts"""
     seed: int = 0
-    """Seeds every episode (with the planner, budget and problem index)."""
+    """seeds every episode (with the planner, budget and problem index)"""
     out: str | Path = "runs/bench"
-    """The run's folder."""
+    """the run's folder"""
     depth_hint: int = 4
-    """Expected steps of a solution, answer included, for sizing beam and ToT (Game of 24: 4)."""
+    """expected steps of a solution, answer included, for sizing beam and ToT (Game of 24: 4)"""
     overwrite: bool = False
-    """Discard the episodes in ``out`` and start afresh (else a run there with the same settings is resumed)."""
+    """discard the run in `out` and start afresh (else a run there with the same settings is resumed)"""
     progress: bool = True
-    """Show a progress bar (on stderr)."""
+    """show a progress bar (on stderr)"""
 
     def __post_init__(self) -> None:
+        self.planners, self.budgets = tuple(self.planners), tuple(self.budgets)
         unknown = [name for name in self.planners if name not in PLANNERS]
         if unknown or not self.planners:
             raise ValueError(f"unknown planner(s) {unknown}; choose from {', '.join(PLANNERS)}")
@@ -140,35 +144,6 @@ def make_planner(name: str, budget: int, depth_hint: int = 4) -> Planner:
         proposals = 2 if small else 4
         return TreeOfThoughts(breadth=max(1, budget // (proposals * depth_hint)), proposals=proposals)
     raise ValueError(f"unknown planner {name!r}; choose from {', '.join(PLANNERS)}")
-
-
-def make_bench_policy(spec: str) -> Policy:
-    """``random[:LATENCY_S]``, or any spec :func:`agents.policies.make_policy` knows.
-
-    The embedded ``tiny`` model runs on one torch thread: for a model this small, a second thread mostly waits on
-    the first (and on the machine's other processes); on a busy 2-core machine one thread was 15x faster.
-
-    Raises:
-        ValueError: A bad spec, or LLM backends that this install lacks.
-        FileNotFoundError: A model path that does not exist.
-    """
-    kind, _, rest = spec.partition(":")
-    if kind == "random":
-        try:
-            latency = float(rest or 0)
-        except ValueError:
-            raise ValueError(
-                f"--policy random takes an optional latency in seconds (random:0.01), got {spec!r}"
-            ) from None
-        return RandomPolicy(latency=latency)
-    try:
-        from agents.policies import make_policy
-    except ImportError as error:
-        raise ValueError(
-            f"the LLM policies are not available ({error}); install them with `pip install -e .[llm]`, "
-            "or use --policy random"
-        ) from None
-    return make_policy(spec, num_threads=1) if spec == "tiny" else make_policy(spec)
 
 
 def make_bench_prm(spec: str | None) -> ProcessRewardModel | None:
@@ -219,7 +194,7 @@ def run_bench(config: BenchConfig) -> list[dict[str, Any]]:
     episodes = open_run(
         folder, config, lambda i: env.reset(options={"index": i, "split": config.split})[1]["problem_id"]
     )
-    policy = make_bench_policy(config.policy)  # after the cheap checks: loading a model takes a while
+    policy = _make_policy(config.policy)  # after the cheap checks: loading a model takes a while
     prm = make_bench_prm(config.prm)
     todo = [
         (planner, budget, index)
@@ -248,6 +223,18 @@ def run_bench(config: BenchConfig) -> list[dict[str, Any]]:
     write_atomic(folder / "summary.json", json.dumps(rows, indent=2) + "\n")
     plot(rows, folder / "accuracy_vs_budget.png", title=f"{config.env} {config.split}, policy {config.policy}")
     return rows
+
+
+def _make_policy(spec: str) -> Policy:
+    """:func:`agents.policies.make_policy`, with the embedded ``tiny`` model on one torch thread (for a model this
+    small a second thread mostly waits on the first; on a busy 2-core machine one thread was 15x faster)."""
+    try:
+        return make_policy(spec, num_threads=1) if spec == "tiny" else make_policy(spec)
+    except ImportError as error:
+        raise ValueError(
+            f"the LLM policies are not available ({error}); install them with `pip install -e .[llm]`, "
+            "or use --policy random"
+        ) from None
 
 
 def probe(env: gym.Env, policy: Policy, split: str, index: int) -> None:
@@ -576,7 +563,6 @@ __all__ = [
     "BenchConfig",
     "ResumeWarning",
     "format_table",
-    "make_bench_policy",
     "make_planner",
     "run_bench",
     "summarize",

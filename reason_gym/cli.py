@@ -1,17 +1,50 @@
-"""The ``reason-gym`` command: ``list`` environments, ``play`` one in the terminal, ``bench`` agents on a task,
-``train grpo`` a policy."""
+"""The ``reason-gym`` command: ``list`` environments, ``play`` one in the terminal, and the commands other packages
+add (``bench`` and ``train`` come from ``agents``).
+
+A package adds a command through the entry-point group ``reason_gym.commands``: the entry's name is the subcommand,
+its object has a one-line ``help`` and is called with the subcommand's own flags (``--help`` included), returning
+the exit status. reason_gym imports no such package itself, and ``list`` and ``play`` load none of them.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 from collections.abc import Sequence
-from typing import NoReturn, TextIO
+from typing import NoReturn, Protocol, TextIO
 
 import gymnasium as gym
 
 NAMESPACE = "reason_gym"
+COMMAND_GROUP = "reason_gym.commands"
+"""The entry-point group of the subcommands other packages add."""
+BUILTIN = ("list", "play")
+DESCRIPTION = "LLM reasoning tasks as Gymnasium environments: list them, play one, and the commands packages add."
+
+
+class Command(Protocol):
+    """What an entry point of :data:`COMMAND_GROUP` names."""
+
+    help: str
+    """one line for ``reason-gym --help``"""
+
+    def __call__(self, argv: list[str]) -> int:
+        """Parses the subcommand's flags (``--help`` included) and runs it; returns the exit status."""
+
+
+def commands_found() -> dict[str, importlib.metadata.EntryPoint]:
+    """The subcommands installed packages add, by name (not loaded)."""
+    found = {ep.name: ep for ep in importlib.metadata.entry_points(group=COMMAND_GROUP)}
+    return {name: found[name] for name in sorted(found) if name not in BUILTIN}
+
+
+def _help_of(entry_point: importlib.metadata.EntryPoint) -> str:
+    try:
+        return str(entry_point.load().help)
+    except (ImportError, AttributeError) as error:  # a broken plugin must not take `reason-gym --help` down
+        return f"(unavailable: {error})"
 
 
 def registered_ids() -> list[str]:
@@ -66,43 +99,6 @@ def cmd_play(args: argparse.Namespace, out: TextIO, lines: TextIO) -> int:
             print(obs.split("\n")[-1], file=out)
 
 
-def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
-    from agents.bench import BenchConfig, format_table, run_bench  # the agents package is only needed here
-
-    config = BenchConfig(
-        env=args.env,
-        split=args.split,
-        planners=_names(args.planners),
-        budgets=[_positive_int(value, "--budgets") for value in _names(args.budgets)],
-        limit=args.limit,
-        policy=args.policy,
-        prm=args.prm,
-        seed=args.seed,
-        out=args.out,
-        depth_hint=args.depth_hint,
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-    )
-    rows = run_bench(config)
-    print(format_table(rows), file=out)
-    print(f"wrote {args.out}/episodes.jsonl, summary.json and accuracy_vs_budget.png", file=out)
-    return 0
-
-
-def _names(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def _positive_int(text: str, flag: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"{flag} takes comma-separated positive integers, got {text!r}") from None
-    if value < 1:
-        raise ValueError(f"{flag} takes comma-separated positive integers, got {text!r}")
-    return value
-
-
 class _Parser(argparse.ArgumentParser):
     """Reports a bad command line in one line (and exit status 2), not the usage text."""
 
@@ -110,8 +106,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="reason-gym", description=__doc__)
+def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
+    """The parser of ``list`` and ``play``, listing the plugin commands too when ``plugins`` (which loads them)."""
+    parser = _Parser(prog="reason-gym", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     commands.add_parser("list", help="registered environments, with a one-line description each")
     play = commands.add_parser("play", help="play an environment in the terminal")
@@ -119,58 +116,22 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--index", type=int, help="the i-th problem of the split (default: a random one)")
     play.add_argument("--split", help="train, test or all")
     play.add_argument("--seed", type=int, help="seed of the random problem choice")
-    bench = commands.add_parser(
-        "bench",
-        help="benchmark planners on a task: accuracy against compute (default: the tiny model on Game24 test)",
-        description="Planners x budgets x problems, resumable: rerun the same command to finish a killed run.",
-    )
-    bench.add_argument("--env", default="reason_gym/Game24-v0", help="environment id (default: %(default)s)")
-    bench.add_argument("--split", default="test", help="split whose first --limit problems are played (%(default)s)")
-    bench.add_argument(
-        "--planners", default="greedy,bon,beam,mcts,tot", help="comma-separated, from: %(default)s (default: all)"
-    )
-    bench.add_argument("--budgets", default="4,16,64", help="samples per problem, comma-separated (%(default)s)")
-    bench.add_argument("--limit", type=int, default=10, help="the first N problems of the split (%(default)s)")
-    bench.add_argument(
-        "--policy",
-        default="tiny",
-        help="tiny, hf:PATH, vllm:PATH, openai:URL[#MODEL], or random[:LATENCY_S] (no model) (default: %(default)s)",
-    )
-    bench.add_argument(
-        "--prm", help="rule (exact rule-based step scores) or hf:PATH (default: none: votes, log-probs, rollouts)"
-    )
-    bench.add_argument("--seed", type=int, default=0, help="seeds every episode (%(default)s)")
-    bench.add_argument("--out", default="runs/bench", help="folder of the run (%(default)s)")
-    bench.add_argument("--depth-hint", type=int, default=4, help="expected steps per solution, for sizing (4)")
-    bench.add_argument("--overwrite", action="store_true", help="discard the run in --out and start afresh")
-    bench.add_argument("--no-progress", action="store_true", help="no progress bar")
-    train = commands.add_parser(
-        "train",
-        help="train a policy through the environments: `reason-gym train grpo --help` lists the settings",
-        add_help=False,  # the trainer parses its own flags (--help included)
-    )
-    train.add_argument("algorithm", choices=["grpo"], help="the trainer")
-    train.add_argument("flags", nargs=argparse.REMAINDER, help="the trainer's flags")
+    for name, command in (commands_found() if plugins else {}).items():
+        # listed for --help only: main() hands a plugin command its own flags before this parser sees them
+        commands.add_parser(name, help=_help_of(command), add_help=False)
     return parser
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from agents.training.grpo import main as train_grpo  # torch and transformers are only needed here
-
-    train_grpo(args.flags)
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    found = commands_found() if argv and argv[0] not in BUILTIN else {}
     try:
+        if argv and argv[0] in found:
+            return found[argv[0]].load()(argv[1:])
+        args = build_parser(plugins=not argv or argv[0] not in BUILTIN).parse_args(argv)
         if args.command == "list":
             return cmd_list(args, sys.stdout)
-        if args.command == "play":
-            return cmd_play(args, sys.stdout, sys.stdin)
-        if args.command == "train":
-            return cmd_train(args)
-        return cmd_bench(args, sys.stdout)
+        return cmd_play(args, sys.stdout, sys.stdin)
     except (ValueError, OSError, ImportError) as error:  # bad flags, missing models, data or servers
         message = " ".join(str(error).split()) or type(error).__name__
         print(f"reason-gym: {message}", file=sys.stderr)  # reach the user as one line, not a traceback

@@ -14,7 +14,8 @@ import pytest
 import reason_gym  # noqa: F401
 from agents.bench import BenchConfig, ResumeWarning, run_bench
 from agents.simple import RandomAgent, RolloutAgent, run_episode
-from reason_gym.cli import build_parser, main
+from agents.cli import parse
+from reason_gym.cli import main
 
 
 def reason_gym_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
@@ -63,12 +64,33 @@ def without_wall_time(rows: list[dict]) -> list[dict]:
 
 
 def test_the_command_line_defaults_are_the_bench_defaults():
-    args = build_parser().parse_args(["bench"])
+    args = parse(BenchConfig, [], "reason-gym bench")  # one declaration: the flags are the dataclass's fields
     defaults = BenchConfig(policy="random")
-    assert args.planners.split(",") == list(defaults.planners)
-    assert [int(b) for b in args.budgets.split(",")] == list(defaults.budgets)
+    assert list(args.planners) == list(defaults.planners)
+    assert list(args.budgets) == list(defaults.budgets)
     assert (args.limit, args.policy, args.out, args.split) == (defaults.limit, "tiny", defaults.out, defaults.split)
     assert BenchConfig.policy == "tiny"
+    spelled = parse(BenchConfig, ["--budgets", "4,16", "--planners", "greedy", "beam,mcts", "--no-progress"], "b")
+    assert (spelled.budgets, spelled.planners, spelled.progress) == ((4, 16), ("greedy", "beam", "mcts"), False)
+
+
+def test_list_and_play_import_no_agents_module_and_plugin_commands_answer_help():
+    probe = (
+        "import sys, io, contextlib, reason_gym, reason_gym.cli as cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    cli.main(['list'])\n"
+        "    sys.stdin = io.StringIO('')\n"
+        "    cli.main(['play', 'reason_gym/Game24-v0', '--index', '0'])\n"
+        "print(sorted(m for m in sys.modules if m == 'agents' or m.startswith('agents.')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", (done.stdout, done.stderr)
+    listed = reason_gym_cli("--help")
+    assert listed.returncode == 0 and all(name in listed.stdout for name in ("list", "play", "bench", "train"))
+    bench_help = reason_gym_cli("bench", "--help")
+    assert bench_help.returncode == 0 and "--budgets" in bench_help.stdout and "--no-progress" in bench_help.stdout
+    train_help = reason_gym_cli("train", "grpo", "--help")
+    assert train_help.returncode == 0 and "--group-size" in train_help.stdout and "--env-kwargs" in train_help.stdout
 
 
 def test_bench_writes_episodes_a_summary_and_a_plot(tmp_path):
@@ -159,11 +181,11 @@ def test_a_run_folder_refuses_other_settings(tmp_path):
     ("flags", "message"),
     [
         (("--planners", "greedy,oracle"), "unknown planner(s) ['oracle']"),
-        (("--budgets", "8,lots"), "--budgets takes comma-separated positive integers"),
-        (("--budgets", "0"), "--budgets takes comma-separated positive integers"),
+        (("--budgets", "8,lots"), "--budgets: expected comma-separated ints, got 'lots'"),
+        (("--budgets", "0"), "budgets must be positive ints"),
         (("--limit", "0"), "limit must be >= 1"),
-        (("--limit", "two"), "argument --limit: invalid int value"),
-        (("--bogus",), "unrecognized arguments: --bogus"),
+        (("--limit", "two"), "--limit: invalid value 'two'"),
+        (("--bogus",), "Unrecognized options: --bogus"),
         (("--env", "reason_gym/Chess-v0"), "unknown environment"),
         (("--policy", "gpt-4"), "unknown policy spec 'gpt-4'"),
         (("--policy", "random:fast"), "optional latency in seconds"),

@@ -22,6 +22,7 @@ SPEC_FORMS = (
     "'hf:PATH_OR_HUB_ID' (transformers)",
     "'vllm:PATH_OR_HUB_ID' (vLLM in this process)",
     "'openai:URL[#MODEL]' (an OpenAI-compatible server, e.g. openai:http://127.0.0.1:8000/v1#my-model)",
+    "'random[:LATENCY_S]' (random legal Game-of-24 steps, no model)",
 )
 
 
@@ -37,7 +38,8 @@ def model_path(name: str) -> str | Path:
 def make_policy(spec: str, **kwargs: Any) -> Policy:
     """A policy from a one-string spec; ``kwargs`` go to the backend's constructor (e.g. ``temperature=0.7``).
 
-    Specs: ``tiny``, ``hf:PATH_OR_HUB_ID``, ``vllm:PATH_OR_HUB_ID``, ``openai:URL[#MODEL]``.
+    Specs: ``tiny``, ``hf:PATH_OR_HUB_ID``, ``vllm:PATH_OR_HUB_ID``, ``openai:URL[#MODEL]``, and
+    ``random[:LATENCY_S]`` (:class:`agents.simple.RandomPolicy`, no model: ``kwargs`` other than ``seed`` are ignored).
 
     >>> make_policy("gpt-4")
     Traceback (most recent call last):
@@ -49,6 +51,14 @@ def make_policy(spec: str, **kwargs: Any) -> Policy:
         FileNotFoundError: a local model path that does not exist.
     """
     kind, colon, rest = spec.partition(":")
+    if kind == "random":
+        from agents.simple import RandomPolicy
+
+        try:
+            latency = float(rest or 0)
+        except ValueError:
+            raise ValueError(f"random takes an optional latency in seconds (random:0.01), got {spec!r}") from None
+        return RandomPolicy(seed=kwargs.get("seed"), latency=latency)
     if spec == "tiny":
         kind, rest = "hf", "tiny"
     elif not colon or kind not in ("hf", "vllm", "openai") or not rest.strip():
