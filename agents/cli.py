@@ -66,7 +66,7 @@ def _comma_lists(info: PrimitiveTypeInfo) -> PrimitiveConstructorSpec | None:
     )
 
 
-def parse_kwargs(value: str | Sequence[str] | dict[str, Any], name: str = "kwargs") -> dict[str, Any]:
+def parse_kwargs(value: str | Sequence[str] | dict[str, Any], name: str = "the value") -> dict[str, Any]:
     """Keyword arguments from a JSON object, from ``KEY=VALUE`` strings, or a dictionary as it is (copied).
 
     >>> parse_kwargs('{"max_steps": 4}')

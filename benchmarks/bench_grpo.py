@@ -55,7 +55,6 @@ The issue's target: ours >= 2x TRL's samples/s with a reward curve at least as g
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -65,8 +64,9 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import gymnasium as gym
 import torch
@@ -74,9 +74,9 @@ import torch
 import reason_gym  # noqa: F401  (registers the environments)
 
 ENV_ID = "reason_gym/Game24-v0"
-DEFAULT_ENV_KWARGS = {
-    "reason_gym/Game24-v0": '{"reward_weights": {"step_solvable": 1.0}}',
-    "reason_gym/Arithmetic-v0": '{"reward_weights": {"step_check": 1.0}}',
+DEFAULT_ENV_KWARGS: dict[str, dict[str, Any]] = {
+    "reason_gym/Game24-v0": {"reward_weights": {"step_solvable": 1.0}},
+    "reason_gym/Arithmetic-v0": {"reward_weights": {"step_check": 1.0}},
 }
 TARGET_RATIO = 2.0
 """The issue's goal: our samples/s at least this many times TRL's."""
@@ -127,7 +127,7 @@ class StepReward:
 
 
 class Timed:
-    """Wraps a callable and adds up the wall time spent in it."""
+    """Wraps a callable and adds up the wall time spent in it (TRL's generation, which has no hook of its own)."""
 
     def __init__(self, function: Callable[..., Any]) -> None:
         self.function, self.seconds = function, 0.0
@@ -148,68 +148,31 @@ class Timed:
 
 
 class Ours:
-    """Our :class:`~agents.training.grpo.GRPOTrainer`, stepped one training step at a time (as ``train()`` does,
-    without its TensorBoard logging and checkpoints)."""
+    """Our :class:`~agents.training.grpo.GRPOTrainer`, driven one :meth:`~agents.training.grpo.GRPOTrainer.step` at
+    a time (``train()`` without its TensorBoard logging and checkpoints). The step's own timings say how long it
+    sampled (``time/rollout_s``), of which in ``policy.propose`` (``time/generate_s``), and updated."""
 
-    def __init__(self, args: argparse.Namespace, run_dir: str) -> None:
-        from agents.training.grpo import GRPOConfig, GRPOTrainer
+    def __init__(self, config: BenchConfig, run_dir: str) -> None:
+        from agents.training.grpo import GRPOTrainer
 
-        self.config = GRPOConfig(
-            env_id=args.env_id,
-            env_kwargs=args.env_kwargs,
-            split="train",
-            eval_problems=0,
-            model=args.model,
-            run_dir=run_dir,
-            resume=False,
-            seed=args.seed,
-            device="cpu",
-            num_threads=1,
-            progress=False,
-            total_steps=args.steps,
-            batch_size=args.batch_size,
-            group_size=args.group_size,
-            temperature=1.0,
-            max_new_tokens=args.max_new_tokens,
-            max_turns=1,
-            advantage="outcome",
-            scale_rewards=True,
-            dynamic_sampling=False,
-            loss_type=args.loss_type,
-            epsilon_low=args.epsilon,
-            epsilon_high=args.epsilon_high,
-            beta=0.0,
-            passes_per_batch=1,
-            micro_batch_size=args.micro_batch_size,  # episodes: one completion each here
-            gradient_accumulation_steps=args.batch_size // args.micro_batch_size,
-            learning_rate=args.learning_rate,
-            max_grad_norm=1.0,
-        )
+        self.config = config.ours(run_dir)
         self.trainer = GRPOTrainer(self.config)
-        self.generate = Timed(self.trainer.policy.propose)
-        self.trainer.policy.propose = self.generate  # an instance attribute: times generation only
         self.steps: list[dict[str, float]] = []
 
     def step(self) -> None:
-        from agents.training.grpo import rows_of
-
         wall, cpu = time.perf_counter(), time.process_time()
-        groups, stats = self.trainer.sample_batch()
-        sampled = time.perf_counter()
-        self.trainer.update(rows_of(groups, self.config))
-        self.trainer.step += 1
-        done = time.perf_counter()
+        metrics = self.trainer.step()
         self.steps.append(
             {
-                "seconds": done - wall,
+                "seconds": time.perf_counter() - wall,
                 "cpu_seconds": time.process_time() - cpu,
-                "generate_seconds": self.generate.take(),
-                "rollout_seconds": sampled - wall,
-                "update_seconds": done - sampled,
+                "generate_seconds": metrics["time/generate_s"],
+                "rollout_seconds": metrics["time/rollout_s"],
+                "update_seconds": metrics["time/update_s"],
                 "torch_threads": torch.get_num_threads(),
-                "samples": stats["charts/episodes_sampled"],
-                "tokens": stats["charts/tokens_sampled"],
-                "reward": stats["rewards/mean"],
+                "samples": metrics["charts/episodes_sampled"],
+                "tokens": metrics["charts/tokens_sampled"],
+                "reward": metrics["rewards/mean"],
             }
         )
 
@@ -227,7 +190,7 @@ def import_trl() -> str | None:
     return None
 
 
-def make_trl(args: argparse.Namespace, output_dir: str, between_blocks: Callable[[], None]) -> tuple[Any, Any]:
+def make_trl(args: BenchConfig, output_dir: str, between_blocks: Callable[[], None]) -> tuple[Any, Any]:
     """TRL's GRPOTrainer on the same workload, and the callback that times its steps (and runs ours between)."""
     from datasets import Dataset
     from transformers import PrinterCallback, TrainerCallback
@@ -237,7 +200,7 @@ def make_trl(args: argparse.Namespace, output_dir: str, between_blocks: Callable
     from agents.policies.hf import load_model_and_tokenizer, stop_token_ids
     from agents.policies.prompts import RawPrompt
 
-    env_kwargs = json.loads(args.env_kwargs)
+    env_kwargs = args.env_kwargs
     model, tokenizer = load_model_and_tokenizer(model_path(args.model), dtype=torch.float32)
     # TRL stops generation on model.generation_config.eos_token_id (plus the tokenizer's EOS) and masks the
     # completion after the first of them: the newline, as our policy stops.
@@ -348,12 +311,12 @@ def summarise(steps: list[dict[str, float]], warmup: int) -> dict[str, Any]:
     return summary
 
 
-def print_report(results: dict[str, Any], args: argparse.Namespace) -> None:
+def print_report(results: dict[str, Any], args: BenchConfig) -> None:
     meta = results["meta"]
     threads = "/".join(map(str, meta["torch_threads"]))
     who, interleaved = ("both", f", interleaved in blocks of {args.block}") if "trl" in results else ("ours", "")
     print(
-        f"\nGRPO on single-turn {args.env_id} {args.env_kwargs} (train split), model {args.model!r} "
+        f"\nGRPO on single-turn {args.env_id} {json.dumps(args.env_kwargs)} (train split), model {args.model!r} "
         f"({meta['parameters']:,} parameters), torch threads {threads} (checked at every step of {who}); "
         f"G={args.group_size}, {args.batch_size} completions/step, micro-batch {args.micro_batch_size}, "
         f"<= {args.max_new_tokens} new tokens, lr {args.learning_rate}, loss {args.loss_type}, {args.steps} steps "
@@ -420,47 +383,107 @@ def plot(results: dict[str, Any], path: str, env_id: str) -> None:
 # ------------------------------------------------------------------------------------------------------- main
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, help="training steps of each trainer (20; --quick: 3)")
-    parser.add_argument("--group-size", type=int, help="G: completions per prompt (8; --quick: 2)")
-    parser.add_argument("--batch-size", type=int, help="completions per training step (16; --quick: 4)")
-    parser.add_argument("--micro-batch-size", type=int, help="completions per forward/backward (the batch size)")
-    parser.add_argument("--max-new-tokens", type=int, default=32, help="the longest completion (32)")
-    parser.add_argument("--learning-rate", type=float, default=1e-4, help="AdamW, constant (1e-4)")
-    parser.add_argument("--loss-type", default="dapo", choices=("grpo", "bnpo", "dr_grpo", "dapo"))
-    parser.add_argument("--epsilon", type=float, default=0.2, help="lower clip (0.2)")
-    parser.add_argument("--epsilon-high", type=float, default=0.28, help="upper clip (0.28)")
-    parser.add_argument("--env-id", default=ENV_ID, help=f"a single-turn task: any registered id ({ENV_ID})")
-    parser.add_argument(
-        "--env-kwargs", help="JSON for gymnasium.make (default: the step reward on, see above; '{}' for others)"
-    )
-    parser.add_argument("--problems", type=int, default=2048, help="TRL's dataset size for a procedural task (2048)")
-    parser.add_argument("--model", default="tiny", help="tiny (the embedded model), a folder or a hub id")
-    parser.add_argument("--block", type=int, default=1, help="steps of one trainer before the other's turn (1)")
-    parser.add_argument("--warmup", type=int, default=1, help="first steps of each left out of the medians (1)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--trainers", default="both", choices=("both", "ours"), help="'ours': skip TRL")
-    parser.add_argument("--quick", action="store_true", help="a tiny budget: other defaults for the three above")
-    parser.add_argument("--out", help="write every figure and both reward curves to this JSON file")
-    parser.add_argument("--plot", help="write a PNG of the two reward curves (needs matplotlib)")
-    args = parser.parse_args(argv)
-    defaults = {"steps": (20, 3), "group_size": (8, 2), "batch_size": (16, 4)}
-    for name, (full, quick) in defaults.items():
-        if getattr(args, name) is None:
-            setattr(args, name, quick if args.quick else full)
-    args.micro_batch_size = args.micro_batch_size or args.batch_size
-    if args.env_kwargs is None:
-        args.env_kwargs = DEFAULT_ENV_KWARGS.get(args.env_id, "{}")
-    if args.batch_size % args.group_size or args.batch_size % args.micro_batch_size:
-        parser.error("--batch-size must be a multiple of --group-size and of --micro-batch-size")
-    if args.steps <= args.warmup:
-        parser.error("--steps must be more than --warmup")
-    return args
+@dataclass
+class BenchConfig:
+    """GRPO training throughput on CPU: our trainer and TRL's GRPOTrainer on the same workload (see the module
+    docstring); the settings below are both trainers'."""
+
+    steps: int | None = None
+    """training steps of each trainer (None: 20; --quick: 3)"""
+    group_size: int | None = None
+    """G: completions per prompt (None: 8; --quick: 2)"""
+    batch_size: int | None = None
+    """completions per training step (None: 16; --quick: 4)"""
+    micro_batch_size: int | None = None
+    """completions per forward/backward (None: the batch size)"""
+    max_new_tokens: int = 32
+    """the longest completion"""
+    learning_rate: float = 1e-4
+    """AdamW, constant"""
+    loss_type: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = "dapo"
+    """the aggregation of token losses"""
+    epsilon: float = 0.2
+    """lower clip"""
+    epsilon_high: float = 0.28
+    """upper clip"""
+    env_id: str = ENV_ID
+    """a single-turn task: any registered id"""
+    env_kwargs: dict[str, Any] | None = None
+    """for gymnasium.make, as a JSON object or KEY=VALUE pairs (None: the step reward on, see above; '{}' for
+    others)"""
+    problems: int = 2048
+    """TRL's dataset size for a procedural task"""
+    model: str = "tiny"
+    """tiny (the embedded model), a folder or a hub id"""
+    block: int = 1
+    """steps of one trainer before the other's turn"""
+    warmup: int = 1
+    """first steps of each left out of the medians"""
+    seed: int = 0
+    """seeds both trainers"""
+    trainers: Literal["both", "ours"] = "both"
+    """ours: skip TRL"""
+    quick: bool = False
+    """a tiny budget: other defaults for steps, group size and batch size"""
+    out: str | None = None
+    """write every figure and both reward curves to this JSON file"""
+    plot: str | None = None
+    """write a PNG of the two reward curves (needs matplotlib)"""
+
+    def __post_init__(self) -> None:
+        defaults = {"steps": (20, 3), "group_size": (8, 2), "batch_size": (16, 4)}
+        for name, (full, quick) in defaults.items():
+            if getattr(self, name) is None:
+                setattr(self, name, quick if self.quick else full)
+        self.micro_batch_size = self.micro_batch_size or self.batch_size
+        if self.env_kwargs is None:
+            self.env_kwargs = DEFAULT_ENV_KWARGS.get(self.env_id, {})
+        if self.batch_size % self.group_size or self.batch_size % self.micro_batch_size:
+            raise ValueError("--batch-size must be a multiple of --group-size and of --micro-batch-size")
+        if self.steps <= self.warmup:
+            raise ValueError("--steps must be more than --warmup")
+
+    def ours(self, run_dir: str) -> Any:
+        """Our trainer's configuration of this workload (a :class:`agents.training.grpo.GRPOConfig`)."""
+        from agents.training.grpo import GRPOConfig
+
+        return GRPOConfig(
+            env_id=self.env_id,
+            env_kwargs=self.env_kwargs,
+            split="train",
+            eval_problems=0,
+            model=self.model,
+            run_dir=run_dir,
+            resume=False,
+            seed=self.seed,
+            device="cpu",
+            num_threads=1,
+            progress=False,
+            total_steps=self.steps,
+            batch_size=self.batch_size,
+            group_size=self.group_size,
+            temperature=1.0,
+            max_new_tokens=self.max_new_tokens,
+            max_turns=1,
+            advantage="outcome",
+            scale_rewards=True,
+            dynamic_sampling=False,
+            loss_type=self.loss_type,
+            epsilon_low=self.epsilon,
+            epsilon_high=self.epsilon_high,
+            beta=0.0,
+            passes_per_batch=1,
+            micro_batch_size=self.micro_batch_size,  # episodes: one completion each here
+            gradient_accumulation_steps=self.batch_size // self.micro_batch_size,
+            learning_rate=self.learning_rate,
+            max_grad_norm=1.0,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    from agents.cli import parse
+
+    args = parse(BenchConfig, argv, "bench_grpo.py", description=__doc__.split("\n\n")[0])
     torch.set_num_threads(1)  # both trainers, every op: set before either is built
     from transformers.utils import logging as transformers_logging
 
@@ -498,7 +521,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cpus": os.cpu_count(),
             "parameters": sum(p.numel() for p in ours.trainer.model.parameters()),
             "trl": None if trl_missing else __import__("trl").__version__,
-            **{k: v for k, v in vars(args).items() if k not in ("out", "plot")},
+            **{k: v for k, v in asdict(args).items() if k not in ("out", "plot")},
         },
         "ours": summarise(ours.steps, args.warmup),
         "ours_steps": ours.steps,
@@ -525,4 +548,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from agents.cli import run_script
+
+    sys.exit(run_script(main, "bench_grpo.py"))

@@ -5,7 +5,9 @@ then every model evaluated the same way. The README's GRPO table and curves come
     python scripts/compare_grpo.py --seeds 0 --total-steps 5 --eval-limit 10 --out /tmp/quick   # a smoke run
 
 ``--task arithmetic`` trains on Arithmetic-v0 instead (its step check, "is the step true", as the step reward).
-``--jobs 2`` trains (and evaluates) two runs at a time, one process and one core each.
+``--jobs 2`` trains (and evaluates) two runs at a time, one process and one core each. Every GRPO flag of
+``scripts/train_grpo.py`` applies to every run (``--learning-rate``, ``--no-dynamic-sampling``, ...), the total steps
+defaulting to 40 and torch to one thread per run; ``--help`` lists them all.
 
 Writes to ``--out``: one GRPO run folder per (advantage, seed) (TensorBoard logs, checkpoint, model; a killed
 comparison resumes where it stopped), ``evals/`` (one file per evaluated model, reused by later calls),
@@ -20,17 +22,19 @@ trained one:
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from tyro.conf import OmitArgPrefixes
 
 from agents.bench import BenchConfig, run_bench
+from agents.cli import parse, run_script
 from agents.evaluation import play_greedy
 from agents.policies import model_path
 from agents.policies.hf import HFPolicy
@@ -45,110 +49,107 @@ TASKS = {  # the env trained on, and its step-level reward component
 }
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="runs/grpo_compare", help="the comparison's folder (%(default)s)")
-    parser.add_argument("--model", default="tiny", help="the starting model (%(default)s)")
-    parser.add_argument("--task", choices=TASKS, default="game24", help="the task trained on (%(default)s)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds per advantage (%(default)s)")
-    parser.add_argument("--advantages", nargs="+", choices=ADVANTAGES, default=list(ADVANTAGES))
-    parser.add_argument("--total-steps", type=int, default=40, help="GRPO steps per run (%(default)s)")
-    parser.add_argument("--batch-size", type=int, default=64, help="episodes per step (%(default)s)")
-    parser.add_argument("--group-size", type=int, default=8, help="G (%(default)s)")
-    parser.add_argument("--learning-rate", type=float, default=1e-4, help="(%(default)s)")
-    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (%(default)s)")
-    parser.add_argument("--micro-batch-size", type=int, default=16, help="episodes per backward pass (%(default)s)")
-    parser.add_argument(
-        "--gradient-accumulation-steps", type=int, default=2, help="micro-batches per optimizer step; batch-size / "
-        "micro-batch-size of them make the whole batch one step (%(default)s)",
-    )  # fmt: skip
-    parser.add_argument("--passes-per-batch", type=int, default=2, help="passes over each batch (%(default)s)")
-    parser.add_argument(
-        "--no-dynamic-sampling", action="store_true", help="keep groups whose rewards are all equal, so every run "
-        "samples exactly batch-size episodes per step",
-    )  # fmt: skip
-    parser.add_argument(
-        "--step-reward", type=float, default=0.2, help="reward weight of the task's step check (Game24: the step "
-        "keeps the puzzle solvable; Arithmetic: the step is true): process advantages see it step by step, outcome "
-        "advantages in the return unless --outcome-step-reward says otherwise (%(default)s)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--outcome-step-reward", type=float, default=None, help="the step check's weight in the outcome runs "
-        "(0: the answer's reward only); default: --step-reward",
-    )  # fmt: skip
-    parser.add_argument(
-        "--invalid-step-reward", type=float, default=None, help="weight of the invalid_step component (a rejected "
-        "step); 0 stops a run from learning to avoid penalties instead of solving; default: the env's (-0.1)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--max-steps", type=int, default=None, help="the training env's step limit; Game24 at 4 (three steps and "
-        "the answer) leaves no room for a rejected step, as greedy evaluation does; default: the env's",
-    )  # fmt: skip
-    parser.add_argument(
-        "--eval-every", type=int, default=0, help="steps between greedy evaluations on the trained task's first "
-        "--eval-problems test problems during training, plotted in curves.png (0: none) (%(default)s)",
-    )  # fmt: skip
-    parser.add_argument("--eval-problems", type=int, default=100, help="(%(default)s)")
-    parser.add_argument("--planner", default="beam", help="the planner evaluated (%(default)s)")
-    parser.add_argument("--budget", type=int, default=16, help="its samples per problem (%(default)s)")
-    parser.add_argument("--eval-limit", type=int, default=100, help="test problems per evaluation (%(default)s)")
-    parser.add_argument(
-        "--arithmetic-eval-limit", type=int, default=None, help="Arithmetic test problems in the final greedy "
-        "evaluation (default: --eval-limit; its standard error at 30%% is 4.6 points for 100, 1.4 for 1,000)",
-    )  # fmt: skip
-    parser.add_argument("--jobs", type=int, default=1, help="runs trained and evaluated at once (%(default)s)")
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    if args.jobs < 1:
-        parser.error("--jobs must be at least 1")
-    if args.arithmetic_eval_limit is None:
-        args.arithmetic_eval_limit = args.eval_limit
-    if args.jobs > 1:
-        args.no_progress = True  # bars from several processes would overwrite each other
-    return args
+@dataclass
+class CompareConfig:
+    """Outcome versus process advantages: GRPO runs from one starting model, evaluated alike (see the module
+    docstring). The GRPO settings are every run's, except those set per run: the env (--task, and its reward
+    weights from --step-reward, --outcome-step-reward, --invalid-step-reward and --max-steps), the advantage
+    (--advantages), the seed (--seeds) and the run's folder (--out)."""
+
+    out: str = "runs/grpo_compare"
+    """the comparison's folder"""
+    task: Literal["game24", "arithmetic"] = "game24"
+    """the task trained on"""
+    seeds: tuple[int, ...] = (0, 1)
+    """seeds per advantage"""
+    advantages: tuple[Literal["outcome", "process"], ...] = ADVANTAGES
+    """the advantages compared"""
+    step_reward: float = 0.2
+    """reward weight of the task's step check (Game24: the step keeps the puzzle solvable; Arithmetic: the step is
+    true): process advantages see it step by step, outcome advantages in the return unless --outcome-step-reward
+    says otherwise"""
+    outcome_step_reward: float | None = None
+    """the step check's weight in the outcome runs (0: the answer's reward only); None: --step-reward"""
+    invalid_step_reward: float | None = None
+    """weight of the invalid_step component (a rejected step); 0 stops a run from learning to avoid penalties
+    instead of solving; None: the env's (-0.1)"""
+    max_steps: int | None = None
+    """the training env's step limit; Game24 at 4 (three steps and the answer) leaves no room for a rejected step,
+    as greedy evaluation does; None: the env's"""
+    planner: str = "beam"
+    """the planner evaluated"""
+    budget: int = 16
+    """its samples per problem"""
+    eval_limit: int = 100
+    """test problems per final evaluation"""
+    arithmetic_eval_limit: int | None = None
+    """Arithmetic test problems in the final greedy evaluation (None: --eval-limit; its standard error at 30% is 4.6
+    points for 100, 1.4 for 1,000)"""
+    jobs: int = 1
+    """runs trained and evaluated at once (one process and one core each)"""
+    grpo: OmitArgPrefixes[GRPOConfig] = field(default_factory=lambda: GRPOConfig(total_steps=40, num_threads=1))
+    """every run's GRPO settings (--eval-every and --eval-problems: greedy evaluations on the trained task along
+    the run, plotted in curves.png; --model: the starting model)"""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.jobs < 1:
+            problems.append(f"--jobs must be at least 1, got {self.jobs}")
+        if not self.seeds or not self.advantages:
+            problems.append("--seeds and --advantages need at least one value each")
+        default = GRPOConfig()
+        for name, instead in PER_RUN.items():
+            if getattr(self.grpo, name) != getattr(default, name):
+                problems.append(f"--{name.replace('_', '-')} is set per run here: pass {instead} instead")
+        if problems:
+            raise ValueError("; ".join(problems))
+        if self.arithmetic_eval_limit is None:
+            self.arithmetic_eval_limit = self.eval_limit
+        if self.jobs > 1:
+            self.grpo.progress = False  # bars from several processes would overwrite each other
 
 
-def train(args: argparse.Namespace, advantage: str, seed: int) -> Path:
+PER_RUN = {
+    "env_id": "--task",
+    "env_kwargs": "--step-reward, --outcome-step-reward, --invalid-step-reward or --max-steps",
+    "advantage": "--advantages",
+    "seed": "--seeds",
+    "run_dir": "--out",
+    "output_dir": "--out",
+}
+"""The GRPO settings the comparison sets for each run, and the flags that say what they are."""
+
+
+def train(config: CompareConfig, advantage: str, seed: int) -> Path:
     """One GRPO run (resumed if its folder holds a checkpoint); returns the trained model's folder."""
-    run_dir = Path(args.out) / f"{advantage}-seed{seed}"
-    env_id, step_component = TASKS[args.task]
-    step_reward = args.step_reward
-    if advantage == "outcome" and args.outcome_step_reward is not None:
-        step_reward = args.outcome_step_reward
+    run_dir = Path(config.out) / f"{advantage}-seed{seed}"
+    env_id, step_component = TASKS[config.task]
+    step_reward = config.step_reward
+    if advantage == "outcome" and config.outcome_step_reward is not None:
+        step_reward = config.outcome_step_reward
     reward_weights = {step_component: step_reward}
-    if args.invalid_step_reward is not None:
-        reward_weights["invalid_step"] = args.invalid_step_reward
+    if config.invalid_step_reward is not None:
+        reward_weights["invalid_step"] = config.invalid_step_reward
     env_kwargs: dict[str, Any] = {"reward_weights": reward_weights}
-    if args.max_steps is not None:
-        env_kwargs["max_steps"] = args.max_steps
-    config = GRPOConfig(
+    if config.max_steps is not None:
+        env_kwargs["max_steps"] = config.max_steps
+    grpo = config.grpo
+    run = replace(
+        grpo,
         env_id=env_id,
-        env_kwargs=json.dumps(env_kwargs),
-        model=args.model,
+        env_kwargs=env_kwargs,
         run_dir=str(run_dir),
-        advantage=advantage,  # type: ignore[arg-type]
+        advantage=advantage,
         seed=seed,
-        total_steps=args.total_steps,
-        batch_size=args.batch_size,
-        group_size=args.group_size,
-        learning_rate=args.learning_rate,
-        temperature=args.temperature,
-        micro_batch_size=args.micro_batch_size,
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        passes_per_batch=args.passes_per_batch,
-        dynamic_sampling=not args.no_dynamic_sampling,
         # the final evaluation below is the same for every model; these are the curves along the run
-        eval_problems=args.eval_problems if args.eval_every else 0,
-        eval_every=args.eval_every,
-        num_threads=1,
-        progress=not args.no_progress,
+        eval_problems=grpo.eval_problems if grpo.eval_every else 0,
     )
     if not (run_dir / "model" / "training.json").exists():
-        GRPOTrainer(config).train()
+        GRPOTrainer(run).train()
     return run_dir / "model"
 
 
-def evaluate(args: argparse.Namespace, model: str | Path, name: str) -> dict[str, Any]:
+def evaluate(args: CompareConfig, model: str | Path, name: str) -> dict[str, Any]:
     """Greedy Game24 and Arithmetic test accuracy, and the planner's Game24 test accuracy (cached in ``evals/``)."""
     settings = {"model": str(model), "weights": _weights_stamp(model_path(str(model)))}
     settings |= {"limits": [args.eval_limit, args.arithmetic_eval_limit]}
@@ -190,7 +191,7 @@ def _weights_stamp(model: str | Path) -> list[list[Any]]:
     return [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files if f.is_file()]
 
 
-def train_and_evaluate(args: argparse.Namespace, advantage: str, seed: int) -> dict[str, Any]:
+def train_and_evaluate(args: CompareConfig, advantage: str, seed: int) -> dict[str, Any]:
     name = f"{advantage}-seed{seed}"
     return evaluate(args, train(args, advantage, seed), name)
 
@@ -261,17 +262,17 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = parse(CompareConfig, argv, "compare_grpo.py", description=__doc__.split("\n\n")[0])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     runs = [(a, s) for a in args.advantages for s in args.seeds]
     if args.jobs == 1:
-        results = [evaluate(args, args.model, "start")] + [train_and_evaluate(args, a, s) for a, s in runs]
+        results = [evaluate(args, args.grpo.model, "start")] + [train_and_evaluate(args, a, s) for a, s in runs]
     else:
         # spawn: each run starts a fresh interpreter with its own torch threads, not a fork of this one's
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = [pool.submit(train_and_evaluate, args, a, s) for a, s in runs]
-            futures.insert(0, pool.submit(evaluate, args, args.model, "start"))
+            futures.insert(0, pool.submit(evaluate, args, args.grpo.model, "start"))
             results = [f.result() for f in futures]
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (out / "results.md").write_text(markdown_table(results))
@@ -283,4 +284,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, "compare_grpo.py"))

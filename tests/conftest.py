@@ -79,6 +79,7 @@ def import_file(path: Path) -> ModuleType:
     """Imports a Python file from a folder of scripts (not a package) so a test can call its functions."""
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses (with postponed annotations) look their module up there
     spec.loader.exec_module(module)
     return module
 

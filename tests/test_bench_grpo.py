@@ -10,7 +10,7 @@ import pytest
 
 def test_trl_reward_is_the_env_reward_of_one_step(load_benchmark) -> None:
     bench = load_benchmark("bench_grpo")
-    env_kwargs = json.loads(bench.DEFAULT_ENV_KWARGS[bench.ENV_ID])
+    env_kwargs = bench.DEFAULT_ENV_KWARGS[bench.ENV_ID]  # a dictionary (it was a JSON string)
     states, indices = bench.train_prompts(bench.ENV_ID, env_kwargs, problems=0)
     assert len(states) == len(indices) > 100 and states[0].startswith("Game of 24:")
     env = bench.gym.make(bench.ENV_ID, **env_kwargs).unwrapped

@@ -352,7 +352,7 @@ def test_a_killed_run_resumes_exactly(random_model_dir, tmp_path, advantage):
     stopped.train()
     resumed = GRPOTrainer(sevens_config(random_model_dir, tmp_path / "resumed", **overrides))
     resumed.train()
-    assert resumed.step == straight.step == 4
+    assert resumed.global_step == straight.global_step == 4
     for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
     assert json.loads((tmp_path / "resumed/model/training.json").read_text())["steps"] == 4
@@ -464,7 +464,7 @@ def test_compare_grpo_runs_in_parallel_plots_evaluations_and_reuses_them(tmp_pat
     assert [r["model"] for r in results] == ["start", "outcome-seed0", "outcome-seed1"]
     config = json.loads((tmp_path / "outcome-seed1" / "model" / "training.json").read_text())["config"]
     assert config["temperature"] == 0.7 and not config["dynamic_sampling"] and config["passes_per_batch"] == 1
-    env_kwargs = json.loads(config["env_kwargs"])
+    env_kwargs = config["env_kwargs"]  # a dictionary in training.json (it was a JSON string)
     # the outcome's step weight, no penalty, and the step limit
     assert env_kwargs == {"reward_weights": {"step_solvable": 0.0, "invalid_step": 0.0}, "max_steps": 4}
     assert config["eval_every"] == 1 and config["eval_problems"] == 2

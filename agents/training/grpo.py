@@ -36,22 +36,23 @@ import json
 import os
 import random
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
 import torch
-import tyro
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from agents.cli import parse, parse_kwargs, run_script
 from agents.evaluation import play_greedy
 from agents.policies import model_path
 from agents.policies.hf import configure_threads, load_model_and_tokenizer
 from agents.policies.prompts import encode_prompts
-from agents.prm import make_prm
+from agents.prm import make_prm, score_steps
 from agents.training.advantages import is_informative, outcome_advantages, process_advantages
 from agents.training.batches import CompletionLogits, Row, micro_batches, row_logprobs
 from agents.training.policy_loss import LOSS_TYPES, Window, aggregate, clipped_surrogate, k3_kl
@@ -66,8 +67,9 @@ class GRPOConfig:
     # Task
     env_id: str = "reason_gym/Game24-v0"
     """the environment to train on (any registered id; ``module:id`` imports the module first)"""
-    env_kwargs: str = "{}"
-    """JSON of keyword arguments for ``gymnasium.make``, e.g. ``'{"reward_weights": {"step_solvable": 0.5}}'``"""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """keyword arguments for ``gymnasium.make``: one JSON object, ``'{"reward_weights": {"step_solvable": 0.5}}'``,
+    or KEY=VALUE pairs, ``max_steps=8 reward_weights.step_solvable=0.5`` (a JSON string works from Python too)"""
     split: str = "train"
     """the split problems are drawn from (uniformly, with replacement)"""
     train_problems: int = 0
@@ -79,9 +81,9 @@ class GRPOConfig:
     """problems per evaluation (0: no evaluation)"""
     eval_every: int = 0
     """steps between evaluations; they also run before the first step and after the last (0: only those)"""
-    eval_env_kwargs: str = "{}"
-    """JSON of keyword arguments that override ``env_kwargs`` for the evaluations, to train on one kind of problem
-    and evaluate on another: ``--env-kwargs '{"num_operations": 1}' --eval-env-kwargs '{"num_operations": 3}'``"""
+    eval_env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """keyword arguments that override ``env_kwargs`` for the evaluations (same forms), to train on one kind of
+    problem and evaluate on another: ``--env-kwargs num_operations=1 --eval-env-kwargs num_operations=3``"""
 
     # Model and run
     model: str = "tiny"
@@ -191,12 +193,10 @@ class GRPOConfig:
         if self.learning_rate <= 0:
             problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
         for name in ("env_kwargs", "eval_env_kwargs"):
-            text = getattr(self, name)
-            try:
-                if not isinstance(json.loads(text), dict):
-                    problems.append(f"{name} must be a JSON object, got {text!r}")
-            except json.JSONDecodeError as error:
-                problems.append(f"{name} is not valid JSON ({error}): e.g. '{{\"max_steps\": 8}}'")
+            try:  # a JSON string (the form before these were dictionaries) is read into one
+                setattr(self, name, parse_kwargs(getattr(self, name), name))
+            except ValueError as error:
+                problems.append(str(error))
         if not _is_registered(self.env_id):
             problems.append(f"environment {self.env_id!r} is not registered; `reason-gym list` shows the ids")
         if problems:
@@ -225,7 +225,7 @@ class NonFiniteLossError(RuntimeError):
 def with_prm_rewards(groups: list[list[Episode]], prm: Any, weight: float) -> None:
     """Adds ``weight`` times the PRM's score of each step to the step's reward (as the component ``prm``)."""
     for episode in (e for group in groups for e in group):
-        scores = prm(episode.question, [step.text for step in episode.steps])
+        scores = score_steps(prm, episode.state or episode.question, [step.text for step in episode.steps])
         for step, score in zip(episode.steps, scores, strict=True):
             step.components["prm"] = float(score)
             step.reward += weight * float(score)
@@ -258,18 +258,38 @@ def rows_of(groups: list[list[Episode]], config: GRPOConfig) -> list[list[Row]]:
     return episodes
 
 
+# ----------------------------------------------------------------------------------------------- callbacks
+
+
+class Callback:
+    """Hooks into a :class:`GRPOTrainer` (as stable-baselines3's callbacks): subclass and override what you need.
+
+    Each receives the trainer, so it can read ``trainer.global_step``, ``trainer.model``, ``trainer.config``; the
+    metrics dictionaries are the ones the trainer logs (a callback may add entries).
+    """
+
+    def on_rollout_end(self, trainer: GRPOTrainer, groups: list[list[Episode]], metrics: dict[str, float]) -> None:
+        """After a step's groups are sampled (and filtered by dynamic sampling), before the update."""
+
+    def on_step_end(self, trainer: GRPOTrainer, metrics: dict[str, float]) -> None:
+        """After a step's update; ``metrics`` holds its rollout, loss and timing figures (``time/*``)."""
+
+    def on_evaluate(self, trainer: GRPOTrainer, metrics: dict[str, float]) -> None:
+        """After each greedy evaluation (``eval/accuracy``)."""
+
+
 # ------------------------------------------------------------------------------------------------- the trainer
 
 
 class GRPOTrainer:
     """Holds the model, optimizer, environments and generators of one run; :meth:`train` runs it."""
 
-    def __init__(self, config: GRPOConfig) -> None:
+    def __init__(self, config: GRPOConfig, callbacks: Sequence[Callback] = ()) -> None:
         self.config = config
         self.rank, self.world = _init_distributed()
         self.device = _device(config.device)
-        self.env_kwargs = json.loads(config.env_kwargs)
-        self.eval_env_kwargs = self.env_kwargs | json.loads(config.eval_env_kwargs)
+        self.env_kwargs = dict(config.env_kwargs)
+        self.eval_env_kwargs = self.env_kwargs | config.eval_env_kwargs
         self.run_dir = Path(config.run_dir)
         self.checkpoint_path = self.run_dir / "checkpoint.pt"
         self.rng = np.random.default_rng([config.seed, self.rank])  # problems and batch order
@@ -295,8 +315,10 @@ class GRPOTrainer:
         if config.train_problems:
             self.num_problems = min(self.num_problems, config.train_problems)
         self.max_tokens = config.max_new_tokens * min(config.max_turns, getattr(probe.unwrapped, "max_steps", 10**9))
-        self.step = 0
+        self.global_step = 0
+        """training steps done (:meth:`step` calls, a resumed run's included)"""
         self.samples_seen = 0
+        self.callbacks: list[Callback] = list(callbacks)
 
     # ------------------------------------------------------------------ setup
 
@@ -352,14 +374,20 @@ class GRPOTrainer:
         wanted = config.batch_size // config.group_size
         kept: list[list[Episode]] = []
         sampled: list[list[Episode]] = []
-        started, generated = time.perf_counter(), 0
+        started, generated, timings = time.perf_counter(), 0, {"generate_s": 0.0}
         for _ in range(config.max_sampling_rounds if config.dynamic_sampling else 1):
             options = [
                 {"index": int(i), "split": config.split} for i in self.rng.integers(self.num_problems, size=wanted)
             ]
             self.model.eval()
             groups = collect_groups(
-                self.envs, self.policy, self.encode, options, temperature=config.temperature, max_turns=config.max_turns
+                self.envs,
+                self.policy,
+                self.encode,
+                options,
+                temperature=config.temperature,
+                max_turns=config.max_turns,
+                timings=timings,
             )
             if self.prm is not None:
                 with_prm_rewards(groups, self.prm, config.prm_weight)
@@ -380,8 +408,9 @@ class GRPOTrainer:
             "charts/tokens_per_episode": generated / len(episodes),
             "charts/groups_kept": len(kept) / max(1, len(sampled)),
             "charts/rollout_tokens_per_second": generated / elapsed,
-            "charts/episodes_sampled": len(episodes),  # turned into rates over the whole step by train()
+            "charts/episodes_sampled": len(episodes),  # step() adds their rates over the whole step
             "charts/tokens_sampled": generated,
+            "time/generate_s": timings["generate_s"],  # in policy.propose; the rest of the rollout is the envs'
         }
         components = {name for e in episodes for s in e.steps for name in s.components}
         for name in sorted(components):
@@ -445,7 +474,7 @@ class GRPOTrainer:
                 share = aggregate(token_loss, batch.mask, batch.output_of_row, config.loss_type, totals)
                 if not torch.isfinite(share):
                     raise NonFiniteLossError(
-                        f"the loss is {share.item()} at step {self.step + 1}; the last good checkpoint "
+                        f"the loss is {share.item()} at step {self.global_step + 1}; the last good checkpoint "
                         f"({self.checkpoint_path}, if any) is kept. Lower --learning-rate or --max-grad-norm and "
                         "run the same command again: it resumes from that checkpoint"
                     )
@@ -469,7 +498,7 @@ class GRPOTrainer:
     # ------------------------------------------------------------------ evaluation
 
     def evaluate(self) -> dict[str, float]:
-        """Greedy top-1 accuracy on the first ``eval_problems`` problems of ``eval_split``."""
+        """Greedy top-1 accuracy on the first ``eval_problems`` problems of ``eval_split`` (then ``on_evaluate``)."""
         config = self.config
 
         def make_env() -> gym.Env:
@@ -481,14 +510,17 @@ class GRPOTrainer:
             count = min(count, len(split_indices(config.eval_split)))
         self.model.eval()
         episodes = play_greedy(self.policy, make_env, [{"index": i, "split": config.eval_split} for i in range(count)])
-        return {"eval/accuracy": sum(e["is_correct"] for e in episodes) / max(1, count)}
+        metrics = {"eval/accuracy": sum(e["is_correct"] for e in episodes) / max(1, count)}
+        for callback in self.callbacks:
+            callback.on_evaluate(self, metrics)
+        return metrics
 
     # ------------------------------------------------------------------ checkpoints
 
     def save_checkpoint(self) -> None:
         state = {
             "rng": {"numpy": self.rng.bit_generator.state, "torch": torch.get_rng_state(), "python": random.getstate()},
-            "step": self.step,
+            "step": self.global_step,
             "samples_seen": self.samples_seen,
         }
         if torch.cuda.is_available():
@@ -503,8 +535,9 @@ class GRPOTrainer:
 
     def load_checkpoint(self) -> None:
         state = torch.load(self.checkpoint_path, weights_only=False, map_location=self.device)
+        saved = state["config"] | {"env_kwargs": parse_kwargs(state["config"].get("env_kwargs", {}))}  # once JSON
         changed = [k for k in ("env_id", "env_kwargs", "model", "group_size", "batch_size", "advantage", "seed")
-                   if state["config"].get(k) != getattr(self.config, k)]  # fmt: skip
+                   if saved.get(k) != getattr(self.config, k)]  # fmt: skip
         if changed:
             raise ValueError(f"{self.checkpoint_path} was trained with other {changed}: pass --no-resume to start over")
         self.model.load_state_dict(state["model"])
@@ -518,9 +551,36 @@ class GRPOTrainer:
         random.setstate(state["rng"]["python"])
         if "cuda" in state["rng"]:
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        self.step, self.samples_seen = state["step"], state["samples_seen"]
+        self.global_step, self.samples_seen = state["step"], state["samples_seen"]
 
     # ------------------------------------------------------------------ the loop
+
+    def step(self) -> dict[str, float]:
+        """One training step: sample the groups, compute their advantages, update the policy (``passes_per_batch``
+        passes); returns the step's metrics. Callbacks see the groups (``on_rollout_end``) and the metrics
+        (``on_step_end``). :meth:`train` adds the evaluations, logging and checkpoints around it."""
+        config = self.config
+        started = time.perf_counter()
+        groups, metrics = self.sample_batch()
+        for callback in self.callbacks:
+            callback.on_rollout_end(self, groups, metrics)
+        sampled = time.perf_counter()
+        if groups:
+            advantages = [a for g in groups for e in group_advantages(g, config) for a in e]
+            metrics |= {"advantages/mean": float(np.mean(advantages)), "advantages/std": float(np.std(advantages))}
+            metrics |= self.update(rows_of(groups, config))
+        if config.generation_backend == "vllm":
+            self.policy.load_weights(self.model.state_dict().items())
+        self.global_step += 1
+        elapsed = time.perf_counter() - started
+        metrics["time/rollout_s"] = sampled - started
+        metrics["time/update_s"] = elapsed - metrics["time/rollout_s"]
+        metrics["charts/samples_per_second"] = metrics["charts/episodes_sampled"] / elapsed
+        metrics["charts/tokens_per_second"] = metrics["charts/tokens_sampled"] / elapsed
+        metrics["charts/samples_seen"] = self.samples_seen  # the x-axis that compares runs fairly
+        for callback in self.callbacks:
+            callback.on_step_end(self, metrics)
+        return metrics
 
     def train(self) -> dict[str, float]:
         """Runs (or resumes) the configured steps; returns the last step's metrics and the final evaluation."""
@@ -531,35 +591,27 @@ class GRPOTrainer:
             if config.generation_backend == "vllm":
                 self.policy.load_weights(self.model.state_dict().items())  # vLLM started from the initial weights
         main = self.rank == 0
-        writer = SummaryWriter(self.run_dir, purge_step=self.step) if main else None
-        if writer is not None and self.step == 0:
+        writer = SummaryWriter(self.run_dir, purge_step=self.global_step) if main else None
+        if writer is not None and self.global_step == 0:
             writer.add_text("config", json.dumps(asdict(config), indent=1))
         evaluations = config.eval_problems > 0 and main
-        if evaluations and self.step == 0:
+        if evaluations and self.global_step == 0:
             self._log(writer, self.evaluate())
-        bar = tqdm(total=config.total_steps, initial=self.step, disable=not (config.progress and main), desc="grpo")
+        bar = tqdm(
+            total=config.total_steps, initial=self.global_step, disable=not (config.progress and main), desc="grpo"
+        )
         metrics: dict[str, float] = {}
-        while self.step < config.total_steps:
-            started = time.perf_counter()
-            groups, metrics = self.sample_batch()
-            if groups:
-                advantages = [a for g in groups for e in group_advantages(g, config) for a in e]
-                metrics |= {"advantages/mean": float(np.mean(advantages)), "advantages/std": float(np.std(advantages))}
-                metrics |= self.update(rows_of(groups, config))
-            if self.config.generation_backend == "vllm":
-                self.policy.load_weights(self.model.state_dict().items())
-            self.step += 1
-            elapsed = time.perf_counter() - started
-            metrics["charts/samples_per_second"] = metrics.pop("charts/episodes_sampled") / elapsed
-            metrics["charts/tokens_per_second"] = metrics.pop("charts/tokens_sampled") / elapsed
-            metrics["charts/samples_seen"] = self.samples_seen  # the x-axis that compares runs fairly
-            at_eval_step = config.eval_every and self.step % config.eval_every == 0
-            if evaluations and (at_eval_step or self.step == config.total_steps):
+        while self.global_step < config.total_steps:
+            metrics = self.step()
+            for count in ("charts/episodes_sampled", "charts/tokens_sampled"):  # logged as rates
+                metrics.pop(count)
+            at_eval_step = config.eval_every and self.global_step % config.eval_every == 0
+            if evaluations and (at_eval_step or self.global_step == config.total_steps):
                 metrics |= self.evaluate()
             self._log(writer, metrics)
             bar.update(1)
             bar.set_postfix(reward=f"{metrics['rewards/mean']:.3f}", acc=f"{metrics['rewards/accuracy']:.2f}")
-            if self.step % config.checkpoint_every == 0 or self.step == config.total_steps:
+            if self.global_step % config.checkpoint_every == 0 or self.global_step == config.total_steps:
                 self.save_checkpoint()
         bar.close()
         if self.world > 1:
@@ -583,14 +635,19 @@ class GRPOTrainer:
     def _log(self, writer: SummaryWriter | None, metrics: dict[str, float]) -> None:
         if writer is not None:
             for name, value in metrics.items():
-                writer.add_scalar(name, value, self.step)
+                writer.add_scalar(name, value, self.global_step)
             writer.flush()
 
     def _save_model(self, metrics: dict[str, float]) -> None:
         output_dir = Path(self.config.output_dir or self.run_dir / "model")
         self.model.save_pretrained(output_dir)
         self.tokenizer.save_pretrained(output_dir)
-        info = {"config": asdict(self.config), "steps": self.step, "samples": self.samples_seen, "final": metrics}
+        info = {
+            "config": asdict(self.config),
+            "steps": self.global_step,
+            "samples": self.samples_seen,
+            "final": metrics,
+        }
         write_atomic(output_dir / "training.json", json.dumps(info, indent=1) + "\n")
 
 
@@ -622,8 +679,12 @@ def _atomic_save(state: dict[str, Any], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    """Parses the flags (``--help`` lists them) and trains."""
-    config = tyro.cli(GRPOConfig, args=argv)
+    """Parses the flags (``--help`` lists them) and trains.
+
+    Raises:
+        ValueError: A bad flag or configuration (one line: see :func:`agents.cli.parse`).
+    """
+    config = parse(GRPOConfig, argv, "reason-gym train grpo", description=__doc__.split("\n\n")[0])
     metrics = GRPOTrainer(config).train()
     if int(os.environ.get("RANK", "0")) == 0:
         shown = {k: round(v, 4) for k, v in metrics.items() if k.startswith(("rewards/", "eval/"))}
@@ -634,4 +695,4 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_script(main, "grpo"))

@@ -11,6 +11,7 @@ Only ``reset`` and ``step`` are used: the trainer never sees task internals, so 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,8 @@ class Episode:
     """the index of its group in the batch"""
     question: str
     """the observation at reset (for reasoning environments: the question)"""
+    state: Any = None
+    """the env's state snapshot at reset (``get_state()``, for PRMs that read the structured problem), if it has one"""
     steps: list[Step] = field(default_factory=list)
     terminated: bool = False
     """it ended with a final answer"""
@@ -69,6 +72,7 @@ def collect_groups(
     *,
     temperature: float = 1.0,
     max_turns: int = 64,
+    timings: dict[str, float] | None = None,
 ) -> list[list[Episode]]:
     """Samples one group of episodes per entry of ``group_options``.
 
@@ -80,6 +84,8 @@ def collect_groups(
         temperature: Sampling temperature (the trainer computes log-probabilities at the same temperature).
         max_turns: A guard for environments without a step limit: episodes still running after this many steps
             end there, unfinished.
+        timings: If given, ``timings["generate_s"]`` is increased by the seconds spent in ``policy.propose`` (the
+            rest of the rollout is the environments' work).
 
     Returns:
         ``groups[g]``: the G episodes of group ``g``.
@@ -95,7 +101,8 @@ def collect_groups(
         batch, _ = envs.reset(options={**options, "reset_mask": mask})
         for i in np.flatnonzero(mask):
             observations[i] = batch[i]
-    episodes = [Episode(group=i // group_size, question=observations[i]) for i in range(num_envs)]
+    roots = _snapshots(envs)
+    episodes = [Episode(group=i // group_size, question=observations[i], state=roots[i]) for i in range(num_envs)]
 
     running = list(range(num_envs))
     for _ in range(max_turns):
@@ -103,7 +110,10 @@ def collect_groups(
             break
         states = [observations[i] for i in running]
         prompts = encode(states)
+        started = time.perf_counter()
         proposals = policy.propose(states, n=1, temperature=temperature)
+        if timings is not None:
+            timings["generate_s"] = timings.get("generate_s", 0.0) + time.perf_counter() - started
         actions = [""] * num_envs  # finished copies get an ignored action (the vector env resets them)
         for i, candidates in zip(running, proposals, strict=True):
             actions[i] = candidates[0].text
@@ -125,6 +135,14 @@ def collect_groups(
             observations[i] = next_observations[i]
         running = still_running
     return [episodes[g * group_size : (g + 1) * group_size] for g in range(len(group_options))]
+
+
+def _snapshots(envs: gym.vector.VectorEnv) -> list[Any]:
+    """Each copy's state snapshot (``get_state()``) where its env has one, else ``None``s."""
+    try:
+        return list(envs.call("get_state"))
+    except AttributeError:
+        return [None] * envs.num_envs
 
 
 def _info(infos: Mapping[str, Any], key: str, i: int, default: Any) -> Any:
