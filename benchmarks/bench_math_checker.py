@@ -7,8 +7,10 @@ Run it from the repository root (``REASON_GYM_DATA_DIR`` names the folder that h
 
 Workload: for every MATH-500 reference answer ("gold"), answer texts built so that their truth is known by
 construction (right: the gold as ``\\boxed{gold}``, ``$gold$``, in a sentence, raw, and rewritten equivalently:
-``\\frac`` -> ``\\dfrac``, an exact decimal for a fraction, ``18.0`` for ``18``, thousands separators, the terms of a
-sum reversed; wrong: gold + 1, the last digit changed, the leading minus sign dropped or a minus added).
+``\\frac`` -> ``\\dfrac``, an exact decimal for a fraction, ``18.0`` for ``18``, ``**18**``, thousands separators,
+the terms of a sum reversed; wrong: gold + 1, the last digit changed, the leading minus sign dropped or a minus
+added, a 6-place decimal for a fraction with no exact one (``0.333333`` for ``\\frac{1}{3}``), the right-hand side
+of an equation alone (``3`` for ``x + y = 3``), two boxes with the gold and gold + 1).
 
 Both checkers judge the same (gold, answer text) pairs:
 
@@ -95,6 +97,32 @@ def exact_decimal(gold: str) -> str | None:
     return f"{sign}{whole}.{fraction:0{places}d}"
 
 
+def rounded_decimal(gold: str) -> str | None:
+    """A fraction ``\\frac{a}{b}`` / ``a/b`` with no exact decimal, rounded to 6 places (``\\frac{1}{3}`` ->
+    ``0.333333``): an approximation, not the number (math-verify compares to 6 places and takes it); else
+    ``None``."""
+    match = _FRACTION.fullmatch(gold.strip())
+    if match is None or exact_decimal(gold) is not None:
+        return None
+    sign, a, b, c, d = match.groups()
+    if not int(b or d):
+        return None
+    value = Fraction(int(a or c), int(b or d))
+    if value.denominator == 1:
+        return None
+    whole, fraction = divmod(round(value * 10**6), 10**6)
+    return f"{sign}{whole}.{fraction:06d}"
+
+
+def equation_right_side(gold: str) -> str | None:
+    """The right-hand side of an equation whose left side is not a single letter (``x + y = 3`` -> ``3``): not
+    the equation (math-verify took it as one); else ``None``."""
+    sides = gold.split("=")
+    if len(sides) != 2 or re.fullmatch(r"\s*[A-Za-z]\s*", sides[0]) or not sides[1].strip():
+        return None
+    return sides[1].strip()
+
+
 def top_level_terms(gold: str) -> list[str] | None:
     """The terms of a sum ``a + b + ...`` split at ``+`` outside any braces, or ``None`` if the gold is not a plain
     sum (a top-level minus, relation, list, set operation, matrix, text or percent)."""
@@ -148,8 +176,12 @@ def build_cases(records: Sequence[dict[str, Any]]) -> list[Case]:
             swapped = gold.replace("\\dfrac", "\\FRAC").replace("\\frac", "\\dfrac").replace("\\FRAC", "\\frac")
             add("dfrac <-> frac", swapped, True)
         add("exact decimal", exact_decimal(gold), True)
+        add("near miss: 6-place decimal", rounded_decimal(gold), False)
+        add("near miss: equation's right side", equation_right_side(gold), False)
         if _INTEGER.fullmatch(gold):
             add("integer.0", f"{gold}.0", True)
+            add("markdown bold", f"**{gold}**", True, boxed=False)
+            add("near miss: hedge, two boxes", f"\\boxed{{{gold}}} or \\boxed{{{int(gold) + 1}}}", False, boxed=False)
             add("thousands separators", with_thousands(gold), True)
             add("near miss: gold + 1", str(int(gold) + 1), False)
         terms = top_level_terms(gold)

@@ -18,6 +18,27 @@ def test_exact_decimals_are_exact(gold, decimal, load_benchmark):
 
 
 @pytest.mark.parametrize(
+    ("gold", "rounded"),
+    [
+        ("\\frac{1}{3}", "0.333333"),
+        ("-\\frac{2}{3}", "-0.666667"),
+        ("7/6", "1.166667"),
+        ("\\frac{3}{8}", None),
+        ("4", None),
+    ],
+)
+def test_rounded_decimals_are_approximations(gold, rounded, load_benchmark):
+    assert load_benchmark("bench_math_checker").rounded_decimal(gold) == rounded
+
+
+@pytest.mark.parametrize(
+    ("gold", "side"), [("x + y = 3", "3"), ("5x - 7y + 4 = 0", "0"), ("y = 2x + 3", None), ("x = 5", None), ("5", None)]
+)
+def test_equation_right_sides(gold, side, load_benchmark):
+    assert load_benchmark("bench_math_checker").equation_right_side(gold) == side
+
+
+@pytest.mark.parametrize(
     ("gold", "terms"),
     [
         ("2+\\sqrt{3}", ["2", "\\sqrt{3}"]),
@@ -42,6 +63,10 @@ def test_cases_are_labelled_by_construction(load_benchmark):
     assert by_category[("b", "near miss: gold + 1")] == ("\\boxed{-11}", False)
     assert by_category[("b", "near miss: sign dropped")] == ("\\boxed{12}", False)
     assert by_category[("b", "integer.0")] == ("\\boxed{-12.0}", True)
+    assert by_category[("b", "markdown bold")] == ("**-12**", True)
+    assert by_category[("b", "near miss: hedge, two boxes")] == ("\\boxed{-12} or \\boxed{-11}", False)
+    cases = bench.build_cases([{"answer": "\\frac{1}{3}", "unique_id": "c"}])
+    assert ("\\boxed{0.333333}", False) in {(case.answer, case.truth) for case in cases}
 
 
 @pytest.mark.slow

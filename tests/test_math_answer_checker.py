@@ -16,7 +16,7 @@ import pytest
 
 from reason_gym.checkers import math_answer
 from reason_gym.checkers.math_answer import AnswerCheck, MathAnswerChecker, check_answer, is_equivalent
-from reason_gym.checkers.math_forms import exact_number, extract_answer, last_boxed
+from reason_gym.checkers.math_forms import exact_number, extract_answer, final_answers, has_connector, last_boxed
 from reason_gym.data import find_data_file
 
 
@@ -157,7 +157,7 @@ def test_answer_extraction(text, expected):
         ("5 m", None),
         ("5x", None),
         ("2 ab", None),
-        ("25%", None),  # math-verify reads 25% as 25 and as 0.25: not a plain number
+        ("25%", 25),  # a percentage: 25 with the unit "%" (judged by the percent rule)
         ("1/0", None),
         ("1,5", None),
         ("9" * 200, None),
@@ -176,10 +176,12 @@ def test_plain_numbers_never_reach_the_worker():
         assert fresh.worker_pids() == []  # no worker was started
 
 
-def test_a_decimal_that_rounds_to_the_reference_is_left_to_math_verify(checker):
-    # math-verify compares decimals rounded to 6 places; the fast path must not overrule it.
-    assert checker.check("0.333333", "\\frac{1}{3}") == AnswerCheck(True, "math-verify")
+def test_a_decimal_that_only_rounds_to_the_reference_is_wrong(checker):
+    # Changed rule: math-verify compares decimals rounded to 6 places (it took 0.333333 for 1/3). Numbers are now
+    # exact: the fast path decides plain numbers, and the worker reads decimals as the fractions they are.
+    assert checker.check("0.333333", "\\frac{1}{3}") == AnswerCheck(False, "exact", "not equal to the reference answer")
     assert not checker.check("0.333", "\\frac{1}{3}").correct
+    assert checker.check("0.25", "\\frac{1}{4}") == AnswerCheck(True, "exact")
 
 
 def test_the_module_functions_use_the_default_checker():
@@ -417,5 +419,14 @@ def test_every_math_test_gold_is_right_against_its_own_solution():
     records = _jsonl("math/test.jsonl")
     checker = math_answer.default_checker()
     golds = [last_boxed(r["solution"]) for r in records]
-    failed = [i for i, (r, g) in enumerate(zip(records, golds, strict=True)) if not checker.check(r["solution"], g)[0]]
+    finals = [final_answers(r["solution"]) for r in records]
+    several = [i for i, final in enumerate(finals) if len(final.values) > 1 and not has_connector(golds[i])]
+    single = sorted(set(range(len(records))) - set(several))
+    failed = [i for i in single if not checker.check(records[i]["solution"], golds[i]).correct]
     assert failed == []
+    # Changed rule: a solution that boxes different values (an intermediate result, "-2 and 1", "3 is also
+    # accepted") no longer counts only its last box. It is right only when every value it boxes is.
+    assert len(several) < 0.01 * len(records)
+    for i in several:
+        each_right = all(checker.check(value, golds[i]).correct for value in finals[i].values)
+        assert checker.check(records[i]["solution"], golds[i]).correct is each_right, i

@@ -11,8 +11,10 @@ Protocol: one JSON object per line on stdin and stdout.
 - Startup: the worker writes ``{"ready": true, "version": "<math-verify version>"}``, or ``{"fatal": "<why>"}``
   and exits (math-verify not installed).
 - ``{"id": n, "gold": "...", "answer": "...", "budget": seconds}`` ->
-  ``{"id": n, "correct": bool}``, or ``{"id": n, "error": "timeout" | "MemoryError" | "RecursionError"}`` for
-  the bounded failures, or ``{"id": n, "bug": "<traceback>"}`` for anything else (the parent raises it).
+  ``{"id": n, "correct": bool}`` (math-verify's verdict, with numbers compared exactly: decimals are read as the
+  fractions they are; and equations that are the same equation scaled are equal), or
+  ``{"id": n, "error": "timeout" | "MemoryError" | "RecursionError"}`` for the bounded failures, or
+  ``{"id": n, "bug": "<traceback>"}`` for anything else (the parent raises it).
   With ``"clear_first": true`` the parse caches (ours and math-verify's) are emptied first (for benchmarks).
 
 The worker exits at end of input, i.e. when its parent closes the pipe or dies.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import traceback
@@ -31,6 +34,49 @@ from functools import lru_cache
 from typing import Any
 
 PARSE_CACHE_SIZE = 4096
+
+EXACT_PRECISION = 50
+"""Digits of math-verify's numeric comparison once decimals are exact fractions (its default, 15, would accept a
+decimal that agrees with an irrational to 15 digits)."""
+
+_DECIMAL = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+|\d*)\.(\d+)(?![\d.])")
+
+
+def exact_decimals(text: str) -> str:
+    """``text`` with every decimal written as the fraction it is exactly (``0.25`` -> ``\\frac{25}{100}``), so that
+    math-verify compares it exactly: it would round both sides to 6 places, taking ``0.333333`` for ``1/3``.
+
+    >>> exact_decimals("x^0.5 + 1,234.5 - .25")
+    'x^{\\\\frac{5}{10}} + \\\\frac{12345}{10} - \\\\frac{25}{100}'
+    """
+
+    def fraction(match: re.Match[str]) -> str:
+        whole, decimals = match[1].replace(",", ""), match[2]
+        exact = f"\\frac{{{int(whole + decimals)}}}{{1{'0' * len(decimals)}}}"
+        return f"{{{exact}}}" if text[match.start() - 1 : match.start()] in ("^", "_") else exact
+
+    return _DECIMAL.sub(fraction, text)
+
+
+def proportional_equations(gold: Any, answer: Any) -> bool:
+    """Whether two parsed equations are the same equation scaled (``2x = 10`` for ``x = 5``, ``2x - y + 3 = 0``
+    for ``y = 2x + 3``): their ``lhs - rhs`` differ by a non-zero constant factor. math-verify compares equations
+    by ``lhs - rhs`` and by solving, which misses scalings in one unknown."""
+    from sympy import Equality, Expr, simplify
+
+    sides = (gold.lhs, gold.rhs, answer.lhs, answer.rhs) if isinstance(gold, Equality) else ()
+    if not (isinstance(answer, Equality) and all(isinstance(side, Expr) for side in sides)):
+        return False  # not two equations between expressions (x \in [a, b] parses as an Equality too)
+    ours, theirs = gold.lhs - gold.rhs, answer.lhs - answer.rhs
+    if not ours.free_symbols or theirs == 0:
+        return False
+    try:
+        ratio = simplify(ours / theirs)
+    except (MemoryError, RecursionError):
+        raise
+    except Exception:  # as in math-verify's own comparisons, an expression sympy cannot handle is not equal
+        return False
+    return bool(ratio.is_number and ratio.is_finite and ratio.is_zero is False)
 
 
 class OutOfTime(BaseException):
@@ -102,10 +148,17 @@ def main() -> int:
         return parse("\\boxed{" + text + "}", parsing_timeout=None)  # type: ignore[arg-type]
 
     def judge(gold: str, answer: str) -> bool:
-        return bool(verify(parsed(gold), parsed(answer), timeout_seconds=None))
+        # Exact numbers: decimals become fractions, so 0.333333 is not 1/3 nor 1.414214 the square root of 2.
+        precision = 15
+        if _DECIMAL.search(gold) or _DECIMAL.search(answer):
+            gold, answer, precision = exact_decimals(gold), exact_decimals(answer), EXACT_PRECISION
+        ours, theirs = parsed(gold), parsed(answer)
+        if verify(ours, theirs, numeric_precision=precision, timeout_seconds=None):
+            return True
+        return bool(ours and theirs and proportional_equations(ours[0], theirs[0]))
 
     # The first parse, symbolic comparison and tuple cost 0.1-0.3 s each (lazy imports): pay them before "ready".
-    for gold, answer in (("1", "1"), ("1", "x + 1"), ("(1, \\sqrt{2})", "(1, \\sqrt{3})")):
+    for gold, answer in (("1", "1"), ("1", "x + 1"), ("(1, \\sqrt{2})", "(1, \\sqrt{3})"), ("x = 1", "2x = 2")):
         judge(gold, answer)
     send({"ready": True, "version": version("math-verify")})
     for line in sys.stdin.buffer:

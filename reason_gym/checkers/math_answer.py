@@ -1,24 +1,52 @@
 """Final answers to math problems (GSM8K, MATH), judged for equivalence with the reference in bounded time.
 
-A check runs in four stages (:meth:`MathAnswerChecker.check`):
+A check runs in five stages (:meth:`MathAnswerChecker.check`):
 
 1. **Extraction** (:mod:`reason_gym.checkers.math_forms`): the text after ``Answer:`` may be raw (``18``,
-   ``\\frac{1}{2}``), in ``$...$`` / ``\\(...\\)`` / ``\\[...\\]``, or in ``\\boxed{}`` (the last box wins, as in
-   MATH solutions).
-2. **Exact fast path**, in this process: an answer identical to the reference (up to runs of spaces) is right;
-   when both sides are plain numbers (integers, decimals, ``a/b``, ``\\frac{a}{b}``, GSM8K thousands separators
-   ``1,234``, a currency sign, a unit such as ``dollars`` or ``\\text{ cm}``, degrees) they are compared as exact
-   :class:`~fractions.Fraction` values, and so are numbers in a base (``52_8``) and lists of numbers with the same
-   brackets (tuples and intervals in order, sets and bare lists of solutions in any order). Equal values are
-   right, different values wrong, except where a decimal meets a fraction: math-verify accepts a decimal that
-   agrees to 6 places (``0.333333`` for ``\\frac{1}{3}``), so those go on to stage 4 to keep its verdict.
-3. **Cache**: verdicts of stage 4 are kept in an LRU cache keyed by ``(reference, extracted answer)``.
-4. **math-verify** (sympy underneath) in a persistent worker process with a deadline. Model text is parsed only
-   there, never with ``eval``/``sympify`` in this process. The worker interrupts itself after a soft budget
-   (``timeout`` minus a margin); if it does not answer by ``timeout`` the parent kills it, starts a new one and
-   judges the answer wrong. So every check returns in about ``timeout`` seconds, from any thread (math-verify's
-   own ``signal.alarm`` timeout only works in a main thread) and in any process, including ``AsyncVectorEnv``
-   workers: a forked child never uses its parent's worker (it starts its own), and workers are closed at exit.
+   ``\\frac{1}{2}``, ``**18**``), in ``$...$`` / ``\\(...\\)`` / ``\\[...\\]``, or in ``\\boxed{}``. Every box
+   counts, and values joined by ``or`` / ``and`` / ``;`` (``5 or 6``, ``$5$ or $6$``) are separate final values.
+2. **Form rules**, in this process (the rules below): hedges, equations and units.
+3. **Exact fast path**, in this process: an answer identical to the reference (up to runs of spaces) is right;
+   when both sides are plain numbers (integers, decimals, ``a/b``, ``\\frac{a}{b}``, mixed numbers, ``½``,
+   scientific notation, repeating decimals, GSM8K thousands separators ``1,234``, a currency sign, a unit,
+   degrees, a percent sign) they are compared as exact :class:`~fractions.Fraction` values, and so are numbers
+   in a base (``52_8``) and lists of numbers with the same brackets (tuples and intervals in order, sets and bare
+   lists of solutions in any order).
+4. **Cache**: verdicts of stage 5 are kept in an LRU cache keyed by ``(reference, extracted answer)``.
+5. **math-verify** (sympy underneath) in a persistent worker process with a deadline, with numbers compared
+   exactly (decimals read as the fractions they are) and equations equal when one is the other scaled. Model
+   text is parsed only there, never with ``eval``/``sympify`` in this process. The worker interrupts itself
+   after a soft budget (``timeout`` minus a margin); if it does not answer by ``timeout`` the parent kills it,
+   starts a new one and judges the answer wrong. So every check returns in about ``timeout`` seconds, from any
+   thread (math-verify's own ``signal.alarm`` timeout only works in a main thread) and in any process, including
+   ``AsyncVectorEnv`` workers: a forked child never uses its parent's worker (it starts its own), and workers
+   are closed at exit.
+
+The rules (what a careful grader accepts, and nothing more):
+
+- **Numbers are exact.** A decimal is the number it writes: right for a reference it equals exactly (``0.5``
+  for ``\\frac12``, ``0.375`` for ``\\frac38``, ``\\frac{157}{50}`` for a decimal reference ``3.14``), wrong for
+  one it only approximates (``0.333333`` for ``\\frac13``, ``1.414214`` for ``\\sqrt2``, ``3.141593`` for
+  ``\\pi``; and ``\\pi`` for ``3.14``). math-verify rounds to 6 places and accepted those; on MATH a policy
+  would learn to answer in decimals.
+- **Equations.** A reference ``<unknown> = <constant>`` (``x = 5``, ``AB = 10``), or ``<function> =
+  <expression>`` (``f(x) = 2x + 3``), also takes its right-hand side alone; any other equation (``x + y = 3``,
+  ``y = 2x + 3``) needs an equivalent equation (``y = 3 - x``; ``2x - y + 3 = 0``). An equation given for a
+  value reference is read as its sides after leading unknowns, and each must be right: ``x = 5``, ``f(3) = 5``
+  and ``x = 2 + 3 = 5`` are right for ``5``; ``x + y = 5`` and ``2x = 10`` are not.
+- **One final value.** Several different final values are a hedge, judged wrong: two boxes with different
+  values, ``5 or 6``, ``5, or maybe 6``, ``$5$ or $6$``. The same value given twice (``\\boxed{5}`` ...
+  ``\\boxed{5.0}``) is no hedge, and a list reference (``2, 3``, ``\\{2, 3\\}``, ``\\pm 5``) takes its values
+  one by one (``2 or 3``, ``x = 2`` or ``x = 3``). Hedging words (``maybe``, ``perhaps``, ``possibly``,
+  ``probably``) make an answer wrong (inside and after the boxes, or anywhere in an answer without one).
+- **Units.** A unit on one side only is dropped (``18 dollars`` for ``18``; ``30`` for ``30^\\circ``). Units on
+  both sides must be the same unit, however spelled (``cm^2`` = ``\\text{ cm}^2`` = ``square centimeters``;
+  ``\\$`` = ``dollars``; ``°`` = ``degrees``), with no conversion: ``cm^3`` is wrong for ``cm^2``, ``500 cm``
+  for ``5 m``, ``m/s`` for ``km/h``, ``cents`` for ``dollars``, radians for degrees; and without its unit
+  ``30^\\circ`` is ``30``, not ``\\frac{\\pi}{6}``.
+- **Percentages.** Two percentages compare as numbers (``18.0%`` = ``18%``). Against a bare number ``q``,
+  ``p%`` is right when ``q`` is its value (``0.18`` for ``18%``), or when ``q`` above 1 is ``p`` with the sign
+  left out (GSM8K's references: ``18`` for ``18%``); ``0.5%`` is not ``0.5``.
 
 Verdicts are :class:`AnswerCheck` tuples; ``method`` says which stage decided. Timeouts and resource exhaustion
 (hostile input such as ``9^{9^{9}}`` or thousands of nested ``\\frac{``) are judged wrong and cached like any
@@ -48,15 +76,26 @@ from typing import Any, NamedTuple
 
 from reason_gym.checkers.math_forms import (
     base_number,
+    equation_sides,
     exact_number,
     extract_answer,
+    final_answers,
+    has_connector,
+    is_constant,
+    is_list,
     looks_like_base_number,
+    names_unknowns,
     nesting_depth,
     number_list,
+    split_unit,
+    units_agree,
 )
 
 MAX_ANSWER_CHARS = 1000
 """Longer extracted answers (or references) are judged wrong without parsing."""
+
+MAX_FINAL_VALUES = 8
+"""An answer giving more final values than this is a hedge, judged without checking each."""
 
 MAX_NESTING = 50
 """Answers with brackets nested deeper than this are judged wrong without parsing (no real answer comes close;
@@ -66,6 +105,9 @@ DEFAULT_TIMEOUT = 3.0
 """Seconds a check may take in the worker before it is judged wrong."""
 
 WORKER_SCRIPT = Path(__file__).with_name("_math_verify_worker.py")
+
+_MIN_WORKER_SECONDS = 0.05
+"""A check with less of its budget left judges its next value wrong (timeout) instead of asking the worker."""
 
 _SOFT_MARGIN = 0.5
 """The worker's own budget is ``timeout - _SOFT_MARGIN`` (at least half the timeout), leaving the parent time
@@ -78,9 +120,10 @@ class AnswerCheck(NamedTuple):
     Attributes:
         correct: Whether the answer is equivalent to the reference.
         method: Which stage decided: ``"identical"`` (the same text as the reference), ``"exact"`` (the number
-            fast path), ``"math-verify"``, ``"empty"``, ``"too-long"`` (too long or too deeply nested to parse),
-            ``"timeout"``, ``"limit"`` (the worker ran out of memory or recursion depth) or ``"crashed"`` (the
-            worker died; it is restarted).
+            fast path), ``"math-verify"``, ``"hedge"`` (several different final values, or a hedging word),
+            ``"form"`` (an equation's form or a unit), ``"empty"``, ``"too-long"`` (too long or too deeply
+            nested to parse), ``"timeout"``, ``"limit"`` (the worker ran out of memory or recursion depth) or
+            ``"crashed"`` (the worker died; it is restarted).
         reason: Why the answer is wrong (empty when it is right).
     """
 
@@ -112,6 +155,10 @@ def _exact(equal: bool) -> AnswerCheck:
     return AnswerCheck(True, "exact") if equal else AnswerCheck(False, "exact", "not equal to the reference answer")
 
 
+def _identical(gold: str, answer: str) -> bool:
+    return " ".join(gold.split()) == " ".join(answer.split())
+
+
 def _base_verdict(gold: str, answer: str) -> AnswerCheck | None:
     if "_" not in gold or not looks_like_base_number(answer):
         return None
@@ -124,8 +171,11 @@ def _number_verdict(gold: str, answer: str) -> AnswerCheck | None:
     given = exact_number(answer) if reference is not None else None
     if reference is None or given is None:
         return None
-    if reference.value != given.value and {reference.form, given.form} == {"decimal", "fraction"}:
-        return None  # math-verify's rounding to 6 places decides (0.333333 for 1/3 is right there)
+    if "%" in (reference.unit, given.unit) and reference.unit != given.unit:
+        # One side p%, the other a bare number q: right when q is its value p/100 (0.18 for 18%), or when q above 1
+        # is p with the sign left out (GSM8K writes 18 for 18%). 0.5 is not 0.5%: that is 0.005.
+        percent, number = (reference, given) if reference.unit == "%" else (given, reference)
+        return _exact(number.value == percent.value / 100 or (abs(number.value) > 1 and number.value == percent.value))
     return _exact(reference.value == given.value)
 
 
@@ -135,17 +185,69 @@ def _list_verdict(gold: str, answer: str) -> AnswerCheck | None:
     if reference is None or given is None or reference.kind != given.kind:
         return None
     ours, theirs = [v.value for v in reference.values], [v.value for v in given.values]
-    equal = set(ours) == set(theirs) if reference.kind in ("set", "list") else ours == theirs
-    if not equal and any(v.form == "decimal" for v in reference.values + given.values):
-        return None  # a decimal element may be a rounding math-verify accepts
-    return _exact(equal)
+    return _exact(set(ours) == set(theirs) if reference.kind in ("set", "list") else ours == theirs)
 
 
 def _exact_verdict(gold: str, answer: str) -> AnswerCheck | None:
     """The verdict of the fast path, or ``None`` when it cannot decide (then math-verify does)."""
-    if " ".join(gold.split()) == " ".join(answer.split()):
+    if _identical(gold, answer):
         return AnswerCheck(True, "identical")
     return _base_verdict(gold, answer) or _number_verdict(gold, answer) or _list_verdict(gold, answer)
+
+
+class _Budget:
+    """The seconds one check may spend in math-verify, shared by every value it sends there (several final
+    values, the sides of an equation). It starts at the first worker call, so that a check with one call gets all
+    of it, as before; later calls get what is left."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.deadline: float | None = None
+
+    def take(self) -> tuple[float, bool]:
+        """The seconds left, and whether they are the whole budget (a timeout within less is not cached)."""
+        now = time.monotonic()
+        if self.deadline is None:
+            self.deadline = now + self.seconds
+            return self.seconds, True
+        return self.deadline - now, False
+
+
+def _wrong_form(reason: str) -> AnswerCheck:
+    return AnswerCheck(False, "form", reason)
+
+
+def _equation_pairs(gold: str, answer: str) -> list[tuple[str, str]] | AnswerCheck | None:
+    """The equation rule: the (reference, answer) pairs that must all be right, a wrong verdict, or ``None`` when
+    no equation is involved (or both are equations, or lists: math-verify compares those).
+
+    A reference ``<unknown> = <constant>`` (``x = 5``) or ``<function> = <expression>`` (``f(x) = 2x + 3``)
+    accepts its right-hand side alone; any other equation (``y = 2x + 3``, ``x + y = 3``) needs an equation. An
+    equation for a value is read as its sides, after leading unknowns (``x = 5``, ``f(2) = 5``,
+    ``(x, y) = (1, 2)``, ``x = 2 + 3 = 5``): each must be right, so ``x + y = 5`` is wrong for ``5``.
+    """
+    gold_sides, answer_sides = equation_sides(gold), equation_sides(answer)
+    if len(gold_sides) == len(answer_sides) == 1 or (len(gold_sides) > 1 and len(answer_sides) > 1):
+        return None
+    if is_list(gold) or is_list(answer):
+        return None  # systems and lists of solutions (x = 2, x = 3): math-verify pairs them
+    if len(gold_sides) == 1:
+        sides = answer_sides[1:] if names_unknowns(answer_sides[0]) else answer_sides
+        return [(gold, side) for side in sides]
+    if names_unknowns(gold_sides[0]) and (is_constant(gold_sides[-1]) or "(" in gold_sides[0]):
+        return [(gold_sides[-1], answer)]  # x = 5 asks for 5; f(x) = 2x + 3 for f's expression (y = 2x + 3 for a line)
+    return _wrong_form("the reference answer is an equation; the answer is not")
+
+
+def _unit_pair(gold: str, answer: str) -> tuple[str, str] | AnswerCheck:
+    """The unit rule: a wrong verdict when both sides have units and they differ (no conversion: ``5 m`` is wrong
+    for ``500 cm``, ``cm^2`` for ``cm^3``), else the texts math-verify compares, without their units (a unit on
+    one side only is dropped; a percent sign is kept, math-verify reads it)."""
+    gold_bare, gold_unit = split_unit(gold)
+    answer_bare, answer_unit = split_unit(answer)
+    if gold_unit and answer_unit and not units_agree(gold_unit, answer_unit):
+        return _wrong_form(f"the unit differs from the reference's ({answer_unit} for {gold_unit})")
+    return (gold if gold_unit == "%" else gold_bare), (answer if answer_unit == "%" else answer_bare)
 
 
 # ------------------------------------------------------------------------------------------------ worker process
@@ -314,16 +416,15 @@ class MathAnswerChecker:
         """
         if not isinstance(answer, str) or not isinstance(gold, str):
             raise TypeError(f"answer and gold are str, got {type(answer).__name__} and {type(gold).__name__}")
-        given, reference = extract_answer(answer), extract_answer(gold)
-        verdict = _unreadable(given, reference) or _exact_verdict(reference, given)
-        if verdict is not None:
-            return verdict
-        key = (reference, given)
-        verdict = self._cached(key)
-        if verdict is None:
-            verdict = self._verify(reference, given, self.timeout if timeout is None else float(timeout))
-            self._remember(key, verdict)
-        return verdict
+        reference, budget = extract_answer(gold), _Budget(self.timeout if timeout is None else float(timeout))
+        if has_connector(reference):  # the reference itself says "or": no alternatives to tell apart
+            return self._judge(reference, extract_answer(answer), budget)
+        final = final_answers(answer)
+        if final.hedged:
+            return AnswerCheck(False, "hedge", "the answer hedges (maybe, perhaps, possibly, probably)")
+        if len(final.values) == 1:
+            return self._judge(reference, final.values[0], budget)
+        return self._judge_several(reference, final.values, budget)
 
     def is_equivalent(self, answer: str, gold: str) -> bool:
         """Whether ``answer`` is judged equivalent to ``gold`` (see :meth:`check`)."""
@@ -359,6 +460,62 @@ class MathAnswerChecker:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    # ---------------------------------------------------------------- judging
+
+    def _judge_several(self, reference: str, values: tuple[str, ...], budget: _Budget) -> AnswerCheck:
+        """Several final values: right when the reference is a list and they are that list (``2 or 3`` for
+        ``2, 3``), or when every one is right (the same value written twice); otherwise a hedge."""
+        hedge = AnswerCheck(False, "hedge", f"the answer gives {len(values)} different final values: {values}")
+        if len(values) > MAX_FINAL_VALUES:
+            return hedge
+        if is_list(reference):
+            return self._judge(reference, ", ".join(values), budget)
+        verdict = hedge
+        for value in values:
+            verdict = self._judge(reference, value, budget)
+            if not verdict.correct:
+                return hedge._replace(reason=f"{hedge.reason}; {value!r} is wrong")
+        return verdict
+
+    def _judge(self, gold: str, answer: str, budget: _Budget) -> AnswerCheck:
+        """One answer value against the reference: the form rules (equations, units), the fast paths, then the
+        cache and math-verify."""
+        verdict = _unreadable(answer, gold)
+        if verdict is not None:
+            return verdict
+        if _identical(gold, answer):
+            return AnswerCheck(True, "identical")
+        pairs = _equation_pairs(gold, answer)
+        if pairs is not None:
+            return pairs if isinstance(pairs, AnswerCheck) else self._judge_all(pairs, budget)
+        bare = _unit_pair(gold, answer)
+        if isinstance(bare, AnswerCheck):
+            return bare
+        verdict = _exact_verdict(gold, answer) or _exact_verdict(*bare)
+        return verdict if verdict is not None else self._verified(*bare, budget)
+
+    def _judge_all(self, pairs: list[tuple[str, str]], budget: _Budget) -> AnswerCheck:
+        verdict = AnswerCheck(False, "empty", "no answer given")
+        for gold, answer in pairs:
+            verdict = self._judge(gold, answer, budget)
+            if not verdict.correct:
+                break
+        return verdict
+
+    def _verified(self, gold: str, answer: str, budget: _Budget) -> AnswerCheck:
+        """math-verify's verdict, from the cache or the worker (within what is left of the check's budget)."""
+        key = (gold, answer)
+        verdict = self._cached(key)
+        if verdict is not None:
+            return verdict
+        seconds, whole = budget.take()
+        if seconds < _MIN_WORKER_SECONDS:
+            return AnswerCheck(False, "timeout", "no time left: the check's other values used its time budget")
+        verdict = self._verify(gold, answer, seconds)
+        if whole or verdict.method != "timeout":  # a timeout within a part of the budget may not recur alone
+            self._remember(key, verdict)
+        return verdict
 
     # ---------------------------------------------------------------- cache
 
