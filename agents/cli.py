@@ -169,14 +169,16 @@ def _one_line(box: str) -> str:
 
 
 def run_script(main: Callable[[list[str] | None], Any], prog: str) -> int:
-    """Runs a script's ``main`` on the command line: a bad flag or configuration (a :class:`ValueError`) is one line
-    on stderr and exit status 2, not a traceback."""
+    """Runs a script's ``main`` on the command line; returns its exit status (``main``'s, where it returns an int).
+
+    A bad flag or configuration (a :class:`ValueError`) is one line on stderr and exit status 2, not a traceback.
+    """
     try:
-        main(None)
+        status = main(None)
     except ValueError as error:
         print(f"{prog}: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
-    return 0
+    return status if isinstance(status, int) else 0
 
 
 # ------------------------------------------------------------------------------------------------ the commands

@@ -11,11 +11,11 @@ sequence per step. Both must give the same loss and gradients; the script checks
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 import reason_gym  # noqa: F401  (registers the environments)
+from agents.cli import parse, run_script
 from agents.models import TINY_MODEL_DIR
 from agents.policies.hf import HFPolicy, load_model_and_tokenizer
 from agents.policies.prompts import encode_prompts
@@ -67,17 +68,30 @@ def loss_and_gradients(model: Any, rows: list[list[Row]], micro_batch_size: int,
     return total, torch.nn.utils.parameters_to_vector([p.grad for p in model.parameters()])
 
 
+@dataclass
+class UpdateBenchConfig:
+    """The cost of a GRPO update, an episode's steps packed into one sequence against one sequence per step."""
+
+    env_id: str = "reason_gym/Arithmetic-v0"
+    """the task the episodes are sampled on"""
+    episodes: int = 64
+    """episodes in the batch: a multiple of 8 (the group size)"""
+    micro_batch_size: int = 32
+    """episodes per forward/backward pass"""
+    repeats: int = 5
+    """timings of each way; medians are reported"""
+    seed: int = 0
+    """seeds the problems and the sampling"""
+    json: str | None = None
+    """write the results here"""
+
+    def __post_init__(self) -> None:
+        if self.episodes < GROUP_SIZE or self.episodes % GROUP_SIZE:
+            raise ValueError(f"--episodes must be a positive multiple of {GROUP_SIZE}, got {self.episodes}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env-id", default="reason_gym/Arithmetic-v0")
-    parser.add_argument("--episodes", type=int, default=64, help="a multiple of 8 (the group size)")
-    parser.add_argument("--micro-batch-size", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", help="write the results here")
-    args = parser.parse_args(argv)
-    if args.episodes < GROUP_SIZE or args.episodes % GROUP_SIZE:
-        parser.error(f"--episodes must be a positive multiple of {GROUP_SIZE}")
+    args = parse(UpdateBenchConfig, argv, "bench_grpo_update.py", description=__doc__.split("\n\n")[0])
     torch.set_num_threads(1)
     model, rows = sample_episodes(args.env_id, args.episodes, args.seed)
     steps = sum(len(episode) for episode in rows)
@@ -119,4 +133,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, "bench_grpo_update.py"))

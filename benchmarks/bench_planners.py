@@ -20,12 +20,12 @@ Each figure is the median over ``--repeats`` repeats.
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -39,6 +39,8 @@ from agents.simple import RandomPolicy
 
 class TimedPolicy:
     """Wraps a policy and adds up the CPU time spent inside ``propose``."""
+
+    takes_episode_states = True  # passed on to RandomPolicy, which reads the structured state
 
     def __init__(self, policy: RandomPolicy) -> None:
         self.policy, self.seconds = policy, 0.0
@@ -97,20 +99,36 @@ def report(planner_name: str, repeats: list[dict[str, float]]) -> dict[str, Any]
     }
 
 
+@dataclass
+class PlannerBenchConfig:
+    """Planner overhead: the time each planner spends outside the policy, per 1,000 search nodes."""
+
+    planners: tuple[str, ...] = PLANNERS
+    """the planners measured (comma- or space-separated)"""
+    problems: int = 20
+    """Game-of-24 test puzzles per repeat"""
+    budget: int = 512
+    """samples per problem"""
+    repeats: int = 5
+    """repeats; figures are medians"""
+    seed: int = 0
+    """seeds the random policy (plus the repeat's number)"""
+    quick: bool = False
+    """5 problems, budget 128, 2 repeats"""
+    json: str | None = None
+    """also write the figures to this file"""
+
+    def __post_init__(self) -> None:
+        if self.quick:
+            self.problems, self.budget, self.repeats = 5, 128, 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--planners", default=",".join(PLANNERS), help="comma-separated (default: all)")
-    parser.add_argument("--problems", type=int, default=20, help="Game-of-24 test puzzles per repeat (20)")
-    parser.add_argument("--budget", type=int, default=512, help="samples per problem (512)")
-    parser.add_argument("--repeats", type=int, default=5, help="repeats; figures are medians (5)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="5 problems, budget 128, 2 repeats")
-    parser.add_argument("--json", help="also write the figures to this file")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.problems, args.budget, args.repeats = 5, 128, 2
+    from agents.cli import parse
+
+    args = parse(PlannerBenchConfig, argv, "bench_planners.py", description=__doc__.split("\n\n")[0])
     rows = []
-    for name in args.planners.split(","):
+    for name in args.planners:
         repeats = [measure(name, args.problems, args.budget, args.seed + r) for r in range(args.repeats)]
         rows.append(report(name, repeats))
     header = f"{'planner':<8} {'nodes':>7} {'outside policy':>15} {'env.step':>9} {'planner':>9} {'(policy)':>9}"
@@ -122,11 +140,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{row['planner_ms']:>9.1f} {row['policy_ms']:>9.1f}"
         )
     if args.json:
-        meta = {"python": platform.python_version(), "machine": platform.machine(), **vars(args)}
+        meta = {"python": platform.python_version(), "machine": platform.machine(), **asdict(args)}
         with open(args.json, "w") as file:
             json.dump({"meta": meta, "rows": rows}, file, indent=2)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from agents.cli import run_script
+
+    raise SystemExit(run_script(main, "bench_planners.py"))

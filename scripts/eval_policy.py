@@ -12,13 +12,14 @@ next to the test rows says whether the gain is one of difficulty or of having se
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
+from agents.cli import parse, run_script
 from agents.evaluation import play_greedy
 from agents.policies import Policy, make_policy
 from reason_gym.core import ReasoningEnv
@@ -93,15 +94,26 @@ def game24_report(summary: dict[str, Any], by_difficulty: bool) -> list[str]:
     return lines
 
 
+@dataclass
+class EvalConfig:
+    """Greedy top-1 accuracy of a policy on Game24 and Arithmetic test problems."""
+
+    policy: str = "tiny"
+    """a make_policy spec: tiny, hf:PATH, vllm:PATH, openai:URL[#MODEL]"""
+    task: Literal["game24", "arithmetic", "all"] = "all"
+    """the task played (all: both)"""
+    split: str = "test"
+    """the split whose first problems are played"""
+    limit: int = 100
+    """problems per task"""
+    out: str | None = None
+    """write the episodes to this JSON file"""
+    by_difficulty: bool = False
+    """Game24: top-1 per band of ToT rows"""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--policy", default="tiny", help="a make_policy spec: tiny, hf:PATH, vllm:PATH, openai:URL")
-    parser.add_argument("--task", choices=[*TASKS, "all"], default="all")
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--limit", type=int, default=100, help="problems per task")
-    parser.add_argument("--out", help="write the episodes to this JSON file")
-    parser.add_argument("--by-difficulty", action="store_true", help="Game24: top-1 per band of ToT rows")
-    args = parser.parse_args(argv)
+    args = parse(EvalConfig, argv, "eval_policy.py", description=__doc__.split("\n\n")[0])
     policy = make_policy(args.policy)
     summaries = []
     for task in TASKS if args.task == "all" else [args.task]:
@@ -118,4 +130,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, "eval_policy.py"))
