@@ -28,12 +28,14 @@ import operator
 import re
 import string
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
-from typing import Any, ClassVar, NamedTuple, overload
+from typing import Any, ClassVar, NamedTuple, Protocol, overload, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.envs.registration import load_env_creator
 from gymnasium.vector.utils import create_shared_memory, read_from_shared_memory, write_to_shared_memory
 
 CHARSET = "".join(c for c in string.printable if c not in "\x0b\x0c") + "×÷−"
@@ -44,7 +46,9 @@ every observation is inside ``observation_space``. Tasks that need more characte
 ANSWER_PREFIX = "Answer:"
 
 ProcessRewardModel = Callable[[str, Sequence[str]], Sequence[float]]
-"""A PRM scores every step of a solution: ``prm(question, steps) -> one float per step``."""
+"""A plain PRM scores every step of a solution from its text: ``prm(question, steps) -> one float per step``
+(learned PRMs from outside, such as Hugging Face models). PRMs that read the structured problem are
+:class:`StatePRM`; anything that takes a ``prm`` accepts both (see :func:`prm_scores`)."""
 
 
 class TextSpace(spaces.Text):
@@ -188,6 +192,65 @@ def reject_unknown(what: str, given: Iterable[str], accepted: Iterable[str]) -> 
         raise ValueError(f"unknown {what} {unknown}; accepted: {sorted(accepted)}")
 
 
+GENERIC_SYSTEM_PROMPT = (
+    "Solve the problem step by step, one step per line. When you know the final answer, write it on one line as "
+    "`Answer: <answer>`."
+)
+"""The system prompt of tasks that declare no step language of their own."""
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What an agent needs to know about a task, declared by the task's environment as data.
+
+    Policies, prompts and PRMs read it (``env.unwrapped.task``, ``info["task"]`` at reset, ``get_state().spec``)
+    instead of recognising a task by the wording of its questions: rewording a question changes nothing here.
+
+    Attributes:
+        name: A short name of the task (``"game24"``).
+        env_id: The Gymnasium id the task is registered under; scorers and scripted policies build a scratch env of
+            the task from it (see :func:`scratch_env`).
+        description: What the task asks, in one paragraph.
+        system_prompt: The system prompt for instruct models: the step and answer formats, with examples.
+        step_format: The language of a reasoning step.
+        answer_format: The language of the final answer line.
+        question_lines: How many lines of an observation the question fills, where that is fixed (so a state string
+            splits into the question and its steps); ``None`` where it varies (data-set questions span lines).
+        step_checks: The reward components that check a step (computed when their weight is non-zero).
+        exact_step_check: The step check that labels every accepted step exactly (rejected steps are 0), or
+            ``None``: a rule-based PRM replays steps through it. Partial checks (stated arithmetic in free text) are
+            not exact.
+    """
+
+    name: str
+    env_id: str | None
+    description: str
+    system_prompt: str = GENERIC_SYSTEM_PROMPT
+    step_format: str = "One reasoning step: any non-empty text."
+    answer_format: str = "One line `Answer: <answer>`."
+    question_lines: int | None = None
+    step_checks: tuple[str, ...] = ()
+    exact_step_check: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.exact_step_check is not None and self.exact_step_check not in self.step_checks:
+            raise ValueError(
+                f"exact_step_check {self.exact_step_check!r} must be one of step_checks {self.step_checks}"
+            )
+        if self.question_lines is not None and self.question_lines < 1:
+            raise ValueError(f"question_lines must be >= 1 or None, got {self.question_lines!r}")
+
+    def split(self, observation: str) -> tuple[str, list[str]]:
+        """An observation's question and steps, by :attr:`question_lines` (all question where it is ``None``).
+
+        Exact for tasks whose steps are one line each; the exact steps of a state are in ``EpisodeState.steps``.
+        """
+        if self.question_lines is None:
+            return observation, []
+        lines = observation.split("\n")
+        return "\n".join(lines[: self.question_lines]), lines[self.question_lines :]
+
+
 class EpisodeState(NamedTuple):
     """A snapshot of an episode: immutable, cheap to take and picklable (see :meth:`ReasoningEnv.get_state`).
 
@@ -200,6 +263,7 @@ class EpisodeState(NamedTuple):
         num_actions: Actions taken so far, valid or not (the step limit counts these).
         done: Whether the episode has terminated or been truncated.
         task: The task's own immutable state (e.g. the numbers left in Game of 24).
+        spec: What the task declares about itself (:class:`TaskSpec`): prompts and PRMs read it from the state.
     """
 
     problem: Mapping[str, Any]
@@ -210,6 +274,61 @@ class EpisodeState(NamedTuple):
     num_actions: int
     done: bool
     task: Any
+    spec: TaskSpec | None = None
+
+
+@runtime_checkable
+class StatePRM(Protocol):
+    """A process reward model that reads the structured state: the task's spec, the problem record and the steps.
+
+    ``score_state(state)`` returns one float per step of ``state.steps`` (the solution prefix to score) for the
+    problem ``state.problem`` of the task ``state.spec``; it never parses the question text.
+    """
+
+    def score_state(self, state: EpisodeState) -> Sequence[float]: ...
+
+
+PRM = StatePRM | ProcessRewardModel
+"""Either kind of PRM: what ``prm=`` arguments accept."""
+
+
+def prm_scores(prm: PRM, state: EpisodeState) -> list[float]:
+    """A PRM's scores of ``state.steps``, one per step: a :class:`StatePRM` reads the state, a plain
+    ``prm(question, steps)`` the question text and the steps (the adapter for PRMs from outside).
+
+    Raises:
+        ValueError: The PRM returned a score count other than the step count.
+    """
+    score_state = getattr(prm, "score_state", None)
+    scores = score_state(state) if score_state is not None else prm(state.question, state.steps)  # type: ignore[operator]
+    if len(scores) != len(state.steps):
+        raise ValueError(f"the prm returned {len(scores)} scores for {len(state.steps)} steps")
+    return [float(score) for score in scores]
+
+
+def task_env_class(spec: TaskSpec) -> type[ReasoningEnv]:
+    """The environment class of a task, from its spec's registered ``env_id``.
+
+    Raises:
+        ValueError: The spec names no registered env.
+    """
+    if spec.env_id is None or spec.env_id not in gym.registry:
+        raise ValueError(f"the task {spec.name!r} names no registered env (env_id={spec.env_id!r})")
+    creator = gym.registry[spec.env_id].entry_point
+    return load_env_creator(creator) if isinstance(creator, str) else creator  # type: ignore[return-value]
+
+
+def scratch_env(spec: TaskSpec, problem: Mapping[str, Any], **kwargs: Any) -> ReasoningEnv:
+    """A fresh env of a task that can play ``problem`` (injected with ``reset(options={"problem": ...})``).
+
+    Built from the spec's ``env_id`` with the task's own :meth:`ReasoningEnv.scratch_kwargs` (e.g. no data file to
+    load) and ``kwargs``; for scorers and scripted policies that replay steps through the task's exact checks.
+
+    Raises:
+        ValueError: The spec names no registered env.
+    """
+    cls = task_env_class(spec)
+    return cls(**{**cls.scratch_kwargs(problem), **kwargs})
 
 
 class StepOutcome(NamedTuple):
@@ -267,8 +386,9 @@ class ReasoningEnv(gym.Env[str, str]):
     Arguments:
         max_steps: The step limit (counting every action, valid or not).
         reward_weights: Overrides of the default weight of any component.
-        prm: A process reward model ``prm(question, steps) -> list[float]`` scoring each step; the score of the
-            newest step becomes the ``prm`` component.
+        prm: A process reward model scoring each step, the newest step's score becoming the ``prm`` component: a
+            :class:`StatePRM` (``prm.score_state(state)``, reading the structured state) or a plain
+            ``prm(question, steps) -> list[float]`` (see :func:`prm_scores`).
         render_mode: ``None`` or ``"ansi"`` (``render()`` returns the observation and the last reward).
     """
 
@@ -283,21 +403,26 @@ class ReasoningEnv(gym.Env[str, str]):
     """Steps and answers are cut to this many characters in observations (so observations stay bounded)."""
     max_action_chars: ClassVar[int] = 8192
     """Longer actions are rejected unread (so every action is judged in bounded time)."""
+    task: ClassVar[TaskSpec] = TaskSpec(
+        name="reasoning", env_id=None, description="Solve the problem step by step, then give the final answer."
+    )
+    """What agents need to know about the task (formats, system prompt, step checks): each task declares its own.
+    It also travels in every state (``get_state().spec``)."""
 
     def __init__(
         self,
         *,
         max_steps: int,
         reward_weights: Mapping[str, float] | None = None,
-        prm: ProcessRewardModel | None = None,
+        prm: PRM | None = None,
         render_mode: str | None = None,
     ) -> None:
         if not isinstance(max_steps, int) or max_steps < 1:
             raise ValueError(f"max_steps must be a positive int, got {max_steps!r}")
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
-        if prm is not None and not callable(prm):
-            raise ValueError("prm must be a callable (question, steps) -> list[float]")
+        if prm is not None and not (callable(prm) or callable(getattr(prm, "score_state", None))):
+            raise ValueError("prm must be a callable (question, steps) -> list[float] or have score_state(state)")
         weights = dict(self.default_reward_weights)
         reject_unknown("reward component", reward_weights or {}, weights)
         weights.update({name: float(w) for name, w in (reward_weights or {}).items()})
@@ -330,10 +455,23 @@ class ReasoningEnv(gym.Env[str, str]):
             problem = self._validate_problem(options["problem"])
         else:
             problem = self._choose_problem(options.get("index"), options.get("split"))
+        self._state = self._initial_state(problem)
+        self._last_reward = None
+        return self._state.observation, {"problem_id": self._state.problem_id}
+
+    def start_from(self, state: EpisodeState) -> str:
+        """Starts a fresh episode (no steps) on the problem of ``state``, a state of this task, and returns its
+        observation: its record is used as validated, so scorers and scripted policies replay steps from any state's
+        problem. The random generator is not touched."""
+        self._state = self._initial_state(state.problem)
+        self._last_reward = None
+        return self._state.observation
+
+    def _initial_state(self, problem: Mapping[str, Any]) -> EpisodeState:
         question = clean_text(self._question(problem), self.charset)
         if len(question) > self.max_question_chars:
             raise ValueError(f"the question is longer than {self.max_question_chars} characters")
-        self._state = EpisodeState(
+        return EpisodeState(
             problem=problem,
             problem_id=self._problem_id(problem),
             question=question,
@@ -342,9 +480,8 @@ class ReasoningEnv(gym.Env[str, str]):
             num_actions=0,
             done=False,
             task=self._initial_task_state(problem),
+            spec=self.task,
         )
-        self._last_reward = None
-        return question, {"problem_id": self._state.problem_id}
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         """Takes one reasoning step or, for a line starting with ``Answer:``, the final answer.
@@ -386,14 +523,15 @@ class ReasoningEnv(gym.Env[str, str]):
                 steps += (line,)
                 observation = f"{observation}\n{line}"
                 task = outcome.task
-                if self.prm is not None and self.reward_weights["prm"]:
-                    components["prm"] = self._score_newest_step(state.question, steps)
         num_actions = state.num_actions + 1
         truncated = not terminated and num_actions >= self.max_steps
         done = terminated or truncated
-        self._state = EpisodeState(
-            state.problem, state.problem_id, state.question, steps, observation, num_actions, done, task
+        new_state = EpisodeState(
+            state.problem, state.problem_id, state.question, steps, observation, num_actions, done, task, state.spec
         )
+        if not terminated and not components["invalid_step"] and self.prm is not None and self.reward_weights["prm"]:
+            components["prm"] = prm_scores(self.prm, new_state)[-1]  # the PRM reads the state with the new step
+        self._state = new_state
         reward = 0.0
         for name, value in components.items():
             reward += self.reward_weights[name] * value
@@ -479,11 +617,11 @@ class ReasoningEnv(gym.Env[str, str]):
             )
         return self._judge_answer(state, answer)
 
-    def _score_newest_step(self, question: str, steps: Sequence[str]) -> float:
-        scores = self.prm(question, steps)  # type: ignore[misc]
-        if len(scores) != len(steps):
-            raise ValueError(f"the prm returned {len(scores)} scores for {len(steps)} steps")
-        return float(scores[-1])
+    @classmethod
+    def scratch_kwargs(cls, problem: Mapping[str, Any]) -> dict[str, Any]:
+        """Constructor arguments of a light env of this task that can play ``problem`` when it is injected (see
+        :func:`scratch_env`); tasks override it to skip loading data they do not need."""
+        return {}
 
     @classmethod
     def accepted_kwargs(cls) -> list[str]:

@@ -22,7 +22,7 @@ import numpy as np
 
 from reason_gym.checkers.arithmetic import MAX_EXPRESSION_CHARS, evaluate, linear_form, normalize, parse_number
 from reason_gym.checkers.game24 import Number, apply
-from reason_gym.core import AnswerOutcome, EpisodeState, ReasoningEnv, StepOutcome, reject_unknown
+from reason_gym.core import AnswerOutcome, EpisodeState, ReasoningEnv, StepOutcome, TaskSpec, reject_unknown
 
 KINDS = ("expression", "linear")
 MAX_OPERATIONS = 12
@@ -31,6 +31,25 @@ TEST_SHARE = 10
 _INDEX_SEED = 20_250_301
 """Seeds the fixed sequence that ``{"index": i}`` addresses (with the split and ``i``)."""
 _MAX_DRAWS = 1000
+
+TASK = TaskSpec(
+    name="arithmetic",
+    env_id="reason_gym/Arithmetic-v0",
+    description="Compute a multi-step arithmetic expression or solve a linear equation in x, one exact step at a time.",
+    system_prompt=(
+        "Solve the problem one step per line. Each step is one equation `left = right`: to compute an "
+        "expression, do one operation per step, innermost first (`3 + 4 = 7`); to solve for x, undo one "
+        "operation around x (`3x = 19 - 4`), then simplify (`3x = 15`). End with one line `Answer: <number>` "
+        "(a fraction as `7/2`). Write one step per line and nothing else: no explanations."
+    ),
+    step_format="One equation `left = right` per line: arithmetic on numbers, or linear in x (`3x = 19 - 4`).",
+    answer_format="`Answer: <number>`: an integer, exact decimal or fraction (`7/2`), optionally `x = 5`.",
+    question_lines=1,
+    step_checks=("step_check",),
+    exact_step_check="step_check",
+)
+"""What agents know about Arithmetic-v0 (``ArithmeticEnv.task``); the system prompt is the one the instruct-model
+benchmarks were run with."""
 
 # ------------------------------------------------------------------ expression trees
 
@@ -415,6 +434,7 @@ class ArithmeticEnv(ReasoningEnv):
     splits = ("train", "test")
     default_reward_weights: ClassVar[Mapping[str, float]] = {**ReasoningEnv.default_reward_weights, "step_check": 0.0}
     max_question_chars = 512
+    task = TASK
 
     def __init__(
         self,

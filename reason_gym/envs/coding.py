@@ -21,6 +21,8 @@ CODE_CHARSET = CHARSET + "➞≤’‘“”³²–…"
 """Printable ASCII plus the non-ASCII characters of HumanEval's and MBPP's prompts and tests."""
 RUN_PREFIX = "Run:"
 FORMAT_HINT = 'Try code with "Run:" and a ```python block; finish with "Answer:" and a ```python block.'
+STEP_FORMAT = 'A thought (any text), or "Run:" and a ```python block that runs against the visible examples.'
+ANSWER_FORMAT = '"Answer:" and a ```python block with the program, judged on every hidden test.'
 _REPORT_CHARS = 1600
 """Room kept in a step's observation line for its run report (the code shown is cut first)."""
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from reason_gym.checkers.math_forms import last_boxed
-from reason_gym.core import ProcessRewardModel, reject_unknown
+from reason_gym.core import PRM, TaskSpec, reject_unknown
 from reason_gym.envs.math_base import DataSource, MathReasoningEnv
 
 _FORMAT = (
@@ -22,6 +22,18 @@ SUBSETS = ("math", "math500")
 
 _HUB = {"math": ("DigitalLearningGmbH/MATH-lighteval", None), "math500": ("HuggingFaceH4/MATH-500", None)}
 """Hub copies: the full MATH (7,500 train / 5,000 test; ``hendrycks/competition_math`` is gone) and MATH-500."""
+
+
+TASK = TaskSpec(
+    name="math",
+    env_id="reason_gym/MATH-v0",
+    description="Solve a competition math problem step by step, then give the answer (a number, expression, set).",
+    step_format="Free text (LaTeX welcome), one step per line; equalities between numbers can be checked.",
+    answer_format="`Answer: <answer>` as raw LaTeX, in `$...$` or in `\\boxed{}`.",
+    step_checks=("step_check",),
+)
+"""What agents know about MATH (``CompetitionMathEnv.task``): the generic system prompt; ``step_check`` checks only
+equalities between numbers, so it is not an exact step label."""
 
 
 def math_gold(record: Mapping[str, Any]) -> str | None:
@@ -93,6 +105,7 @@ class CompetitionMathEnv(MathReasoningEnv):
     """
 
     question_key: ClassVar[str] = "problem"
+    task = TASK
 
     def __init__(
         self,
@@ -102,7 +115,7 @@ class CompetitionMathEnv(MathReasoningEnv):
         data_path: str | os.PathLike[str] | None = None,
         max_steps: int = 20,
         reward_weights: Mapping[str, float] | None = None,
-        prm: ProcessRewardModel | None = None,
+        prm: PRM | None = None,
         render_mode: str | None = None,
         **unknown: Any,
     ) -> None:

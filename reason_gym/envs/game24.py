@@ -25,12 +25,37 @@ from reason_gym.core import (
     EpisodeState,
     ReasoningEnv,
     StepOutcome,
+    TaskSpec,
     reject_unknown,
 )
 from reason_gym.data import find_data_file
 
 TOT_TEST_ROWS = range(900, 1000)
 """The Tree-of-Thoughts paper evaluates on rows 900-999 of ``24.csv`` (ranks 901-1000)."""
+
+
+TASK = TaskSpec(
+    name="game24",
+    env_id="reason_gym/Game24-v0",
+    description=(
+        "Combine the puzzle's numbers, each used exactly once, with + - * / and parentheses into the target (24), "
+        "one operation per step."
+    ),
+    system_prompt=(
+        "You play the Game of 24, one step per line. A step combines two of the numbers left with one of "
+        "+ - * / and lists the numbers left after it, e.g. `13 - 9 = 4 (left: 4 4 10)`. When only the target "
+        "is left, write the final answer on one line: `Answer: <one expression that uses each input number "
+        "exactly once> = 24`, e.g. `Answer: (13 - 9) * (10 - 4) = 24`. Write one step per line and nothing "
+        "else: no explanations."
+    ),
+    step_format="`a op b = c (left: x y z)`: two numbers left combined with one of + - * /; the left list is optional.",
+    answer_format="`Answer: <expression over the puzzle's numbers, each once> = <target>`.",
+    question_lines=2,
+    step_checks=("step_solvable",),
+    exact_step_check="step_solvable",
+)
+"""What agents know about the Game of 24 (``Game24Env.task``); the system prompt is the one the shipped models
+and instruct-model benchmarks were run with."""
 
 
 @lru_cache(maxsize=8)
@@ -111,6 +136,7 @@ class Game24Env(ReasoningEnv):
         "step_solvable": 0.0,
     }
     max_question_chars = 256
+    task = TASK
 
     def __init__(
         self,
@@ -159,6 +185,13 @@ class Game24Env(ReasoningEnv):
         train = [i for i in every_row if i not in TOT_TEST_ROWS] if self.tot_order else every_row
         self._split_rows: dict[str, Sequence[int]] = {"train": train, "test": test, "all": every_row}
         self._validated: dict[int, Mapping[str, Any]] = {}
+
+    @classmethod
+    def scratch_kwargs(cls, problem: Mapping[str, Any]) -> dict[str, Any]:
+        """Procedural (no data file to load), with the puzzle's size where it is one of 2-6 (the size fixes the
+        slots of :meth:`candidate_actions`); any puzzle can be injected."""
+        size = len(problem.get("numbers", ()))
+        return {"source": "procedural", "num_numbers": size if 2 <= size <= 6 else 4}
 
     # ------------------------------------------------------------------ problems
 

@@ -6,10 +6,22 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from reason_gym.core import ProcessRewardModel, reject_unknown
+from reason_gym.core import PRM, TaskSpec, reject_unknown
 from reason_gym.envs.math_base import DataSource, MathReasoningEnv
 
 _FORMAT = 'a GSM8K problem is {"question": "...", "answer": "<solution steps>\\n#### <final answer>"}'
+
+
+TASK = TaskSpec(
+    name="gsm8k",
+    env_id="reason_gym/GSM8K-v0",
+    description="Solve a grade-school math word problem step by step, then give the number that answers it.",
+    step_format="Free text, one step per line; equalities between numbers (`48/2 = 24`) can be checked.",
+    answer_format="`Answer: <number>` (`18`, `$18`, `1,234` and `\\boxed{18}` are read too).",
+    step_checks=("step_check",),
+)
+"""What agents know about GSM8K (``GSM8KEnv.task``): the generic system prompt; ``step_check`` checks only the
+arithmetic a step states, so it is not an exact step label."""
 
 
 def gsm8k_gold(answer: str) -> str:
@@ -81,6 +93,7 @@ class GSM8KEnv(MathReasoningEnv):
 
     name = "gsm8k"
     question_key = "question"
+    task = TASK
 
     def __init__(
         self,
@@ -89,7 +102,7 @@ class GSM8KEnv(MathReasoningEnv):
         data_path: str | os.PathLike[str] | None = None,
         max_steps: int = 20,
         reward_weights: Mapping[str, float] | None = None,
-        prm: ProcessRewardModel | None = None,
+        prm: PRM | None = None,
         render_mode: str | None = None,
         **unknown: Any,
     ) -> None:

@@ -10,13 +10,23 @@ from pathlib import Path
 from typing import Any
 
 from reason_gym.checkers.program_tests import assemble_program, humaneval_examples, humaneval_tests
-from reason_gym.core import reject_unknown
+from reason_gym.core import TaskSpec, reject_unknown
 from reason_gym.data import DATA_DIR_VARIABLE, DataNotFoundError, find_data_file
-from reason_gym.envs.coding import FORMAT_HINT, CodeTaskEnv
+from reason_gym.envs.coding import ANSWER_FORMAT, FORMAT_HINT, STEP_FORMAT, CodeTaskEnv
 from reason_gym.sandbox import Sandbox
 
 HUMANEVAL_FILE = "humaneval/HumanEval.jsonl.gz"
 HUMANEVAL_FIELDS = ("task_id", "prompt", "entry_point", "test")
+
+
+TASK = TaskSpec(
+    name="humaneval",
+    env_id="reason_gym/HumanEval-v0",
+    description="Complete a Python function from its signature and docstring; hidden unit tests judge it.",
+    step_format=STEP_FORMAT,
+    answer_format=ANSWER_FORMAT,
+)
+"""What agents know about HumanEval (``HumanEvalEnv.task``): the generic system prompt, no step checks."""
 
 
 @lru_cache(maxsize=4)
@@ -94,6 +104,7 @@ class HumanEvalEnv(CodeTaskEnv):
     """
 
     splits = ("test",)
+    task = TASK
 
     def __init__(
         self,

@@ -27,9 +27,9 @@ from reason_gym.checkers.math_answer import check_answer, require_math_verify
 from reason_gym.core import (
     ANSWER_PREFIX,
     CHARSET,
+    PRM,
     AnswerOutcome,
     EpisodeState,
-    ProcessRewardModel,
     ReasoningEnv,
     StepOutcome,
 )
@@ -151,7 +151,7 @@ class MathReasoningEnv(ReasoningEnv):
         data_path: str | os.PathLike[str] | None,
         max_steps: int,
         reward_weights: Mapping[str, float] | None,
-        prm: ProcessRewardModel | None,
+        prm: PRM | None,
         render_mode: str | None,
     ) -> None:
         super().__init__(max_steps=max_steps, reward_weights=reward_weights, prm=prm, render_mode=render_mode)

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from reason_gym.checkers.program_tests import assemble_program, first_test, mbpp_entry_point, mbpp_tests
-from reason_gym.core import reject_unknown
+from reason_gym.core import TaskSpec, reject_unknown
 from reason_gym.data import DATA_DIR_VARIABLE, DataNotFoundError, find_data_file
-from reason_gym.envs.coding import FORMAT_HINT, CodeTaskEnv
+from reason_gym.envs.coding import ANSWER_FORMAT, FORMAT_HINT, STEP_FORMAT, CodeTaskEnv
 from reason_gym.envs.humaneval import HUMANEVAL_FIELDS, validate_humaneval_record
 from reason_gym.sandbox import Sandbox
 
@@ -21,6 +21,16 @@ SPLIT_TASK_IDS: Mapping[str, range] = {"test": range(11, 511), "prompt": range(1
 """MBPP's split by task id (its README): 11-510 test, 1-10 few-shot prompts, 511-974 training. The sanitized set
 keeps the same ids, so its splits are the same ranges: 257 test, 7 prompt, 163 train problems (the Hugging Face
 copy calls 511-600 "validation" and 601-974 "train"; here both are "train")."""
+
+
+TASK = TaskSpec(
+    name="mbpp",
+    env_id="reason_gym/MBPP-v0",
+    description="Write a Python function from a one-line description and one example test; hidden tests judge it.",
+    step_format=STEP_FORMAT,
+    answer_format=ANSWER_FORMAT,
+)
+"""What agents know about MBPP (``MBPPEnv.task``): the generic system prompt, no step checks."""
 
 
 @lru_cache(maxsize=4)
@@ -123,6 +133,7 @@ class MBPPEnv(CodeTaskEnv):
     """
 
     splits = ("test", "prompt", "train", "all")
+    task = TASK
 
     def __init__(
         self,
