@@ -52,7 +52,7 @@ import reason_gym  # noqa: F401  (registers the environments)
 from agents.budget import Budget
 from agents.planners import MCTS, BeamSearch, BestOfN, Greedy, Planner, TreeOfThoughts
 from agents.policies import make_policy
-from agents.policies.base import Policy
+from agents.policies.base import Policy, policy_inputs
 from reason_gym.core import ProcessRewardModel
 from reason_gym.files import write_atomic
 
@@ -239,8 +239,8 @@ def _make_policy(spec: str) -> Policy:
 
 def probe(env: gym.Env, policy: Policy, split: str, index: int) -> None:
     """One greedy proposal for a problem's question: raises what the policy raises when it cannot answer."""
-    question, _ = env.reset(options={"index": index, "split": split})
-    policy.propose([question], 1, temperature=0.0)
+    env.reset(options={"index": index, "split": split})
+    policy.propose(policy_inputs(policy, [env.unwrapped.get_state()]), 1, temperature=0.0)
 
 
 def play_episode(

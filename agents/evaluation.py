@@ -12,7 +12,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from agents.policies.base import Policy
+from agents.policies.base import Policy, takes_episode_states
 
 
 def play_greedy(
@@ -21,7 +21,8 @@ def play_greedy(
     """Plays one greedy episode per reset ``options``; returns each episode's problem, steps and correctness.
 
     Args:
-        policy: Any policy; it is called with ``n=1, temperature=0``.
+        policy: Any policy; it is called with ``n=1, temperature=0``, on state snapshots where it takes them (and
+            the environment has ``get_state``), else on observation strings.
         make_env: Makes a fresh environment (one per episode, so episodes are independent).
         options: ``reset`` options, one per episode, e.g. ``{"index": 3, "split": "test"}``.
     """
@@ -31,8 +32,10 @@ def play_greedy(
         {"problem_id": _problem_id(env), "is_correct": False, "actions": [], "end": "running"} for env in envs
     ]
     running = list(range(len(envs)))
+    snapshots = takes_episode_states(policy) and all(callable(getattr(e.unwrapped, "get_state", None)) for e in envs)
     while running:
-        proposals = policy.propose([states[i] for i in running], n=1, temperature=0.0)
+        inputs = [envs[i].unwrapped.get_state() if snapshots else states[i] for i in running]
+        proposals = policy.propose(inputs, n=1, temperature=0.0)
         still = []
         for i, candidates in zip(running, proposals, strict=True):
             action = candidates[0].text

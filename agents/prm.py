@@ -1,47 +1,67 @@
-"""Process reward models: step scorers ``(question, steps) -> one float per step``.
+"""Process reward models: step scorers that give one float per step of a solution.
 
-A step scorer is the :data:`~reason_gym.core.ProcessRewardModel` type of the environments, so any of these plugs
-into an environment (``Game24Env(prm=...)``, added to the reward as the ``prm`` component) or into a planner.
+Two kinds plug in wherever a ``prm`` is taken (``Game24Env(prm=...)``, the ``prm`` reward component; planners;
+GRPO), and :func:`reason_gym.core.prm_scores` calls either:
 
-- Rule-based scorers replay the steps in the task's own environment and read its exact step checks:
-  :class:`Game24StepScorer` (a step is good iff the numbers left can still reach the target),
-  :class:`ArithmeticStepScorer` (a step is good iff it is true at the problem's solution), and
-  :func:`claims_step_scorer` (arithmetic equalities stated in free text, for GSM8K-style steps).
-  :func:`rule_based_prm` picks the right one from the question.
-- :class:`HFStepScorer` reads a learned PRM: the probability of a "good" token at a tag after each step (as
-  Math-Shepherd), or the value head of a token-classification model.
+- a :class:`~reason_gym.core.StatePRM`, ``prm.score_state(state) -> list[float]``, reads the structured state: the
+  task's :class:`~reason_gym.core.TaskSpec` (``state.spec``), the problem record (``state.problem``) and the steps.
+  The rule-based scorers are of this kind and are env-backed: :class:`EnvStepScorer` replays the steps in a scratch
+  env of the task and reads the exact step check the task declares (``TaskSpec.exact_step_check``):
+  :class:`Game24StepScorer` (``step_solvable``: the numbers left can still reach the target),
+  :class:`ArithmeticStepScorer` (``step_check``: the step is true at the problem's solution). :class:`RuleBasedPRM`
+  picks the task's exact scorer from the state's spec, and :func:`claims_step_scorer` (arithmetic equalities
+  stated in free text) for tasks without an exact step check. Nothing here reads the question text.
+- a plain ``prm(question, steps) -> list[float]`` (:data:`~reason_gym.core.ProcessRewardModel`), for scorers from
+  outside that read text: :class:`HFStepScorer`, a learned PRM (the probability of a "good" token at a tag after each
+  step, as Math-Shepherd, or the value head of a token-classification model). It gets the question and the steps.
 
 Scores are in ``[0, 1]``; a final answer line is scored 1.0 when it is correct and 0.0 when it is not.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from reason_gym.checkers.arithmetic import check_arithmetic_claims
-from reason_gym.core import ProcessRewardModel, ReasoningEnv, is_final_answer
+from reason_gym.core import (
+    PRM,
+    EpisodeState,
+    ProcessRewardModel,
+    ReasoningEnv,
+    StatePRM,
+    TaskSpec,
+    is_final_answer,
+    prm_scores,
+    scratch_env,
+    task_env_class,
+)
+from reason_gym.envs.arithmetic import ArithmeticEnv
+from reason_gym.envs.game24 import Game24Env
 
 StepScorer = ProcessRewardModel
-"""``scorer(question, steps) -> list[float]``: one score per step, higher is better."""
+"""``scorer(question, steps) -> list[float]``: a plain scorer of text, one score per step, higher is better."""
 
 __all__ = [
+    "PRM",
     "ArithmeticStepScorer",
+    "EnvStepScorer",
     "Game24StepScorer",
     "HFStepScorer",
     "RuleBasedPRM",
+    "StatePRM",
     "StepScorer",
     "claims_step_scorer",
     "make_prm",
     "rule_based_prm",
+    "score_steps",
 ]
 
 
-def _replay(env: ReasoningEnv, problem: Mapping[str, Any], steps: Sequence[str], component: str) -> list[float]:
-    """Plays ``steps`` from ``problem`` and returns each one's ``component`` (0.0 for a rejected step, the outcome
-    for a final answer). A rejected step changes nothing, so the steps after it are scored from the same state."""
-    env.reset(options={"problem": dict(problem)})
+def _replay(env: ReasoningEnv, steps: Sequence[str], component: str) -> list[float]:
+    """Plays ``steps`` from the env's fresh episode and returns each one's ``component`` (0.0 for a rejected step,
+    the outcome for a final answer). A rejected step changes nothing, so the steps after it are scored from the same
+    state."""
     scores = []
     for step in steps:
         if env.get_state().done:  # steps after the final answer (or the step limit) have no future
@@ -58,66 +78,110 @@ def _replay(env: ReasoningEnv, problem: Mapping[str, Any], steps: Sequence[str],
     return scores
 
 
-_GAME24 = re.compile(r"reach (-?\d+)\.\s*\nInput:((?: \d+)+)\s*$")
+class EnvStepScorer:
+    """Scores a task's steps exactly: replays them in a scratch env of the task with its exact step check on.
+
+    The task is known from its :class:`~reason_gym.core.TaskSpec` (``spec.exact_step_check`` names the reward
+    component, ``spec.env_id`` the env), so any task that declares an exact step check gets an exact scorer, and
+    the problem comes from the structured state, never from the question text.
+
+    Subclasses that set ``spec`` (:class:`Game24StepScorer`, :class:`ArithmeticStepScorer`) are what
+    :meth:`for_task` returns for that spec.
+
+    Args:
+        spec: The task (default: the class's ``spec``).
+        label: The task's name in error messages, with its article (``"a Game24"``).
+    """
+
+    spec: TaskSpec | None = None
+    label: ClassVar[str] = ""
+    _by_spec: ClassVar[dict[TaskSpec, type[EnvStepScorer]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.spec is not None:
+            EnvStepScorer._by_spec[cls.spec] = cls
+
+    def __init__(self, spec: TaskSpec | None = None) -> None:
+        spec = spec or type(self).spec
+        if spec is None or spec.exact_step_check is None:
+            raise ValueError(f"the task {getattr(spec, 'name', None)!r} declares no exact step check to score with")
+        self.spec = spec
+        self.label = self.label or f"a {spec.name}"
+        self._envs: dict[tuple[tuple[str, Any], ...], ReasoningEnv] = {}
+
+    @classmethod
+    def for_task(cls, spec: TaskSpec) -> EnvStepScorer:
+        """The exact scorer of a task: the subclass declared for its spec, else a generic one."""
+        return cls._by_spec.get(spec, cls)(spec)
+
+    def score(self, problem: Mapping[str, Any], steps: Sequence[str]) -> list[float]:
+        """The score of each step of a solution of ``problem`` (a record in the task's own format, validated here)."""
+        env = self._env(problem)
+        env.reset(options={"problem": dict(problem)})
+        return _replay(env, steps, self.spec.exact_step_check)  # type: ignore[arg-type, union-attr]
+
+    def _env(self, problem: Mapping[str, Any]) -> ReasoningEnv:
+        """The scratch env for problems of this shape (Game24: of this puzzle size)."""
+        spec, check = self.spec, self.spec.exact_step_check  # type: ignore[union-attr]
+        key = tuple(sorted(task_env_class(spec).scratch_kwargs(problem).items()))  # type: ignore[arg-type]
+        env = self._envs.get(key)
+        if env is None:  # a generous step limit: the steps to score are whatever the caller has
+            env = scratch_env(spec, problem, max_steps=64, reward_weights={check: 1.0})  # type: ignore[arg-type, dict-item]
+            self._envs[key] = env
+        return env
+
+    def score_state(self, state: EpisodeState) -> list[float]:
+        """The score of each step of ``state.steps`` for the state's problem.
+
+        Raises:
+            ValueError: The state is of another task.
+        """
+        if state.spec != self.spec:
+            name = state.spec.name if state.spec else None
+            raise ValueError(f"not {self.label} question: the state is of the task {name!r}")
+        env = self._env(state.problem)
+        env.start_from(state)  # the state's record is already validated (a ToT row is not injectable twice)
+        return _replay(env, state.steps, self.spec.exact_step_check)  # type: ignore[arg-type, union-attr]
 
 
-class Game24StepScorer:
+class Game24StepScorer(EnvStepScorer):
     """Scores Game24 steps exactly: 1.0 iff the numbers left after the step can still reach the target.
 
-    Replays the steps in a :class:`~reason_gym.envs.game24.Game24Env` with the ``step_solvable`` reward component
-    on. Invalid steps (a number not available, wrong arithmetic) score 0.0.
+    Replays the steps in a procedural :class:`~reason_gym.envs.game24.Game24Env` with the ``step_solvable`` reward
+    component on. Invalid steps (a number not available, wrong arithmetic) score 0.0.
 
     >>> scorer = Game24StepScorer()
-    >>> question = "Game of 24: use each number once with + - * / to reach 24.\\nInput: 4 9 10 13"
-    >>> scorer(question, ["13 - 9 = 4 (left: 4 4 10)", "4 + 4 = 8 (left: 8 10)", "10 - 4 = 6 (left: 6 9 13)"])
+    >>> steps = ["13 - 9 = 4 (left: 4 4 10)", "4 + 4 = 8 (left: 8 10)", "10 - 4 = 6 (left: 6 9 13)"]
+    >>> scorer.score({"numbers": [4, 9, 10, 13], "target": 24}, steps)
     [1.0, 0.0, 0.0]
     """
 
-    def __init__(self) -> None:
-        from reason_gym.envs.game24 import Game24Env
-
-        # Procedural source: no data file to load; the puzzle is injected at every call. Generous step limit.
-        self.env = Game24Env(source="procedural", max_steps=64, reward_weights={"step_solvable": 1.0})
-
-    def __call__(self, question: str, steps: Sequence[str]) -> list[float]:
-        match = _GAME24.search(question)
-        if match is None:
-            raise ValueError(f"not a Game24 question: {question[:80]!r}")
-        problem = {"numbers": [int(x) for x in match.group(2).split()], "target": int(match.group(1))}
-        return _replay(self.env, problem, steps, "step_solvable")
+    spec = Game24Env.task
+    label = "a Game24"
 
 
-class ArithmeticStepScorer:
+class ArithmeticStepScorer(EnvStepScorer):
     """Scores Arithmetic-v0 steps exactly: 1.0 iff the step is true at the problem's solution.
 
     Replays the steps in an :class:`~reason_gym.envs.arithmetic.ArithmeticEnv` with the ``step_check`` component
     on: a step without x must be true arithmetic, a step with x must be equivalent to the equation. Steps the
     environment cannot read score 0.0.
 
-    >>> ArithmeticStepScorer()("Solve for x: 3x + 4 = 19.", ["3x = 19 - 4", "3x = 14", "Answer: 5"])
+    >>> problem = {"kind": "linear", "equation": "3x + 4 = 19"}
+    >>> ArithmeticStepScorer().score(problem, ["3x = 19 - 4", "3x = 14", "Answer: 5"])
     [1.0, 0.0, 1.0]
     """
 
-    def __init__(self) -> None:
-        from reason_gym.envs.arithmetic import ArithmeticEnv
-
-        self.env = ArithmeticEnv(max_steps=64, reward_weights={"step_check": 1.0})
-
-    def __call__(self, question: str, steps: Sequence[str]) -> list[float]:
-        if question.startswith("Compute ") and question.endswith("."):
-            problem = {"kind": "expression", "expression": question[len("Compute ") : -1]}
-        elif question.startswith("Solve for x: ") and question.endswith("."):
-            problem = {"kind": "linear", "equation": question[len("Solve for x: ") : -1]}
-        else:
-            raise ValueError(f"not an Arithmetic-v0 question: {question[:80]!r}")
-        return _replay(self.env, problem, steps, "step_check")
+    spec = ArithmeticEnv.task
+    label = "an Arithmetic-v0"
 
 
 def claims_step_scorer(question: str, steps: Sequence[str]) -> list[float]:
     """Scores free-text steps by the arithmetic they state: the share of their equalities that hold.
 
     A step that states no equality scores 0.5 (nothing to judge); a final answer line scores 0.5 too (this scorer
-    has no answer key).
+    has no answer key). The question is not read.
 
     >>> claims_step_scorer("", ["48 / 2 = 24 apples", "So 24 + 3 = 28.", "She is happy."])
     [1.0, 0.0, 0.5]
@@ -129,35 +193,52 @@ def claims_step_scorer(question: str, steps: Sequence[str]) -> list[float]:
     return scores
 
 
-def rule_based_prm(question: str) -> StepScorer:
-    """The exact rule-based scorer for a question's task (Game24, Arithmetic), else :func:`claims_step_scorer`."""
-    if question.startswith("Game of 24:"):
-        return Game24StepScorer()
-    if question.startswith(("Compute ", "Solve for x: ")):
-        return ArithmeticStepScorer()
+def rule_based_prm(spec: TaskSpec | None) -> EnvStepScorer | StepScorer:
+    """The exact rule-based scorer of a task (its declared exact step check), else :func:`claims_step_scorer`."""
+    if spec is not None and spec.exact_step_check is not None and spec.env_id is not None:
+        return EnvStepScorer.for_task(spec)
     return claims_step_scorer
 
 
 class RuleBasedPRM:
-    """:func:`rule_based_prm`'s scorer for each question, built once per task rather than per call: one PRM for
-    any mix of tasks."""
+    """:func:`rule_based_prm`'s scorer for each state's task (read from ``state.spec``), built once per task: one
+    PRM for any mix of tasks."""
 
     def __init__(self) -> None:
-        self._scorers: dict[str, StepScorer] = {}
+        self._scorers: dict[TaskSpec | None, EnvStepScorer | StepScorer] = {}
 
-    def __call__(self, question: str, steps: Sequence[str]) -> list[float]:
-        task = question[:13]  # the prefixes rule_based_prm tells tasks apart by ("Game of 24:", "Solve for x: ")
-        if task not in self._scorers:
-            self._scorers[task] = rule_based_prm(question)
-        return list(self._scorers[task](question, steps))
+    def score_state(self, state: EpisodeState) -> list[float]:
+        if state.spec not in self._scorers:
+            self._scorers[state.spec] = rule_based_prm(state.spec)
+        scorer = self._scorers[state.spec]
+        if isinstance(scorer, EnvStepScorer):
+            return scorer.score_state(state)
+        return list(scorer(state.question, state.steps))
 
 
-def make_prm(spec: str) -> StepScorer:
+def score_steps(prm: PRM, root: EpisodeState | str, steps: Sequence[str]) -> list[float]:
+    """A PRM's scores of ``steps`` (actions as taken, rejected ones included) from the problem of ``root``.
+
+    ``root`` is the state snapshot at reset (the PRM gets it with these steps, see
+    :func:`reason_gym.core.prm_scores`), or only the question text for envs without snapshots, which only a plain
+    ``prm(question, steps)`` can score.
+
+    Raises:
+        ValueError: A PRM that reads the structured state was given only a question.
+    """
+    if isinstance(root, EpisodeState):
+        return prm_scores(prm, root._replace(steps=tuple(steps)))
+    if callable(getattr(prm, "score_state", None)):
+        raise ValueError(f"{type(prm).__name__} reads the structured state (get_state()); this env gives only text")
+    return [float(score) for score in prm(root, steps)]  # type: ignore[operator]
+
+
+def make_prm(spec: str) -> PRM:
     """A PRM from a one-string spec.
 
-    Specs: ``rule``, the exact rule-based scorers (:class:`RuleBasedPRM`; for the Game of 24, the solver's verdict
-    on the numbers left: an oracle PRM); ``hf:PATH``, a learned PRM read by :class:`HFStepScorer` (a causal LM
-    scoring a "+" after each step).
+    Specs: ``rule``, the exact rule-based scorers (:class:`RuleBasedPRM`, a :class:`~reason_gym.core.StatePRM`;
+    for Game24, the solver's verdict on the numbers left: an oracle PRM); ``hf:PATH``, a learned PRM read
+    by :class:`HFStepScorer` (a plain scorer of the question and steps: a causal LM scoring a "+" after each step).
 
     >>> make_prm("oracle")
     Traceback (most recent call last):

@@ -8,16 +8,14 @@ behind the :class:`~agents.policies.base.Policy` protocol, so planners can run w
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-import gymnasium as gym
 import numpy as np
 
 from agents.policies.base import Candidate
-from reason_gym.core import EpisodeState, ReasoningEnv
+from reason_gym.core import EpisodeState, ReasoningEnv, scratch_env, task_env_class
 
 
 class Agent(Protocol):
@@ -100,17 +98,15 @@ def run_episode(env: Any, agent: Agent, options: dict[str, Any] | None = None) -
             }
 
 
-_GAME24_QUESTION = re.compile(r"Game of 24: [^\n]* reach (-?\d+)\.\nInput: ([\d ]+)")
-
-
 class RandomPolicy:
-    """A :class:`~agents.policies.base.Policy` proposing uniformly random legal Game-of-24 steps.
+    """A :class:`~agents.policies.base.Policy` proposing uniformly random legal steps of a task that lists them.
 
     The model-free baseline of the planners (``reason-gym bench --policy random``) and the policy of their tests.
-    It rebuilds each state from its observation on a scratch env (it reads the puzzle from the question's
-    ``Input:`` line and the target from "reach N", then replays the steps, remembering every state it has seen)
-    and samples among ``candidate_actions()``. With one number left the only legal action is the answer the steps
-    spell out, so every trajectory ends in a well-formed answer.
+    It takes state snapshots (``takes_episode_states``; planners hand it :class:`~reason_gym.core.EpisodeState`s),
+    sets a scratch env of the state's task to each state (built from the state's
+    :class:`~reason_gym.core.TaskSpec`, see :func:`~reason_gym.core.scratch_env`) and samples among its
+    ``candidate_actions()``; it never reads the question text. In Game24, with one number left the only
+    legal action is the answer the steps spell out, so every trajectory ends in a well-formed answer.
 
     Candidates carry costs shaped like a character-level model's: ``num_tokens`` is the step's length plus one
     (its newline) and ``logprob`` the log-probability of a uniform draw, ``-log(number of legal steps)``. At
@@ -120,61 +116,67 @@ class RandomPolicy:
     Args:
         seed: Seed of the sampling; :meth:`seed` re-seeds.
         latency: Seconds each ``propose`` call sleeps, to rehearse timing and interruptions without a model.
-        env_id: The Game-of-24 env to replay states on.
     """
 
-    def __init__(self, seed: int | None = None, latency: float = 0.0, env_id: str = "reason_gym/Game24-v0") -> None:
+    takes_episode_states = True
+
+    def __init__(self, seed: int | None = None, latency: float = 0.0) -> None:
         if latency < 0:
             raise ValueError(f"latency must be >= 0 seconds, got {latency}")
         self.rng = np.random.default_rng(seed)
         self.latency = latency
-        self.env_id = env_id
-        self._envs: dict[int, ReasoningEnv] = {}  # scratch envs by puzzle size (candidate slots depend on it)
-        self._states: dict[str, tuple[EpisodeState, list[str]]] = {}
+        self._envs: dict[tuple[Any, ...], ReasoningEnv] = {}  # scratch envs by task and shape of problem
+        self._legal: dict[tuple[str, str], list[str]] = {}
 
     def seed(self, seed: int) -> None:
         """Restarts the sampling from ``seed``."""
         self.rng = np.random.default_rng(seed)
 
-    def propose(self, states: Sequence[str], n: int = 1, *, temperature: float | None = None) -> list[list[Candidate]]:
+    def propose(
+        self, states: Sequence[EpisodeState], n: int = 1, *, temperature: float | None = None
+    ) -> list[list[Candidate]]:
         """``n`` random legal steps for each state (the first legal step ``n`` times at temperature 0)."""
         if self.latency:
             time.sleep(self.latency)
         batch = []
-        for observation in states:
-            legal = self.legal_steps(observation)
+        for state in states:
+            legal = self.legal_steps(state)
+            if not legal:
+                raise ValueError(f"RandomPolicy has no legal step in this state (done={state.done})")
             picks = [0] * n if temperature == 0 else self.rng.integers(len(legal), size=n)
             logprob = -math.log(len(legal))
             batch.append([Candidate(legal[i], len(legal[i]) + 1, logprob) for i in picks])
         return batch
 
-    def legal_steps(self, observation: str) -> list[str]:
-        """The legal next steps in the state an observation shows."""
-        return self._state(observation)[1]
+    def legal_steps(self, state: EpisodeState) -> list[str]:
+        """The legal next steps in a state (none once it is done).
 
-    def _state(self, observation: str) -> tuple[EpisodeState, list[str]]:
-        known = self._states.get(observation)
-        if known is not None:
-            return known
-        question = _GAME24_QUESTION.match(observation)
-        if question is None:
-            raise ValueError("RandomPolicy plays the Game of 24 only: no 'Input:' line in the observation")
-        numbers = [int(x) for x in question.group(2).split()]
-        env = self._envs.get(len(numbers))
+        Raises:
+            ValueError: ``state`` is an observation string rather than a snapshot, or its task declares no spec.
+        """
+        if not isinstance(state, EpisodeState):
+            raise ValueError(
+                "RandomPolicy reads the structured state: give it EpisodeStates (planners do, see "
+                "agents.policies.base.policy_inputs), not observation strings"
+            )
+        if state.spec is None:
+            raise ValueError("RandomPolicy needs a state that carries its task's spec (get_state() of a reasoning env)")
+        key = (state.problem_id, state.observation)
+        legal = self._legal.get(key)
+        if legal is None:
+            legal = [] if state.done else legal_actions(self._env(state))
+            if len(self._legal) >= 200_000:  # a bound on memory in long runs; legal steps are cheap to recompute
+                self._legal.clear()
+            self._legal[key] = legal
+        return legal
+
+    def _env(self, state: EpisodeState) -> ReasoningEnv:
+        """A scratch env of the state's task, set to the state."""
+        spec = state.spec
+        kwargs = task_env_class(spec).scratch_kwargs(state.problem)  # type: ignore[arg-type]
+        key = (spec, *sorted(kwargs.items()))
+        env = self._envs.get(key)
         if env is None:
-            env = gym.make(self.env_id, source="procedural", num_numbers=len(numbers)).unwrapped
-            self._envs[len(numbers)] = env
-        if len(observation) == question.end():
-            env.reset(options={"problem": {"numbers": numbers, "target": int(question.group(1))}})
-        else:
-            parent, step = observation.rsplit("\n", 1)
-            env.set_state(self._state(parent)[0])
-            _, _, _, _, info = env.step(step)
-            if "error" in info:
-                raise ValueError(f"RandomPolicy cannot replay the step {step!r}: {info['error']}")
-        state = env.get_state()
-        legal = legal_actions(env) if not state.done else []
-        if len(self._states) >= 200_000:  # a bound on memory in long runs; states are cheap to rebuild
-            self._states.clear()
-        self._states[observation] = (state, legal)
-        return state, legal
+            env = self._envs[key] = scratch_env(spec, state.problem)  # type: ignore[arg-type]
+        env.set_state(state)
+        return env

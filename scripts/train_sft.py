@@ -49,6 +49,7 @@ from tqdm import tqdm
 from agents.models import build_char_tokenizer, tiny_llama_config
 from agents.policies import model_path
 from agents.policies.hf import HFPolicy, configure_threads, load_model_and_tokenizer
+from reason_gym.core import TaskSpec
 from reason_gym.envs.arithmetic import ArithmeticEnv, solution_trace, split_of
 from reason_gym.envs.game24 import Game24Env
 
@@ -209,16 +210,17 @@ def arithmetic_traces(args: Args, rng: np.random.Generator) -> list[str]:
     return texts
 
 
-def question_length(text: str) -> int:
-    """Characters of the question (plus its newline): the input part of a training text, with no loss on it."""
-    lines = 2 if text.startswith("Game of 24:") else 1
-    return len("\n".join(text.split("\n")[:lines])) + 1
+def question_length(text: str, task: TaskSpec) -> int:
+    """Characters of the question (plus its newline): the input part of a training text, with no loss on it. The
+    question fills ``task.question_lines`` lines, as the task's environment declares."""
+    question, _ = task.split(text)
+    return len(question) + 1
 
 
-def encode(texts: list[str], tokenizer) -> tuple[list[torch.Tensor], list[int]]:
+def encode(texts: list[str], tasks: list[TaskSpec], tokenizer) -> tuple[list[torch.Tensor], list[int]]:
     """Token ids of every text (``<s>`` first) and where its loss starts (the first step character)."""
     ids = tokenizer(texts)["input_ids"]  # character tokenizer: one id per character, after <s>
-    return [torch.tensor(x) for x in ids], [1 + question_length(t) for t in texts]
+    return [torch.tensor(x) for x in ids], [1 + question_length(t, task) for t, task in zip(texts, tasks, strict=True)]
 
 
 def batch_of(ids: list[torch.Tensor], starts: list[int], rows: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
@@ -309,7 +311,7 @@ def main(args: Args) -> None:
     arithmetic = arithmetic_traces(args, rng)
     texts = game24 + arithmetic
     tokenizer = build_char_tokenizer()
-    ids, starts = encode(texts, tokenizer)
+    ids, starts = encode(texts, [Game24Env.task] * len(game24) + [ArithmeticEnv.task] * len(arithmetic), tokenizer)
     tokens = sum(len(x) for x in ids)
     print(
         f"data: {len(game24)} Game24 traces, {len(arithmetic)} Arithmetic traces, {tokens:,} tokens "

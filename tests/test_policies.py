@@ -21,6 +21,8 @@ from agents.policies import Candidate, Policy, make_policy
 from agents.policies.hf import HFPolicy
 from agents.policies.openai_compat import OpenAICompatPolicy, ServerError
 from agents.policies.prompts import ChatPrompt, RawPrompt, default_prompt, split_state
+from reason_gym.envs.arithmetic import ArithmeticEnv
+from reason_gym.envs.game24 import Game24Env
 
 GAME24 = "Game of 24: use each number once with + - * / to reach 24.\nInput: 4 9 10 13"
 STATES = [
@@ -155,8 +157,8 @@ CHAT_TEMPLATE = (
 
 
 def test_split_state_knows_each_task_question() -> None:
-    assert split_state(STATES[2]) == (GAME24, ["13 - 9 = 4 (left: 4 4 10)"])
-    assert split_state("Compute 3 + 4.\n3 + 4 = 7") == ("Compute 3 + 4.", ["3 + 4 = 7"])
+    assert split_state(STATES[2], Game24Env.task) == (GAME24, ["13 - 9 = 4 (left: 4 4 10)"])
+    assert split_state("Compute 3 + 4.\n3 + 4 = 7", ArithmeticEnv.task) == ("Compute 3 + 4.", ["3 + 4 = 7"])
     assert split_state("Some other task\nwith two lines") == ("Some other task\nwith two lines", [])
 
 
@@ -166,11 +168,18 @@ def test_chat_prompt_puts_the_task_system_prompt_question_and_steps(char_tokeniz
     tokenizer.chat_template = CHAT_TEMPLATE
     prompt = default_prompt(tokenizer)
     assert isinstance(prompt, ChatPrompt) and prompt.add_special_tokens is False
-    text = prompt(STATES[2])
+    game24 = Game24Env(source="procedural")
+    game24.reset(options={"problem": {"numbers": [4, 9, 10, 13]}})
+    game24.step("13 - 9 = 4")
+    assert game24.get_state().observation == STATES[2]
+    text = prompt(game24.get_state())  # a state carries its task; a string needs the prompt's task=
+    assert text == default_prompt(tokenizer, Game24Env.task)(STATES[2])
     assert text.startswith("<system>You play the Game of 24")
     assert f"<user>{GAME24}</user>\n<assistant>13 - 9 = 4 (left: 4 4 10)\n" in text
     assert text.endswith("\n")  # the model's next line is the next step
-    assert "Answer: <number>" in prompt("Compute 1 + 2.")
+    arithmetic = ArithmeticEnv()
+    arithmetic.reset(options={"problem": {"kind": "expression", "expression": "1 + 2"}})
+    assert "Answer: <number>" in prompt(arithmetic.get_state())
     with pytest.raises(ValueError, match="chat template"):
         ChatPrompt(char_tokenizer)
 

@@ -11,16 +11,25 @@ from agents.prm import ArithmeticStepScorer, Game24StepScorer, HFStepScorer, cla
 from reason_gym.checkers.game24_solver import solve
 from reason_gym.envs.arithmetic import ArithmeticEnv, solution_trace
 from reason_gym.envs.game24 import Game24Env
+from reason_gym.envs.gsm8k import GSM8KEnv
 
 QUESTION = "Game of 24: use each number once with + - * / to reach 24.\nInput: 4 9 10 13"
+PUZZLE = {"numbers": [4, 9, 10, 13], "target": 24}
+
+
+def state_of(env_class: type, problem: dict, steps: list[str] = ()) -> Any:
+    """A state of ``problem`` with ``steps`` to score (what planners and envs give a PRM)."""
+    env = env_class(**env_class.scratch_kwargs(problem))
+    env.reset(options={"problem": problem})
+    return env.get_state()._replace(steps=tuple(steps))
 
 
 def test_game24_solver_traces_score_one_everywhere() -> None:
     scorer = Game24StepScorer()
     for numbers in [(4, 9, 10, 13), (1, 1, 4, 6), (3, 3, 8, 8)]:
-        question = f"Game of 24: use each number once with + - * / to reach 24.\nInput: {' '.join(map(str, numbers))}"
         steps = solve(numbers)
-        assert scorer(question, steps) == [1.0] * len(steps)
+        assert scorer.score({"numbers": numbers, "target": 24}, steps) == [1.0] * len(steps)
+        assert scorer.score_state(state_of(Game24Env, {"numbers": numbers}, steps)) == [1.0] * len(steps)
 
 
 @pytest.mark.parametrize(
@@ -37,7 +46,7 @@ def test_game24_solver_traces_score_one_everywhere() -> None:
     ],
 )
 def test_game24_scores(steps: list[str], expected: list[float]) -> None:
-    assert Game24StepScorer()(QUESTION, steps) == expected
+    assert Game24StepScorer().score(PUZZLE, steps) == expected
 
 
 def test_game24_scorer_agrees_with_the_env_step_solvable_component() -> None:
@@ -45,11 +54,12 @@ def test_game24_scorer_agrees_with_the_env_step_solvable_component() -> None:
     env = Game24Env(split="train", reward_weights={"step_solvable": 1.0})
     rng = np.random.default_rng(0)
     for index in range(20):
-        obs, _ = env.reset(options={"index": index})
+        env.reset(options={"index": index})
+        root = env.get_state()
         legal = [a for a in env.candidate_actions() if a is not None]
         action = legal[int(rng.integers(len(legal)))]
         _, _, _, _, info = env.step(action)
-        assert scorer(obs, [action]) == [info["reward_components"]["step_solvable"]]
+        assert scorer.score_state(root._replace(steps=(action,))) == [info["reward_components"]["step_solvable"]]
 
 
 def test_a_scorer_plugs_into_the_env_as_its_prm() -> None:
@@ -66,23 +76,25 @@ def test_arithmetic_solution_traces_score_one_and_false_steps_zero() -> None:
     scorer = ArithmeticStepScorer()
     env = ArithmeticEnv(split="train")
     for index in range(10):
-        question, _ = env.reset(options={"index": index})
+        env.reset(options={"index": index})
         steps = solution_trace(env.get_state().problem)
-        assert scorer(question, steps) == [1.0] * len(steps)
-    assert scorer("Compute (3 + 4) * 5.", ["3 + 4 = 8", "8 * 5 = 40", "Answer: 40"]) == [0.0, 1.0, 0.0]
-    assert scorer("Solve for x: 3x + 4 = 19.", ["3x = 19 + 4", "x = 5", "Answer: x = 5"]) == [0.0, 1.0, 1.0]
-    assert scorer("Compute 1 + 2.", ["one plus two", "Answer: 3"]) == [0.0, 1.0]
+        assert scorer.score_state(env.get_state()._replace(steps=tuple(steps))) == [1.0] * len(steps)
+    expression = {"kind": "expression", "expression": "(3 + 4) * 5"}
+    assert scorer.score(expression, ["3 + 4 = 8", "8 * 5 = 40", "Answer: 40"]) == [0.0, 1.0, 0.0]
+    linear = {"kind": "linear", "equation": "3x + 4 = 19"}
+    assert scorer.score(linear, ["3x = 19 + 4", "x = 5", "Answer: x = 5"]) == [0.0, 1.0, 1.0]
+    assert scorer.score({"kind": "expression", "expression": "1 + 2"}, ["one plus two", "Answer: 3"]) == [0.0, 1.0]
 
 
 def test_claims_scorer_and_dispatch() -> None:
     assert claims_step_scorer("q", ["2 + 2 = 4 and 3 * 3 = 10", "no numbers", "Answer: 4"]) == [0.5, 0.5, 0.5]
-    assert isinstance(rule_based_prm(QUESTION), Game24StepScorer)
-    assert isinstance(rule_based_prm("Compute 1 + 2."), ArithmeticStepScorer)
-    assert rule_based_prm("Natalia sold clips to 48 friends.") is claims_step_scorer
+    assert isinstance(rule_based_prm(Game24Env.task), Game24StepScorer)
+    assert isinstance(rule_based_prm(ArithmeticEnv.task), ArithmeticStepScorer)
+    assert rule_based_prm(GSM8KEnv.task) is claims_step_scorer
     with pytest.raises(ValueError, match="not a Game24 question"):
-        Game24StepScorer()("Compute 1 + 2.", [])
+        Game24StepScorer().score_state(state_of(ArithmeticEnv, {"kind": "expression", "expression": "1 + 2"}))
     with pytest.raises(ValueError, match="not an Arithmetic-v0 question"):
-        ArithmeticStepScorer()(QUESTION, [])
+        ArithmeticStepScorer().score_state(state_of(Game24Env, PUZZLE))
 
 
 # ------------------------------------------------------------------ a learned PRM, on tiny random models

@@ -5,13 +5,13 @@ Planners act on an environment only through its public contract (``reset`` happe
 read a task's private code, and they never look at ``info["is_correct"]`` to choose: the verdict of the chosen
 trajectory is reported, and the verdicts of all finished trajectories give ``pass@k``. The one exception is
 explicit: ``value="rollout"`` values states by the environment's ``outcome`` reward at the end of policy rollouts,
-i.e. it uses the task's checker as a verifier. That is fair where checking needs no hidden answer (the Game of 24:
+i.e. it uses the task's checker as a verifier. That is fair where checking needs no hidden answer (Game24:
 does the expression use the numbers and equal 24?) and an oracle elsewhere (GSM8K's gold number); results say which
 value was used.
 
 Optional environment hooks, feature-detected with ``getattr`` (a task that lacks them still works):
 
-- ``env.canonical_state() -> Hashable | None``: equal for states with the same future (Game of 24: the sorted
+- ``env.canonical_state() -> Hashable | None``: equal for states with the same future (Game24: the sorted
   numbers left and the target). Search merges such states (transpositions); ``None`` means no merging, and states
   are then told apart by their observation.
 - ``env.answer_key(answer: str) -> Hashable | None``: what a final answer claims (its exact value, a normalised
@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 from agents.budget import Budget
-from agents.policies.base import Candidate, Policy
-from reason_gym.core import ANSWER_PREFIX, EpisodeState, ProcessRewardModel, ReasoningEnv
+from agents.policies.base import Candidate, Policy, policy_inputs
+from reason_gym.core import ANSWER_PREFIX, PRM, EpisodeState, ReasoningEnv, prm_scores
 
 PRM_AGGREGATES = ("last", "min", "prod")
 """How a PRM's per-step scores become one score of a prefix: the newest step's (the PRM as a value function, as in
@@ -110,7 +110,8 @@ class Search:
             it around with ``set_state``.
         policy: Proposes next steps.
         budget: Charged for everything; planners stop when it is exhausted.
-        prm: A process reward model ``prm(question, steps) -> one score per step``, or ``None``.
+        prm: A process reward model, or ``None``: a :class:`~reason_gym.core.StatePRM` is given the state (the
+            task's spec, the problem record and the steps), a plain ``prm(question, steps)`` the question text.
         prm_aggregate: How PRM step scores become one score (see :data:`PRM_AGGREGATES`).
     """
 
@@ -119,7 +120,7 @@ class Search:
         env: ReasoningEnv,
         policy: Policy,
         budget: Budget,
-        prm: ProcessRewardModel | None = None,
+        prm: PRM | None = None,
         prm_aggregate: str = "last",
     ) -> None:
         if prm_aggregate not in PRM_AGGREGATES:
@@ -150,7 +151,7 @@ class Search:
             return []
         served = states[: max(1, affordable // n)]
         per_state = min(n, affordable)
-        batch = self.policy.propose([s.observation for s in served], per_state, temperature=temperature)
+        batch = self.policy.propose(policy_inputs(self.policy, served), per_state, temperature=temperature)
         if len(batch) != len(served) or any(len(candidates) != per_state for candidates in batch):
             raise ValueError(f"the policy returned {[len(c) for c in batch]} candidates for {len(served)}x{per_state}")
         self.budget.charge_samples(len(served) * per_state, sum(c.num_tokens for cs in batch for c in cs))
@@ -221,15 +222,15 @@ class Search:
     # ------------------------------------------------------------------ the PRM
 
     def prm_score(self, steps: Sequence[str]) -> float:
-        """The PRM's score of a solution prefix (one PRM call), aggregated by ``prm_aggregate``."""
+        """The PRM's score of a solution prefix of the root's problem (one PRM call), aggregated by
+        ``prm_aggregate``. The PRM is given the root state with these steps (see :func:`reason_gym.core.prm_scores`).
+        """
         if self.prm is None:
             raise ValueError("this planner is set to score with a PRM, but none was given (pass prm=...)")
         if not steps:
             return 0.0  # nothing to score; only the root has no steps
-        scores = [float(s) for s in self.prm(self.root.question, steps)]
+        scores = prm_scores(self.prm, self.root._replace(steps=tuple(steps)))
         self.budget.charge_prm()
-        if len(scores) != len(steps):
-            raise ValueError(f"the prm returned {len(scores)} scores for {len(steps)} steps")
         if self.prm_aggregate == "last":
             return scores[-1]
         return min(scores) if self.prm_aggregate == "min" else math.prod(scores)
@@ -251,7 +252,7 @@ class Search:
         )
 
 
-def resolve_value(value: str, prm: ProcessRewardModel | None, allowed: Sequence[str]) -> str:
+def resolve_value(value: str, prm: PRM | None, allowed: Sequence[str]) -> str:
     """Resolves a planner's ``value`` setting: ``"auto"`` means ``"prm"`` when a PRM is given, else ``allowed[-1]``.
 
     Raises:
@@ -271,8 +272,6 @@ class Planner(Protocol):
 
     name: str
 
-    def solve(
-        self, env: ReasoningEnv, policy: Policy, budget: Budget, prm: ProcessRewardModel | None = None
-    ) -> PlanResult:
+    def solve(self, env: ReasoningEnv, policy: Policy, budget: Budget, prm: PRM | None = None) -> PlanResult:
         """Plans from the env's current state; returns the chosen answer and what was spent."""
         ...

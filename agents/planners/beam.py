@@ -19,7 +19,7 @@ from typing import ClassVar
 from agents.budget import Budget
 from agents.planners.base import Finished, PlanResult, Search, resolve_value
 from agents.policies.base import Candidate, Policy
-from reason_gym.core import EpisodeState, ProcessRewardModel, ReasoningEnv
+from reason_gym.core import PRM, EpisodeState, ReasoningEnv
 
 
 @dataclass
@@ -53,9 +53,7 @@ class BeamSearch:
         if self.width < 1 or self.expansions < 1:
             raise ValueError(f"width and expansions must be >= 1, got {self.width} and {self.expansions}")
 
-    def solve(
-        self, env: ReasoningEnv, policy: Policy, budget: Budget, prm: ProcessRewardModel | None = None
-    ) -> PlanResult:
+    def solve(self, env: ReasoningEnv, policy: Policy, budget: Budget, prm: PRM | None = None) -> PlanResult:
         """Runs the beam search from the env's current state; returns the best finished solution."""
         score = resolve_value(self.score, prm, ("prm", "logprob"))
         search = Search(env, policy, budget, prm, self.prm_aggregate)

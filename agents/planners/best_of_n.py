@@ -29,7 +29,7 @@ from typing import ClassVar
 from agents.budget import Budget
 from agents.planners.base import Finished, PlanResult, Search
 from agents.policies.base import Policy
-from reason_gym.core import EpisodeState, ProcessRewardModel, ReasoningEnv
+from reason_gym.core import PRM, EpisodeState, ReasoningEnv
 
 SELECTIONS = ("majority", "prm_vote", "prm_best")
 
@@ -55,9 +55,7 @@ class BestOfN:
         if self.selection not in ("auto", *SELECTIONS):
             raise ValueError(f"selection must be 'auto' or one of {SELECTIONS}, got {self.selection!r}")
 
-    def solve(
-        self, env: ReasoningEnv, policy: Policy, budget: Budget, prm: ProcessRewardModel | None = None
-    ) -> PlanResult:
+    def solve(self, env: ReasoningEnv, policy: Policy, budget: Budget, prm: PRM | None = None) -> PlanResult:
         """Samples the solutions, selects one, reports it with pass@N."""
         selection = self.selection if self.selection != "auto" else ("prm_vote" if prm is not None else "majority")
         if selection != "majority" and prm is None:

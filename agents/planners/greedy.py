@@ -11,7 +11,7 @@ from typing import ClassVar
 from agents.budget import Budget
 from agents.planners.base import PlanResult, Search
 from agents.policies.base import Policy
-from reason_gym.core import ProcessRewardModel, ReasoningEnv
+from reason_gym.core import PRM, ReasoningEnv
 
 
 @dataclass
@@ -20,9 +20,7 @@ class Greedy:
 
     name: ClassVar[str] = "greedy"
 
-    def solve(
-        self, env: ReasoningEnv, policy: Policy, budget: Budget, prm: ProcessRewardModel | None = None
-    ) -> PlanResult:
+    def solve(self, env: ReasoningEnv, policy: Policy, budget: Budget, prm: PRM | None = None) -> PlanResult:
         """Takes the policy's greedy step until an answer, the step limit or the end of the budget.
 
         Args:

@@ -43,7 +43,7 @@ from typing import ClassVar
 from agents.budget import Budget
 from agents.planners.base import Finished, PlanResult, Search, Transition, resolve_value
 from agents.policies.base import Policy
-from reason_gym.core import EpisodeState, ProcessRewardModel, ReasoningEnv
+from reason_gym.core import PRM, EpisodeState, ReasoningEnv
 
 
 @dataclass(eq=False)
@@ -135,9 +135,7 @@ class MCTS:
         if self.c_puct < 0:
             raise ValueError(f"c_puct must be >= 0, got {self.c_puct}")
 
-    def solve(
-        self, env: ReasoningEnv, policy: Policy, budget: Budget, prm: ProcessRewardModel | None = None
-    ) -> PlanResult:
+    def solve(self, env: ReasoningEnv, policy: Policy, budget: Budget, prm: PRM | None = None) -> PlanResult:
         """Runs simulations from the env's current state until a stopping rule; returns the chosen answer."""
         value = resolve_value(self.value, prm, ("prm", "rollout"))
         tree = _Tree(self, Search(env, policy, budget, prm, self.prm_aggregate), value)

@@ -1,4 +1,4 @@
-"""Tree-of-Thoughts breadth-first search (Yao et al., 2023), as set up for the Game of 24.
+"""Tree-of-Thoughts breadth-first search (Yao et al., 2023), as set up for Game24.
 
 Depth by depth: the policy proposes ``proposals`` next steps for each of the kept states (one batched ``propose``),
 the env takes them, rejected steps are dropped and proposals that reach the same state are merged (the task's
@@ -24,7 +24,7 @@ from typing import ClassVar
 from agents.budget import Budget
 from agents.planners.base import Finished, PlanResult, Search, Transition, resolve_value
 from agents.policies.base import Policy
-from reason_gym.core import EpisodeState, ProcessRewardModel, ReasoningEnv
+from reason_gym.core import PRM, EpisodeState, ReasoningEnv
 
 
 @dataclass
@@ -50,9 +50,7 @@ class TreeOfThoughts:
         if self.breadth < 1 or self.proposals < 1 or self.value_samples < 1:
             raise ValueError("breadth, proposals and value_samples must be >= 1")
 
-    def solve(
-        self, env: ReasoningEnv, policy: Policy, budget: Budget, prm: ProcessRewardModel | None = None
-    ) -> PlanResult:
+    def solve(self, env: ReasoningEnv, policy: Policy, budget: Budget, prm: PRM | None = None) -> PlanResult:
         """Runs the breadth-first search from the env's current state; returns the best-valued final answer."""
         value = resolve_value(self.value, prm, ("prm", "rollout"))
         search = Search(env, policy, budget, prm, self.prm_aggregate)

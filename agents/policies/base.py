@@ -3,13 +3,20 @@
 A state is an environment observation (the question and the steps so far, see :mod:`reason_gym.core`); a candidate
 is one action for ``env.step``: a reasoning step or an ``Answer: ...`` line. Backends (transformers, vLLM, an
 OpenAI-compatible server, scripted) differ only in how they produce candidates.
+
+A policy that sets ``takes_episode_states = True`` is given :class:`~reason_gym.core.EpisodeState` snapshots
+instead of strings by the planners (see :func:`policy_inputs`): they carry the task's
+:class:`~reason_gym.core.TaskSpec` (for the system prompt and formats) and the structured problem (a scripted
+policy reads the puzzle from it), so no policy has to recognise a task from its question text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+
+from reason_gym.core import EpisodeState
 
 
 @dataclass(frozen=True)
@@ -39,11 +46,23 @@ class Policy(Protocol):
         """Returns ``n`` sampled candidates for each state, in the order of ``states``.
 
         Args:
-            states: Observation strings.
+            states: Observation strings, or :class:`~reason_gym.core.EpisodeState` snapshots for a policy that
+                sets ``takes_episode_states = True``.
             n: Candidates per state (duplicates are allowed: planners dedupe).
             temperature: Overrides the policy's sampling temperature; 0 means greedy decoding.
         """
         ...
+
+
+def takes_episode_states(policy: Any) -> bool:
+    """Whether a policy reads :class:`~reason_gym.core.EpisodeState` snapshots (``takes_episode_states = True``)."""
+    return bool(getattr(policy, "takes_episode_states", False))
+
+
+def policy_inputs(policy: Any, states: Sequence[EpisodeState]) -> list[str] | list[EpisodeState]:
+    """What to hand ``policy.propose`` for these states: the snapshots themselves for a policy that takes them, else
+    their observation strings."""
+    return list(states) if takes_episode_states(policy) else [state.observation for state in states]
 
 
 class ScriptedPolicy:

@@ -24,6 +24,7 @@ import torch
 from agents.policies import fast_decode as fast
 from agents.policies.base import Candidate
 from agents.policies.prompts import PromptFormat, default_prompt, encode_prompts
+from reason_gym.core import EpisodeState, TaskSpec
 
 
 def available_cpus() -> int:
@@ -116,6 +117,8 @@ class HFPolicy:
         max_new_tokens: The longest step, in tokens; a step cut there has no trailing separator.
         stop: The step separator (one character); generation of a candidate ends at the first token containing it.
         prompt: How a state becomes input text (default: :func:`~agents.policies.prompts.default_prompt`).
+        task: The task of the observation strings it is given, for the default chat prompt's system prompt (state
+            snapshots carry their own task).
         max_batch_sequences: At most this many sequences (states times ``n``) are generated at once.
         num_threads: torch CPU threads, set process-wide (default: one for a model under
             :data:`SMALL_MODEL_PARAMETERS`, else the cores this process may use; see :func:`configure_threads`).
@@ -133,6 +136,7 @@ class HFPolicy:
         max_new_tokens: int = 64,
         stop: str = "\n",
         prompt: PromptFormat | None = None,
+        task: TaskSpec | None = None,
         max_batch_sequences: int = 64,
         num_threads: int | None = None,
         fast_decode: bool = True,
@@ -148,7 +152,7 @@ class HFPolicy:
         self.top_p = top_p
         self.max_new_tokens = max_new_tokens
         self.stop = stop
-        self.prompt = prompt if prompt is not None else default_prompt(tokenizer)
+        self.prompt = prompt if prompt is not None else default_prompt(tokenizer, task)
         self.max_batch_sequences = max_batch_sequences
         self.fast_decode = fast_decode
         self._decoder: fast.LlamaDecoder | None = None  # built at the first fast call, for self.model
@@ -167,7 +171,12 @@ class HFPolicy:
         model, tokenizer = load_model_and_tokenizer(name_or_path, device=device, dtype=dtype)
         return cls(model, tokenizer, **kwargs)
 
-    def propose(self, states: Sequence[str], n: int = 1, *, temperature: float | None = None) -> list[list[Candidate]]:
+    takes_episode_states = True
+    """Planners hand it state snapshots: its prompt reads the task's system prompt and formats from them."""
+
+    def propose(
+        self, states: Sequence[str | EpisodeState], n: int = 1, *, temperature: float | None = None
+    ) -> list[list[Candidate]]:
         """Returns ``n`` candidates per state (see :class:`~agents.policies.base.Policy`)."""
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")

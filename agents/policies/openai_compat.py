@@ -20,6 +20,7 @@ from typing import Any
 
 from agents.policies.base import Candidate
 from agents.policies.prompts import PromptFormat, RawPrompt
+from reason_gym.core import EpisodeState
 
 
 class ServerError(ConnectionError):
@@ -112,7 +113,12 @@ class OpenAICompatPolicy:
             self.model = models[0]
         return self.model
 
-    def propose(self, states: Sequence[str], n: int = 1, *, temperature: float | None = None) -> list[list[Candidate]]:
+    takes_episode_states = True
+    """Planners hand it state snapshots: its prompt reads the task's system prompt and formats from them."""
+
+    def propose(
+        self, states: Sequence[str | EpisodeState], n: int = 1, *, temperature: float | None = None
+    ) -> list[list[Candidate]]:
         """Returns ``n`` candidates per state (see :class:`~agents.policies.base.Policy`)."""
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")

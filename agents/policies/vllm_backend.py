@@ -24,6 +24,7 @@ from typing import Any
 from agents.policies.base import Candidate
 from agents.policies.hf import _looks_like_path
 from agents.policies.prompts import PromptFormat, default_prompt, encode_prompts
+from reason_gym.core import EpisodeState, TaskSpec
 
 
 def import_vllm() -> Any:
@@ -49,6 +50,8 @@ class VLLMPolicy:
         max_new_tokens: The longest step, in tokens.
         stop: The step separator; it is not part of the candidates' text.
         prompt: How a state becomes input text (default: chat template when the tokenizer has one, else raw).
+        task: The task of the observation strings it is given, for the default chat prompt's system prompt (state
+            snapshots carry their own task).
         seed: Seed of vLLM's sampler.
         dtype: Weight dtype (``"auto"``: the checkpoint's; ``"float32"``, ``"bfloat16"``, ...).
         **llm_kwargs: More arguments of ``vllm.LLM`` (e.g. ``gpu_memory_utilization``, ``max_model_len``,
@@ -64,6 +67,7 @@ class VLLMPolicy:
         max_new_tokens: int = 64,
         stop: str = "\n",
         prompt: PromptFormat | None = None,
+        task: TaskSpec | None = None,
         seed: int = 0,
         dtype: str = "auto",
         **llm_kwargs: Any,
@@ -84,10 +88,15 @@ class VLLMPolicy:
         self.top_p = top_p
         self.max_new_tokens = max_new_tokens
         self.stop = stop
-        self.prompt = prompt if prompt is not None else default_prompt(self.tokenizer)
+        self.prompt = prompt if prompt is not None else default_prompt(self.tokenizer, task)
         self._weights_dir: tempfile.TemporaryDirectory[str] | None = None  # see load_weights
 
-    def propose(self, states: Sequence[str], n: int = 1, *, temperature: float | None = None) -> list[list[Candidate]]:
+    takes_episode_states = True
+    """Planners hand it state snapshots: its prompt reads the task's system prompt and formats from them."""
+
+    def propose(
+        self, states: Sequence[str | EpisodeState], n: int = 1, *, temperature: float | None = None
+    ) -> list[list[Candidate]]:
         """Returns ``n`` candidates per state (see :class:`~agents.policies.base.Policy`)."""
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
@@ -147,7 +156,7 @@ class VLLMPolicy:
         self.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(folder)})
         if not self.llm.reset_prefix_cache():
             raise RuntimeError(
-                "vLLM did not reset its prefix cache (requests still running?): cached prefixes "
+                "vLLM did not reset its prefix cache (requests still running?): cached prompt blocks "
                 "would still come from the old weights"
             )
 
