@@ -13,8 +13,8 @@ import pytest
 
 import reason_gym  # noqa: F401
 from agents.bench import BenchConfig, ResumeWarning, run_bench
-from agents.simple import RandomAgent, RolloutAgent, run_episode
 from agents.cli import parse
+from agents.simple import RandomAgent, RolloutAgent, run_episode
 from reason_gym.cli import main
 
 
