@@ -1,298 +1,54 @@
-"""Exact arithmetic in free text: expressions, numbers, linear forms and the equalities a reasoning step states.
+"""Exact arithmetic in free text: the equalities a reasoning step states, checked exactly.
 
-Nothing is evaluated with ``eval``, ``exec`` or sympy: text is normalised, checked against a character whitelist,
-parsed with :func:`ast.parse` and walked over a whitelist of node types with exact rational arithmetic
-(:class:`fractions.Fraction`, with plain ``int`` whenever a value is whole). ``0.1 + 0.2 = 0.3`` is therefore
-true and ``1/3 = 0.33`` false.
+A claim is an equality between two pure arithmetic expressions (``5 * 3 = 15``); both sides are evaluated exactly
+by :mod:`reason_gym.checkers.numbers` (what an expression may contain is described there), so ``0.1 + 0.2 = 0.3``
+is true and ``1/3 = 0.33`` false. The names that module defines for expressions and numbers (:func:`evaluate`,
+:func:`linear_form`, :func:`normalize`, :func:`parse_number`, :data:`MAX_EXPRESSION_CHARS`) are importable from
+here too.
 
-What an expression may contain:
-
-- numbers: integers and exact decimals (``2.5``, never floats); comma groups of exactly three digits are
-  thousands separators, so ``1,234`` is ``1234``, but ``(28,365)`` stays a pair (a gcd, a point) and ``1,23``
-  is not a number. Leading zeros are dropped (``007`` is ``7``). Scientific notation (``1e5``), ``_`` separators,
-  hex and non-ASCII digits (``١٣``, ``３``, superscripts) are not numbers;
-- ``+ - * /``, unary ``-`` and ``+``, parentheses, and powers ``a^b`` or ``a**b`` (right-associative, as in
-  mathematics: ``2^3^2 = 2^9``) with a whole exponent; ``0^0`` and ``0^-1`` are undefined;
-- spellings: ``× · ⋅ ∗`` and LaTeX ``\\times \\cdot`` mean ``*``; ``÷`` and ``\\div`` mean ``/``; ``−`` and
-  ``–`` mean ``-``; ``\\frac{a}{b}`` (also ``\\dfrac``, ``\\tfrac``, ``\\cfrac``, ``\\frac12``) means
-  ``(a)/(b)``; ``{ }`` are parentheses (``2^{10}``); ``$`` signs, ``\\left``, ``\\right``, ``\\boxed`` after
-  ``=``, and LaTeX spacing are ignored (``1,\\!000`` and ``1{,}000`` are 1000). In LaTeX (text with a
-  backslash command, or between two ``$``) an exponent without braces is one character: ``2^23^2`` is not
-  ``2^(23)^2``, so it is not read;
-- ``x`` between two numbers (``3 x 4``, ``3x4``, ``24 x (1/3)``) means ``*`` in pure arithmetic, but never next
-  to a letter: ``2x`` is algebra (two times x), not a number. ``0x10`` is not read as ``0 * 10``;
-- a fraction written without spaces is one number: ``25 / 1/3`` is ``25 / (1/3) = 75`` (GSM8K writes that, and
-  Game24 steps read fractions the same way); ``1/2/3`` and ``2^1/2`` keep the usual precedence.
-
-Bounds, so that any input is judged in bounded time and memory: expressions longer than
-:data:`MAX_EXPRESSION_CHARS` are rejected unread; every intermediate value must fit in :data:`MAX_VALUE_BITS`
-bits (numerator and denominator), checked *before* a power is computed, so ``9^9^9`` is rejected at once; text
-scanned for claims is cut to :data:`MAX_TEXT_CHARS` and at most :data:`MAX_CLAIMS` claims are checked.
+Bounds, so that any text is judged in bounded time and memory: text scanned for claims is cut to
+:data:`MAX_TEXT_CHARS`, at most :data:`MAX_CLAIMS` claims are checked, and each side is bounded as
+:mod:`~reason_gym.checkers.numbers` bounds every expression.
 """
 
 from __future__ import annotations
 
-import ast
 import re
-from fractions import Fraction
-from functools import lru_cache
 from typing import NamedTuple
 
-from reason_gym.checkers.game24 import Number, apply
+from reason_gym.checkers.numbers import (
+    MAX_EXPRESSION_CHARS,
+    MAX_VALUE_BITS,
+    Linear,
+    Number,
+    evaluate,
+    evaluate_normalized,
+    linear_form,
+    normalize,
+    parse_number,
+)
 
-MAX_EXPRESSION_CHARS = 256
-"""Longer expressions (after normalisation) are not evaluated."""
-
-MAX_VALUE_BITS = 4096
-"""No intermediate value may have a numerator or denominator longer than this (about 1,233 digits)."""
+__all__ = [
+    "MAX_CLAIMS",
+    "MAX_EXPRESSION_CHARS",
+    "MAX_TEXT_CHARS",
+    "MAX_VALUE_BITS",
+    "Claim",
+    "Linear",
+    "Number",
+    "check_arithmetic_claims",
+    "evaluate",
+    "find_arithmetic_claims",
+    "linear_form",
+    "normalize",
+    "parse_number",
+]
 
 MAX_TEXT_CHARS = 100_000
 """:func:`find_arithmetic_claims` reads only this many characters of a text."""
 
 MAX_CLAIMS = 1000
 """:func:`find_arithmetic_claims` reads at most this many ``=`` signs (so finds at most this many claims)."""
-
-Linear = tuple[Number, Number]
-"""A linear form ``(a, b)``, meaning ``a * x + b``, with exact coefficients."""
-
-# ------------------------------------------------------------------ normalisation
-
-_FRAC = re.compile(r"\\[dtc]?frac\s*(?:\{([^{}]*)\}\s*\{([^{}]*)\}|([0-9])\s*([0-9]))")  # also \frac12
-_LATEX = re.compile(r"\\(?:(times|cdot|ast|div|left|right)(?![A-Za-z])|[,!;: ()\[\]$])")
-_BOXED_RESULT = re.compile(r"(?<==)([ \t]*)\\boxed(?![A-Za-z])")
-"""``= \\boxed{75}`` is a result; elsewhere ``\\boxed{n}`` may be a function (MATH defines some), so it stays."""
-_LATEX_SPELLINGS = {"times": "*", "cdot": "*", "ast": "*", "div": "/", ",": "", "!": ""}  # 1,\!000 is 1,000
-_MATH_MODE = re.compile(r"\$[^$]*\$")
-_LATEX_EXPONENT = re.compile(r"\^([0-9])(?=[0-9])")
-"""In LaTeX an exponent without braces is one character: ``$2^23^2$`` is 2^2 3^2, not 2^(23)^2."""
-_SPELLINGS = str.maketrans(
-    {"×": "*", "·": "*", "⋅": "*", "∗": "*", "÷": "/", "−": "-", "–": "-", "{": "(", "}": ")", "$": None}
-)
-# `x` as a times sign between numbers: spaced, also next to parentheses (`3 x 4`, `24 x (1/3)`), or tight
-# between digits (`3x4`) but not after a lone 0 (hex, `0x10`).
-_TIMES_X = re.compile(r"(?<=[0-9)])[ \t]+[xX][ \t]+(?=[0-9(])|(?<=[0-9])(?<![^0-9]0)(?<!\A0)[xX](?=[0-9])")
-# Comma groups of exactly three digits; not part of a longer run of digits, commas or a decimal.
-_THOUSANDS = re.compile(r"(?<![0-9.,])[0-9]{1,3}(?:,[0-9]{3})+(?![0-9]|,[0-9])")
-_LEADING_ZEROS = re.compile(r"(?<![0-9.])0+(?=[0-9])")
-# A fraction written without spaces is one number, as in GSM8K's '25 / 1/3 = 75' and Game24's steps: it gets
-# parentheses unless a '/' or '^' touches it (1/2/3 and 2^1/2 keep the usual precedence).
-_TIGHT_FRACTION = re.compile(r"(?<![0-9./^])[0-9]+(?:\.[0-9]+)?/[0-9]+(?:\.[0-9]+)?(?![0-9./^])")
-
-
-def _frac(match: re.Match[str]) -> str:
-    numerator, denominator = (match.group(1), match.group(2)) if match.group(1) is not None else match.group(3, 4)
-    return f"(({numerator})/({denominator}))"
-
-
-def _latex(match: re.Match[str]) -> str:
-    command = match.group(1) or match.group()[1]
-    return _LATEX_SPELLINGS.get(command, "" if match.group(1) else " ")
-
-
-def _math_mode(match: re.Match[str]) -> str:
-    return _LATEX_EXPONENT.sub(r"^\1 ", match.group())
-
-
-def _thousands(match: re.Match[str]) -> str:
-    text, start, end = match.string, match.start(), match.end()
-    if text[start - 1 : start] == "(" and text[end : end + 1] == ")":
-        return match.group()  # a pair, gcd(28,365) or a point (18,240), not 28365
-    return match.group().replace(",", "")
-
-
-def normalize(text: str, *, times_x: bool = True) -> str:
-    """Rewrites the lenient spellings of arithmetic into the ASCII that the parser reads.
-
-    Args:
-        text: Any text.
-        times_x: Whether ``x`` between two digits means ``*`` (off where ``x`` is a variable).
-
-    >>> normalize(r"$12 \\times 4 = \\frac{96}{2}$, 3 x 4 = 12 and 1,234 − 034")
-    '12 * 4 = ((96)/(2)), 3*4 = 12 and 1234 - 34'
-    """
-    for _ in range(3):  # nested fractions, innermost first
-        text, count = _FRAC.subn(_frac, text)
-        if not count:
-            break
-    if "\\" in text:  # LaTeX: exponents without braces are one character everywhere
-        text = _LATEX_EXPONENT.sub(r"^\1 ", _LATEX.sub(_latex, _BOXED_RESULT.sub(r"\1", text)))
-    elif "$" in text:  # math mode, or currency: exponents without braces are one character between two $
-        text = _MATH_MODE.sub(_math_mode, text)
-    text = text.replace("{,}", ",").translate(_SPELLINGS)
-    if times_x:
-        text = _TIMES_X.sub("*", text)
-    text = _THOUSANDS.sub(_thousands, text)
-    text = _LEADING_ZEROS.sub("", text)
-    return _TIGHT_FRACTION.sub(lambda match: f"({match.group()})", text) if "/" in text else text
-
-
-# ------------------------------------------------------------------ exact evaluation
-
-
-class _Rejected(Exception):
-    """Not whitelisted arithmetic, or undefined (internal control flow)."""
-
-
-_EXPRESSION_CHARS = re.compile(r"[0-9.+\-*/^() \t]+")
-
-
-def _bounded(value: Number) -> Number:
-    if type(value) is int:
-        if value.bit_length() > MAX_VALUE_BITS:
-            raise _Rejected("too large")
-        return value
-    if max(value.numerator.bit_length(), value.denominator.bit_length()) > MAX_VALUE_BITS:
-        raise _Rejected("too large")
-    return value.numerator if value.denominator == 1 else value
-
-
-def _power(base: Number, exponent: Number) -> Number:
-    """``base ** exponent`` for a whole exponent, refused before computing it if the result would be too large."""
-    if type(exponent) is not int:
-        raise _Rejected("the exponent is not whole")
-    if base == 0:
-        if exponent <= 0:
-            raise _Rejected("0 to a power <= 0 is undefined")
-        return 0
-    if base in (1, -1):
-        return int(base) ** (exponent % 2)
-    bits = base.bit_length() if type(base) is int else max(base.numerator.bit_length(), base.denominator.bit_length())
-    if (bits - 1) * abs(exponent) >= MAX_VALUE_BITS:  # |base| >= 2^(bits-1): surely too large, do not compute it
-        raise _Rejected("too large")
-    return _bounded(base**exponent if exponent >= 0 else Fraction(1) / Fraction(base) ** -exponent)
-
-
-def _combine(op: type[ast.operator], left: Linear, right: Linear) -> Linear:
-    """``left op right`` on linear forms; refuses anything non-linear or undefined."""
-    (a, b), (c, d) = left, right
-    if op is ast.Add:
-        return _bounded(apply(a, "+", c)), _bounded(apply(b, "+", d))
-    if op is ast.Sub:
-        return _bounded(apply(a, "-", c)), _bounded(apply(b, "-", d))
-    if op is ast.Mult:
-        if a and c:
-            raise _Rejected("not linear")
-        return _bounded(apply(a, "*", d) + apply(b, "*", c)), _bounded(apply(b, "*", d))
-    if op is ast.Div:
-        if c or d == 0:
-            raise _Rejected("division by zero" if not c else "not linear")
-        return _bounded(apply(a, "/", d)), _bounded(apply(b, "/", d))
-    if op is ast.Pow:
-        if a or c:
-            raise _Rejected("not linear")
-        return 0, _power(b, d)
-    raise _Rejected(f"'{op.__name__}' is not allowed")
-
-
-def _walk(node: ast.AST, source: str, variable: str | None) -> Linear:
-    """Evaluates a parsed expression exactly, as a linear form in ``variable`` (``(0, value)`` without one)."""
-    if isinstance(node, ast.BinOp):
-        left = _walk(node.left, source, variable)
-        return _combine(type(node.op), left, _walk(node.right, source, variable))
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        a, b = _walk(node.operand, source, variable)
-        return (-a, -b) if isinstance(node.op, ast.USub) else (a, b)
-    if isinstance(node, ast.Constant) and type(node.value) is int:
-        return 0, _bounded(node.value)
-    if isinstance(node, ast.Constant) and type(node.value) is float:  # re-read the digits: floats are not exact
-        value = Fraction(source[node.col_offset : node.end_col_offset])
-        return 0, (value.numerator if value.denominator == 1 else value)
-    if isinstance(node, ast.Name) and node.id == variable:
-        return 1, 0
-    raise _Rejected(f"'{type(node).__name__}' is not allowed")
-
-
-@lru_cache(maxsize=1 << 14)
-def _parse(expression: str, variable: str | None) -> Linear | None:
-    """Parses whitelisted, normalised text; memoised, as rollouts repeat the same expressions."""
-    try:
-        tree = ast.parse(expression, mode="eval")
-        return _walk(tree.body, expression, variable)
-    except (_Rejected, SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-
-
-def _evaluate_normalized(expression: str) -> Number | None:
-    expression = expression.strip()
-    if len(expression) > MAX_EXPRESSION_CHARS or not _EXPRESSION_CHARS.fullmatch(expression):
-        return None
-    form = _parse(expression.replace("^", "**"), None)
-    return None if form is None else form[1]
-
-
-def evaluate(expression: str) -> Number | None:
-    """The exact value of an arithmetic expression, or ``None`` if it is not one (or is undefined).
-
-    >>> evaluate("0.1 + 0.2"), evaluate("8 / (3 - 8 / 3)"), evaluate("$1,234 × 2$"), evaluate("2^10")
-    (Fraction(3, 10), 24, 2468, 1024)
-    >>> evaluate("2x"), evaluate("1 / 0"), evaluate("9^9^9"), evaluate("__import__('os')")
-    (None, None, None, None)
-    """
-    if not isinstance(expression, str) or len(expression) > 4 * MAX_EXPRESSION_CHARS:
-        return None
-    return _evaluate_text(expression)
-
-
-@lru_cache(maxsize=1 << 13)
-def _evaluate_text(expression: str) -> Number | None:
-    return _evaluate_normalized(normalize(expression))
-
-
-@lru_cache(maxsize=16)
-def _linear_syntax(variable: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """The characters a linear expression in ``variable`` may contain, and where a product is implicit."""
-    return (
-        re.compile(rf"[0-9.+\-*/^() \t{variable}]+"),
-        re.compile(rf"(?<=[0-9{variable})])[ \t]*(?=[{variable}(])"),
-    )
-
-
-def linear_form(expression: str, variable: str = "x") -> Linear | None:
-    """``(a, b)`` such that the expression equals ``a * variable + b``, or ``None`` if it is not linear.
-
-    Products may be implicit next to the variable or a parenthesis (``3x``, ``2(x + 1)``, ``(x)(2)``); the
-    variable is never a times sign here. ``variable`` is one ASCII letter.
-
-    >>> linear_form("3x + 4"), linear_form("(x + 3) / 2 - x"), linear_form("x * x"), linear_form("2(y - 1)", "y")
-    ((3, 4), (Fraction(-1, 2), Fraction(3, 2)), None, (2, -2))
-    """
-    if not (isinstance(variable, str) and len(variable) == 1 and variable.isascii() and variable.isalpha()):
-        raise ValueError(f"variable must be one ASCII letter, got {variable!r}")
-    if not isinstance(expression, str) or len(expression) > 4 * MAX_EXPRESSION_CHARS:
-        return None
-    return _linear_text(expression, variable)
-
-
-@lru_cache(maxsize=1 << 13)
-def _linear_text(expression: str, variable: str) -> Linear | None:
-    text = normalize(expression, times_x=variable not in "xX").strip()
-    allowed, implicit_product = _linear_syntax(variable)
-    if len(text) > MAX_EXPRESSION_CHARS or not allowed.fullmatch(text):
-        return None
-    return _parse(implicit_product.sub("*", text).replace("^", "**"), variable)
-
-
-_NUMBER_CHARS = re.compile(r"[-+0-9.()/ \t]+")
-_BINARY_SIGN = re.compile(r"[0-9.)][ \t]*[-+]")
-_BOXED = re.compile(r"\A\s*\\boxed(?![A-Za-z])")
-
-
-def parse_number(text: str) -> Number | None:
-    """A single number: an integer, exact decimal or fraction, in any spelling above; else ``None``.
-
-    An expression is not a number: ``3 + 4`` is refused, so a final answer cannot be the question copied.
-
-    >>> parse_number("-7/2"), parse_number("3.50"), parse_number(r"\\frac{7}{2}"), parse_number("$1,200.")
-    (Fraction(-7, 2), Fraction(7, 2), Fraction(7, 2), 1200)
-    >>> parse_number("3 + 4"), parse_number("1/2/3"), parse_number("7 apples")
-    (None, None, None)
-    """
-    if not isinstance(text, str) or len(text) > MAX_EXPRESSION_CHARS:
-        return None
-    text = normalize(_BOXED.sub("", text, count=1)).strip().removesuffix(".").strip()
-    if not _NUMBER_CHARS.fullmatch(text) or _BINARY_SIGN.search(text) or text.count("/") > 1:
-        return None
-    return _evaluate_normalized(text)
 
 
 # ------------------------------------------------------------------ claims in free text
@@ -466,7 +222,7 @@ def find_arithmetic_claims(text: str) -> list[Claim]:
 
 
 def _value(side: str | None) -> Number | None:
-    return None if side is None else _evaluate_normalized(side)
+    return None if side is None else evaluate_normalized(side)
 
 
 def check_arithmetic_claims(text: str) -> tuple[int, int]:

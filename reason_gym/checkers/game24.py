@@ -16,13 +16,33 @@ parentheses only (no unary minus, powers, floor division, concatenation or decim
 from __future__ import annotations
 
 import ast
-import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from functools import lru_cache
 from typing import NamedTuple
+
+from reason_gym.checkers.numbers import AST_OPERATORS, LITERAL_PATTERN, Number, apply, parse_literal
+
+__all__ = [  # Number, apply and parse_number (parse_literal) are defined in reason_gym.checkers.numbers
+    "MAX_ANSWER_CHARS",
+    "MAX_STEP_CHARS",
+    "AnswerVerdict",
+    "Expression",
+    "Number",
+    "Step",
+    "StepVerdict",
+    "apply",
+    "check_step",
+    "combine_expressions",
+    "format_step",
+    "judge_answer",
+    "number_expression",
+    "pair_moves",
+    "parse_number",
+    "parse_step",
+    "replay_expressions",
+]
 
 MAX_STEP_CHARS = 256
 """Longer steps are rejected before parsing, so any input is judged in bounded time."""
@@ -30,64 +50,21 @@ MAX_STEP_CHARS = 256
 MAX_ANSWER_CHARS = 256
 """Longer answers are judged wrong before parsing."""
 
-Number = int | Fraction
-"""An exact number: an ``int`` whenever the value is whole (ints are ~30x faster than Fractions), else a Fraction."""
-
-_OPERATIONS = {"+": operator.add, "-": operator.sub, "*": operator.mul}
-
-
-def apply(a: Number, op: str, b: Number) -> Number:
-    """``a op b`` exactly, normalised to an ``int`` when whole; the caller rules out division by zero.
-
-    >>> apply(8, "/", 3), apply(8, "/", 2), apply(Fraction(1, 3), "*", 3)
-    (Fraction(8, 3), 4, 1)
-    """
-    if op == "/":
-        if type(a) is int and type(b) is int:
-            quotient, remainder = divmod(a, b)
-            return quotient if remainder == 0 else Fraction(a, b)
-        value = Fraction(a) / b
-    else:
-        value = _OPERATIONS[op](a, b)
-        if type(value) is int:
-            return value
-    return value.numerator if value.denominator == 1 else value
-
-
 # Lenient spellings of the four operators, mapped to ASCII before parsing.
 _OPERATOR_SPELLINGS = str.maketrans({"×": "*", "÷": "/", "−": "-", "–": "-"})
 
-_NUMBER = r"-?\d+(?:/\d+|\.\d+)?"
+_NUMBER = LITERAL_PATTERN  # an integer, exact decimal or fraction without spaces
 _STEP_RE = re.compile(
     rf"\s*({_NUMBER})\s*([-+*/])\s*({_NUMBER})\s*=\s*({_NUMBER})\s*(?:\(\s*left\s*:\s*([^()]*)\))?[\s.]*",
     re.ASCII | re.IGNORECASE,
 )
-_NUMBER_RE = re.compile(rf"\s*({_NUMBER})\s*", re.ASCII)
 _LEFT_SEPARATORS = re.compile(r"[\s,]+")
 # Characters an answer may contain at all; everything else (letters, '_', '.', '**' survives but is rejected by ast).
 _ANSWER_CHARS = re.compile(r"[0-9+\-*/()\s]*", re.ASCII)
-_AST_OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 
 
-def parse_number(token: str) -> Number | None:
-    """Parses one number written as an integer, exact decimal or ``p/q`` fraction; ``None`` if it is not one.
-
-    >>> parse_number("8/3"), parse_number("-2.5"), parse_number("1/0")
-    (Fraction(8, 3), Fraction(-5, 2), None)
-    >>> parse_number("4/2"), parse_number("3.0")
-    (2, 3)
-    """
-    match = _NUMBER_RE.fullmatch(token)
-    if match is None:
-        return None
-    text = match.group(1)
-    if "/" in text:
-        numerator, denominator = (int(part) for part in text.split("/"))
-        return apply(numerator, "/", denominator) if denominator else None
-    if "." in text:
-        value = Fraction(text)
-        return value.numerator if value.denominator == 1 else value
-    return int(text)
+parse_number = parse_literal
+"""One number token of a step (:func:`reason_gym.checkers.numbers.parse_literal`; the name other modules import)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,13 +113,13 @@ def parse_step(text: str) -> Step | str:
     if match is None:
         return "not a step of the form 'a op b = c (left: ...)'"
     a, op, b, result, left_text = match.groups()
-    numbers = [parse_number(a), parse_number(b), parse_number(result)]
+    numbers = [parse_literal(a), parse_literal(b), parse_literal(result)]
     if None in numbers:
         return "a fraction has a zero denominator"
     left = None
     if left_text is not None:
         tokens = [token for token in _LEFT_SEPARATORS.split(left_text) if token]
-        parsed = [parse_number(token) for token in tokens]
+        parsed = [parse_literal(token) for token in tokens]
         if None in parsed:
             return f"cannot read the left list '{left_text.strip()}'"
         left = tuple(sorted(parsed))  # type: ignore[type-var]
@@ -270,13 +247,13 @@ class _Rejected(Exception):
 def _evaluate(node: ast.AST, used: list[int]) -> Number:
     """Evaluates a whitelisted expression tree exactly, collecting the integer literals it uses."""
     if isinstance(node, ast.BinOp):
-        if type(node.op) not in _AST_OPERATORS:
+        if type(node.op) not in AST_OPERATORS:
             raise _Rejected(f"'{type(node.op).__name__}' is not allowed: use numbers, + - * / and parentheses")
         left = _evaluate(node.left, used)
         right = _evaluate(node.right, used)
         if isinstance(node.op, ast.Div) and right == 0:
             raise _Rejected("division by zero")
-        return apply(left, _AST_OPERATORS[type(node.op)], right)
+        return apply(left, AST_OPERATORS[type(node.op)], right)
     if isinstance(node, ast.Constant) and type(node.value) is int:
         used.append(node.value)
         return node.value
@@ -297,7 +274,7 @@ def judge_answer(text: str, numbers: Sequence[int], target: int = 24) -> AnswerV
     expression, *rest = text.split("=")
     if len(rest) > 1:
         return AnswerVerdict(False, None, "more than one '='")
-    if rest and parse_number(rest[0]) != target:
+    if rest and parse_literal(rest[0]) != target:
         return AnswerVerdict(False, None, f"the right-hand side '{rest[0].strip()}' is not {target}")
     if not _ANSWER_CHARS.fullmatch(expression):
         return AnswerVerdict(False, None, "only digits, + - * / and parentheses are allowed")

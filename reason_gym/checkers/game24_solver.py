@@ -14,7 +14,8 @@ import itertools
 from collections.abc import Iterable
 from functools import lru_cache
 
-from reason_gym.checkers.game24 import Number, apply, format_step, pair_moves, replay_expressions
+from reason_gym.checkers.game24 import format_step, pair_moves, replay_expressions
+from reason_gym.checkers.numbers import Number, apply
 
 Move = tuple[Number, str, Number]
 
