@@ -20,7 +20,8 @@ A check runs in five stages (:meth:`MathAnswerChecker.check`):
    starts a new one and judges the answer wrong. So every check returns in about ``timeout`` seconds, from any
    thread (math-verify's own ``signal.alarm`` timeout only works in a main thread) and in any process, including
    ``AsyncVectorEnv`` workers: a forked child never uses its parent's worker (it starts its own), and workers
-   are closed at exit.
+   are closed at exit (the processes: :mod:`reason_gym.checkers.math_worker`; fork and exit:
+   :mod:`reason_gym.process_local`).
 
 The rules (what a careful grader accepts, and nothing more):
 
@@ -59,20 +60,11 @@ after a kill. It is bounded separately, by ``startup_timeout``.
 
 from __future__ import annotations
 
-import atexit
 import importlib.util
-import json
-import math
-import os
-import select
-import subprocess
-import sys
 import threading
 import time
-import weakref
 from collections import OrderedDict
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from reason_gym.checkers.math_forms import (
     base_number,
@@ -90,6 +82,24 @@ from reason_gym.checkers.math_forms import (
     split_unit,
     units_agree,
 )
+from reason_gym.checkers.math_worker import WORKER_SCRIPT, CheckerUnavailableError, WorkerDied, WorkerPool
+from reason_gym.process_local import LiveObjects, ProcessDefault
+
+__all__ = [  # WORKER_SCRIPT and CheckerUnavailableError are defined in reason_gym.checkers.math_worker
+    "DEFAULT_TIMEOUT",
+    "MAX_ANSWER_CHARS",
+    "MAX_FINAL_VALUES",
+    "MAX_NESTING",
+    "WORKER_SCRIPT",
+    "AnswerCheck",
+    "CheckerBugError",
+    "CheckerUnavailableError",
+    "MathAnswerChecker",
+    "check_answer",
+    "default_checker",
+    "is_equivalent",
+    "require_math_verify",
+]
 
 MAX_ANSWER_CHARS = 1000
 """Longer extracted answers (or references) are judged wrong without parsing."""
@@ -103,8 +113,6 @@ the LaTeX parser would spend its whole time budget on ``\\frac{\\frac{\\frac{...
 
 DEFAULT_TIMEOUT = 3.0
 """Seconds a check may take in the worker before it is judged wrong."""
-
-WORKER_SCRIPT = Path(__file__).with_name("_math_verify_worker.py")
 
 _MIN_WORKER_SECONDS = 0.05
 """A check with less of its budget left judges its next value wrong (timeout) instead of asking the worker."""
@@ -130,10 +138,6 @@ class AnswerCheck(NamedTuple):
     correct: bool
     method: str
     reason: str = ""
-
-
-class CheckerUnavailableError(RuntimeError):
-    """math-verify is missing, or its worker process cannot start: no answer can be judged."""
 
 
 class CheckerBugError(RuntimeError):
@@ -250,110 +254,12 @@ def _unit_pair(gold: str, answer: str) -> tuple[str, str] | AnswerCheck:
     return (gold if gold_unit == "%" else gold_bare), (answer if answer_unit == "%" else answer_bare)
 
 
-# ------------------------------------------------------------------------------------------------ worker process
-
-
-class _WorkerDied(Exception):
-    """The worker's pipe closed: it crashed or was killed."""
-
-
-class _Worker:
-    """One math-verify worker process, used by one thread at a time (the checker's pool hands it out)."""
-
-    def __init__(self, memory_limit_mb: int) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(WORKER_SCRIPT), str(memory_limit_mb)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            bufsize=0,
-            start_new_session=True,  # a Ctrl-C meant for the parent does not kill a check half-way
-        )
-        self._stdin = self.process.stdin.fileno()  # type: ignore[union-attr]
-        self._stdout = self.process.stdout.fileno()  # type: ignore[union-attr]
-        self._poll = select.poll()  # poll, not select: no FD_SETSIZE limit in processes with many files
-        self._poll.register(self._stdout, select.POLLIN)
-        self._buffer = b""
-        self._next_id = 0
-        self.version: str | None = None
-        self.clear_first = False
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def ensure_ready(self, timeout: float) -> None:
-        """Waits for the worker's ready line; raises CheckerUnavailableError if it does not come."""
-        if self.version is not None:
-            return
-        try:
-            message = self._receive(time.monotonic() + timeout)
-        except _WorkerDied:
-            message = {"fatal": f"the worker exited at start (code {self.process.wait()})"}
-        if message is None:
-            message = {"fatal": f"the worker did not start within {timeout:g} s"}
-        if "fatal" in message:
-            self.kill()
-            raise CheckerUnavailableError(f"math-verify worker unavailable: {message['fatal']}")
-        self.version = message["version"]
-
-    def request(self, payload: dict[str, Any], deadline: float) -> dict[str, Any] | None:
-        """Sends a request and returns the reply, or ``None`` if none came by ``deadline``."""
-        self._next_id += 1
-        if self.clear_first:
-            payload = {**payload, "clear_first": True}
-            self.clear_first = False
-        self._send({**payload, "id": self._next_id})
-        while True:
-            reply = self._receive(deadline)
-            if reply is None or reply.get("id") == self._next_id:
-                return reply
-
-    def _send(self, message: dict[str, Any]) -> None:
-        data = memoryview(json.dumps(message).encode() + b"\n")
-        try:
-            while data:
-                data = data[os.write(self._stdin, data) :]
-        except (BrokenPipeError, OSError) as error:
-            raise _WorkerDied from error
-
-    def _receive(self, deadline: float) -> dict[str, Any] | None:
-        while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            if not self._poll.poll(math.ceil(remaining * 1000)):
-                continue
-            chunk = os.read(self._stdout, 1 << 16)
-            if not chunk:
-                raise _WorkerDied
-            self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        return json.loads(line)
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait()
-        self.abandon()
-
-    def close(self, wait: float = 0.2) -> None:
-        """Ends the worker: end of input makes it exit; it is killed if it does not within ``wait`` seconds (it
-        holds nothing worth waiting for)."""
-        self.abandon()
-        try:
-            self.process.wait(wait)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def abandon(self) -> None:
-        """Closes this process's ends of the pipes (and nothing else: after a fork the worker is the parent's)."""
-        for pipe in (self.process.stdin, self.process.stdout):
-            if pipe is not None and not pipe.closed:
-                pipe.close()
-
-
 # ------------------------------------------------------------------------------------------------------ checker
 
-_CHECKERS: weakref.WeakSet[MathAnswerChecker] = weakref.WeakSet()
+_CHECKERS: LiveObjects[MathAnswerChecker] = LiveObjects(
+    forget=lambda checker: checker._reset_after_fork(), close=lambda checker: checker.close()
+)
+"""Every checker: a forked child forgets its parent's workers; at exit each process closes its own."""
 
 
 class MathAnswerChecker:
@@ -395,7 +301,13 @@ class MathAnswerChecker:
         self.backend_version: str | None = None
         """math-verify's version, known once a worker has started."""
         self._cache: OrderedDict[tuple[str, str], AnswerCheck] = OrderedDict()
-        self._reset_after_fork()
+        self._cache_lock = threading.Lock()
+        self._workers = WorkerPool(
+            max_workers=max_workers,
+            memory_limit_mb=self.memory_limit_mb,
+            startup_timeout=self.startup_timeout,
+            script=WORKER_SCRIPT,  # read now: tests swap in other workers
+        )
         _CHECKERS.add(self)
 
     # ---------------------------------------------------------------- public API
@@ -434,26 +346,15 @@ class MathAnswerChecker:
         """Forgets cached verdicts, and makes each worker empty its parse caches before its next check."""
         with self._cache_lock:
             self._cache.clear()
-        with self._pool:
-            for worker in self._workers:
-                worker.clear_first = True
+        self._workers.clear_caches()
 
     def worker_pids(self) -> list[int]:
         """Process ids of this process's running workers (for monitoring; empty before the first worker check)."""
-        if self._pid != os.getpid():
-            return []
-        with self._pool:
-            return sorted(worker.process.pid for worker in self._workers if worker.alive())
+        return self._workers.pids()
 
     def close(self) -> None:
         """Stops the workers (new ones start if the checker is used again). Called for every checker at exit."""
-        if self._pid != os.getpid():
-            self._reset_after_fork()
-            return
-        with self._pool:
-            workers, self._workers, self._idle = list(self._workers), set(), []
-        for worker in workers:
-            worker.close()
+        self._workers.close()
 
     def __enter__(self) -> MathAnswerChecker:
         return self
@@ -538,67 +439,25 @@ class MathAnswerChecker:
 
     def _reset_after_fork(self) -> None:
         """Forgets the workers and locks (a forked child must not use its parent's; it starts its own)."""
-        for worker in getattr(self, "_workers", ()):
-            worker.abandon()
-        self._pid = os.getpid()
         self._cache_lock = threading.Lock()
-        self._pool = threading.Condition()
-        self._idle: list[_Worker] = []
-        self._workers: set[_Worker] = set()
-
-    def _acquire(self) -> _Worker:
-        if self._pid != os.getpid():  # belt and braces beside the at-fork hook
-            self._reset_after_fork()
-        with self._pool:
-            while not self._idle and len(self._workers) >= self.max_workers:
-                self._pool.wait()
-            worker = self._idle.pop() if self._idle else self._start_worker()
-            if not worker.alive():  # died while idle (killed from outside): replace it
-                self._workers.discard(worker)
-                worker.abandon()
-                worker = self._start_worker()
-        try:
-            worker.ensure_ready(self.startup_timeout)
-        except CheckerUnavailableError:
-            self._release(worker, healthy=False, replace=False)
-            raise
-        self.backend_version = worker.version
-        return worker
-
-    def _start_worker(self) -> _Worker:
-        worker = _Worker(self.memory_limit_mb)
-        self._workers.add(worker)
-        return worker
-
-    def _release(self, worker: _Worker, healthy: bool, replace: bool = True) -> None:
-        """Returns a worker to the pool; an unhealthy one is killed and (by default) a new one started at once,
-        so that its import overlaps with the caller's other work."""
-        if not healthy:
-            worker.kill()
-        with self._pool:
-            if healthy:
-                self._idle.append(worker)
-            else:
-                self._workers.discard(worker)
-                if replace:
-                    self._idle.append(self._start_worker())
-            self._pool.notify()
+        self._workers.forget()
 
     def _verify(self, gold: str, answer: str, timeout: float) -> AnswerCheck:
         budget = max(timeout - _SOFT_MARGIN, timeout / 2)
         # A worker that dies on a request is retried once on a fresh worker: it may have been killed from outside
         # while idle, before the kill was visible to ``alive()``. Dying twice means the answer itself kills it.
         for _attempt in range(2):
-            worker = self._acquire()
+            worker = self._workers.acquire()
+            self.backend_version = worker.version
             healthy = False
             try:
                 reply = worker.request({"gold": gold, "answer": answer, "budget": budget}, time.monotonic() + timeout)
                 healthy = reply is not None
                 break
-            except _WorkerDied:
+            except WorkerDied:
                 continue
             finally:
-                self._release(worker, healthy)
+                self._workers.release(worker, healthy)
         else:
             return AnswerCheck(False, "crashed", "the math-verify worker died on this answer twice (it was restarted)")
         if reply is None:
@@ -616,17 +475,12 @@ class MathAnswerChecker:
 
 # --------------------------------------------------------------------------------------- process-wide default
 
-_default: MathAnswerChecker | None = None
-_default_lock = threading.Lock()
+_DEFAULT: ProcessDefault[MathAnswerChecker] = ProcessDefault(MathAnswerChecker)
 
 
 def default_checker() -> MathAnswerChecker:
     """The process-wide checker the environments use (created on first use; its workers start lazily)."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = MathAnswerChecker()
-        return _default
+    return _DEFAULT.get()
 
 
 def check_answer(answer: str, gold: str) -> AnswerCheck:
@@ -650,20 +504,3 @@ def require_math_verify() -> None:
     their constructor, so a missing dependency fails before the first episode, not at the first answer)."""
     if importlib.util.find_spec("math_verify") is None:
         raise CheckerUnavailableError("math answers need math-verify: pip install 'math-verify>=0.9'")
-
-
-def _after_fork_in_child() -> None:
-    global _default_lock
-    _default_lock = threading.Lock()
-    for checker in list(_CHECKERS):
-        checker._reset_after_fork()
-
-
-def _close_all() -> None:
-    for checker in list(_CHECKERS):
-        if checker._pid == os.getpid():
-            checker.close()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-atexit.register(_close_all)

@@ -10,7 +10,6 @@ exchange with a worker is in :mod:`reason_gym.sandbox.worker`.
 
 from __future__ import annotations
 
-import atexit
 import itertools
 import os
 import queue
@@ -23,6 +22,7 @@ import weakref
 from dataclasses import replace
 from typing import Any
 
+from reason_gym.process_local import LiveObjects, ProcessDefault
 from reason_gym.sandbox.inside.files import remove_tree
 from reason_gym.sandbox.launch import Launch, bubblewrap_problem, find_bwrap, isolation_of
 from reason_gym.sandbox.results import Isolation, Limits, RunResult, Status, TestOutcome
@@ -54,7 +54,11 @@ def _env_allows_partial() -> bool:
     return os.environ.get(ALLOW_PARTIAL_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
-_LIVE: weakref.WeakSet[Sandbox] = weakref.WeakSet()
+_LIVE: LiveObjects[Sandbox] = LiveObjects(
+    forget=lambda sandbox: sandbox._forget(), close=lambda sandbox: sandbox.close()
+)
+"""Every sandbox: a forked child forgets its parent's workers; at exit each process closes its own (workers stopped,
+scratch folders removed: nothing piles up in /tmp)."""
 _WARNED: set[tuple[str, ...]] = set()
 
 
@@ -410,31 +414,9 @@ def _remove_scratch(path: str, owner: int) -> None:
         remove_tree(path)
 
 
-@atexit.register
-def _close_all() -> None:
-    """Closes every sandbox at exit: workers stopped, scratch folders removed (nothing piles up in /tmp)."""
-    for sandbox in list(_LIVE):
-        if sandbox._pid == os.getpid():
-            sandbox.close()
-
-
-def _after_fork_in_child() -> None:
-    global _DEFAULT_LOCK
-    _DEFAULT_LOCK = threading.Lock()
-    for sandbox in list(_LIVE):
-        sandbox._forget()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-_DEFAULT: Sandbox | None = None
-_DEFAULT_LOCK = threading.Lock()
+_DEFAULT: ProcessDefault[Sandbox] = ProcessDefault(Sandbox)
 
 
 def default_sandbox() -> Sandbox:
     """The process-wide sandbox environments use unless given one (started on first use)."""
-    global _DEFAULT
-    with _DEFAULT_LOCK:
-        if _DEFAULT is None:
-            _DEFAULT = Sandbox()
-        return _DEFAULT
+    return _DEFAULT.get()
