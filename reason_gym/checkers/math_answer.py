@@ -5,7 +5,8 @@ A check runs in five stages (:meth:`MathAnswerChecker.check`):
 1. **Extraction** (:mod:`reason_gym.checkers.math_forms`): the text after ``Answer:`` may be raw (``18``,
    ``\\frac{1}{2}``, ``**18**``), in ``$...$`` / ``\\(...\\)`` / ``\\[...\\]``, or in ``\\boxed{}``. Every box
    counts, and values joined by ``or`` / ``and`` / ``;`` (``5 or 6``, ``$5$ or $6$``) are separate final values.
-2. **Form rules**, in this process (the rules below): hedges, equations and units.
+2. **Form rules**, in this process (the rules below): hedges, equations and units
+   (:mod:`reason_gym.checkers.math_quantities` reads numbers and units).
 3. **Exact fast path**, in this process: an answer identical to the reference (up to runs of spaces) is right;
    when both sides are plain numbers (integers, decimals, ``a/b``, ``\\frac{a}{b}``, mixed numbers, ``½``,
    scientific notation, repeating decimals, GSM8K thousands separators ``1,234``, a currency sign, a unit,
@@ -67,17 +68,19 @@ from collections import OrderedDict
 from typing import NamedTuple
 
 from reason_gym.checkers.math_forms import (
-    base_number,
     equation_sides,
-    exact_number,
     extract_answer,
     final_answers,
     has_connector,
     is_constant,
     is_list,
-    looks_like_base_number,
     names_unknowns,
     nesting_depth,
+)
+from reason_gym.checkers.math_quantities import (
+    base_number,
+    exact_number,
+    looks_like_base_number,
     number_list,
     split_unit,
     units_agree,
