@@ -174,12 +174,12 @@ def seed_policy(policy: Policy, seed: int) -> None:
 
 def problem_indices(env: gym.Env, split: str, limit: int | None) -> list[int]:
     """The indices of the problems to play: the first ``limit`` of the split."""
-    indices = getattr(env.unwrapped, "split_indices", None)
+    indices = env.unwrapped.split_indices(split)  # None: a procedural task (see ReasoningEnv.split_indices)
     if indices is None:
         if limit is None:
             raise ValueError(f"{env.unwrapped.__class__.__name__} has no fixed problem list: pass a limit")
         return list(range(limit))
-    count = len(indices(split))
+    count = len(indices)
     return list(range(count if limit is None else min(limit, count)))
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import gymnasium as gym
 
 from agents.policies.base import Policy, takes_episode_states
+from reason_gym.core import ReasoningEnv
 
 
 def play_greedy(
@@ -22,7 +23,7 @@ def play_greedy(
 
     Args:
         policy: Any policy; it is called with ``n=1, temperature=0``, on state snapshots where it takes them (and
-            the environment has ``get_state``), else on observation strings.
+            the environment is a :class:`~reason_gym.core.ReasoningEnv`), else on observation strings.
         make_env: Makes a fresh environment (one per episode, so episodes are independent).
         options: ``reset`` options, one per episode, e.g. ``{"index": 3, "split": "test"}``.
     """
@@ -32,7 +33,7 @@ def play_greedy(
         {"problem_id": _problem_id(env), "is_correct": False, "actions": [], "end": "running"} for env in envs
     ]
     running = list(range(len(envs)))
-    snapshots = takes_episode_states(policy) and all(callable(getattr(e.unwrapped, "get_state", None)) for e in envs)
+    snapshots = takes_episode_states(policy) and all(isinstance(e.unwrapped, ReasoningEnv) for e in envs)
     while running:
         inputs = [envs[i].unwrapped.get_state() if snapshots else states[i] for i in running]
         proposals = policy.propose(inputs, n=1, temperature=0.0)
@@ -54,6 +55,5 @@ def play_greedy(
 
 
 def _problem_id(env: gym.Env) -> str | None:
-    """The problem's id where the environment reports one (reasoning environments' ``get_state``)."""
-    get_state = getattr(env.unwrapped, "get_state", None)
-    return get_state().problem_id if callable(get_state) else None
+    """The problem's id where the environment reports one (a reasoning environment's ``get_state()``)."""
+    return env.unwrapped.get_state().problem_id if isinstance(env.unwrapped, ReasoningEnv) else None

@@ -95,10 +95,10 @@ def model_path(name: str) -> str:
 
 def train_prompts(env_id: str, env_kwargs: dict[str, Any], problems: int) -> tuple[list[str], list[int]]:
     """The reset observation of every train-split problem (in file order) and its index; for a procedural task
-    (no ``split_indices``), of its first ``problems`` train problems."""
+    (``split_indices`` is None), of its first ``problems`` train problems."""
     env = gym.make(env_id, **env_kwargs)
-    split_indices = getattr(env.unwrapped, "split_indices", None)
-    indices = range(len(split_indices("train")) if split_indices else problems)
+    rows = env.unwrapped.split_indices("train")  # None: a procedural task
+    indices = range(len(rows) if rows is not None else problems)
     return [env.reset(options={"index": i, "split": "train"})[0] for i in indices], list(indices)
 
 

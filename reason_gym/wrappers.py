@@ -8,7 +8,7 @@ An encoder is any object with an ``observation_space`` (a ``Box``) that is calle
 ``encoder(env.unwrapped, text_observation) -> np.ndarray``. Two are provided: :class:`HashedTextEncoder` works
 with every env; :class:`Game24NumbersEncoder` reads the numbers left in the Game of 24.
 
-Only numpy and gymnasium are imported here, so reason_gym stays light.
+Only numpy, gymnasium and reason_gym.core are imported here, so reason_gym stays light.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import Any, Protocol, SupportsFloat
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+
+from reason_gym.core import ReasoningEnv
 
 CandidateFn = Callable[[Any], Sequence[str | None]]
 """``candidates(env.unwrapped) -> texts``: the action text at each position, ``None`` where there is none."""
@@ -79,13 +81,14 @@ class DiscreteActions(gym.Wrapper[np.ndarray, int, str, str]):
         max_actions: int | None = None,
     ) -> None:
         super().__init__(env)
+        lists_moves = isinstance(env.unwrapped, ReasoningEnv) and env.unwrapped.max_candidates is not None
         if max_actions is None:
-            if not hasattr(env.unwrapped, "max_candidates"):
+            if not lists_moves:
                 raise ValueError(f"{type(env.unwrapped).__name__} has no max_candidates: pass max_actions=")
-            max_actions = int(env.unwrapped.max_candidates)
+            max_actions = int(env.unwrapped.max_candidates)  # type: ignore[union-attr, arg-type]
         if not isinstance(max_actions, int) or max_actions < 1:
             raise ValueError(f"max_actions must be a positive int, got {max_actions!r}")
-        if candidates is None and not hasattr(env.unwrapped, "candidate_actions"):
+        if candidates is None and not lists_moves:
             raise ValueError(f"{type(env.unwrapped).__name__} has no candidate_actions(): pass candidates=")
         self.encoder = encoder
         self.candidates: CandidateFn = candidates or _default_candidates
@@ -116,7 +119,7 @@ class DiscreteActions(gym.Wrapper[np.ndarray, int, str, str]):
         Envs with ``get_state()`` (every ``ReasoningEnv``) return a new immutable state object whenever the state
         changes, so the list is computed once per state, not once for the mask and again for the step.
         """
-        key = self.env.unwrapped.get_state() if hasattr(self.env.unwrapped, "get_state") else None
+        key = self.env.unwrapped.get_state() if isinstance(self.env.unwrapped, ReasoningEnv) else None
         if key is not None and self._cached is not None and self._cached[0] is key:
             return list(self._cached[1])
         texts = list(self.candidates(self.env.unwrapped))

@@ -15,9 +15,9 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import reason_gym  # noqa: F401  (registers the environments)
+from reason_gym import data
 from reason_gym.checkers.program_tests import assemble_program
 from reason_gym.data import DataNotFoundError, find_data_file
-from reason_gym.envs import humaneval as humaneval_module
 from reason_gym.envs.humaneval import HUMANEVAL_FILE, HumanEvalEnv, load_humaneval, validate_humaneval_record
 from reason_gym.envs.mbpp import MBPP_FILES, MBPPEnv, load_mbpp_file, validate_mbpp_record
 from reason_gym.sandbox import Sandbox
@@ -239,7 +239,7 @@ def test_bad_mbpp_arguments_raise_value_errors(kwargs, message):
 
 def test_missing_data_names_the_variable_and_the_layout(monkeypatch, tmp_path):
     monkeypatch.setenv("REASON_GYM_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(humaneval_module, "find_data_file", lambda *args, **kwargs: None)
+    monkeypatch.setattr(data, "find_data_file", lambda *args, **kwargs: None)
     with pytest.raises(DataNotFoundError, match=r"REASON_GYM_DATA_DIR.*humaneval/HumanEval.jsonl.gz"):
         HumanEvalEnv()
     with pytest.raises(DataNotFoundError, match=r"REASON_GYM_DATA_DIR.*mbpp/sanitized-mbpp.json"):

@@ -4,10 +4,12 @@ import pickle
 import warnings
 
 import gymnasium as gym
+import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
 import reason_gym
+from reason_gym import data
 from reason_gym.envs import game24
 from reason_gym.envs.game24 import Game24Env
 
@@ -157,7 +159,7 @@ def test_splits_follow_the_tree_of_thoughts_paper():
 
 
 def test_without_the_file_the_same_puzzles_are_generated_with_a_warning(monkeypatch):
-    monkeypatch.setattr(game24, "find_data_file", lambda *args, **kwargs: None)
+    monkeypatch.setattr(data, "find_data_file", lambda *args, **kwargs: None)
     game24.generated_puzzles.cache_clear()
     with pytest.warns(UserWarning, match="ToT order and train/test split are unavailable"):
         env = Game24Env(split="test")
@@ -208,6 +210,22 @@ def test_render_ansi_shows_the_state_and_the_reward():
     text = env.render()
     assert "Input: 4 9 10 13" in text and "[step 1/10]" in text and "invalid_step=1" in text
     assert started().render() is None
+
+
+def test_random_candidate_actions_play_three_legal_steps_then_the_answer_they_spell_out():
+    env = gym.make("reason_gym/Game24-v0")
+    rng = np.random.default_rng(0)
+    for index in range(20):
+        env.reset(options={"index": index})
+        actions, done = [], False
+        while not done:
+            legal = [c for c in env.unwrapped.candidate_actions() if c]
+            actions.append(legal[int(rng.integers(len(legal)))])
+            _, _, terminated, truncated, info = env.step(actions[-1])
+            assert terminated or "error" not in info  # every step is legal
+            done = terminated or truncated
+        assert len(actions) == 4  # three legal steps, then the answer the steps spell out
+        assert actions[-1].startswith("Answer:")
 
 
 def test_candidate_actions_are_the_legal_steps_and_the_final_answer():

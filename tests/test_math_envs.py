@@ -15,6 +15,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import reason_gym  # noqa: F401  (registers the environments)
+from reason_gym import data
 from reason_gym.data import DataNotFoundError, find_data_file
 from reason_gym.envs import math_base
 from reason_gym.envs.competition_math import CompetitionMathEnv
@@ -384,7 +385,7 @@ def offline(monkeypatch, tmp_path):
     """No REASON_GYM_DATA_DIR data and no datasets package."""
     monkeypatch.setenv("REASON_GYM_DATA_DIR", str(tmp_path))
     monkeypatch.setitem(sys.modules, "datasets", None)  # find_spec("datasets") is None, import fails
-    math_base.load_hub_records.cache_clear()
+    data.load_hub_records.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -434,11 +435,12 @@ def fake_hub(monkeypatch, tmp_path):
     monkeypatch.setenv("REASON_GYM_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
-    find_spec = math_base.importlib.util.find_spec
+    monkeypatch.setenv("REASON_GYM_ALLOW_HUB", "1")  # the hub is used only where the user allows it
+    find_spec = data.importlib.util.find_spec
     monkeypatch.setattr(
-        math_base.importlib.util, "find_spec", lambda name, *a: object() if name == "datasets" else find_spec(name, *a)
+        data.importlib.util, "find_spec", lambda name, *a: object() if name == "datasets" else find_spec(name, *a)
     )
-    math_base.load_hub_records.cache_clear()
+    data.load_hub_records.cache_clear()
 
     def install(**kwargs):
         module = FakeDatasets(**kwargs)
@@ -446,7 +448,7 @@ def fake_hub(monkeypatch, tmp_path):
         return module
 
     yield install
-    math_base.load_hub_records.cache_clear()
+    data.load_hub_records.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -464,6 +466,15 @@ def test_the_hub_is_the_last_resort(fake_hub, cls, kwargs, records, call):
     assert hub.calls == [call]
     assert env.data_sources[env.split] == f"hf://{call[0]}"
     assert len(env.split_indices()) == len(records)
+
+
+def test_the_hub_is_used_only_where_the_user_allows_it(fake_hub, monkeypatch):
+    hub = fake_hub(records=GSM8K_RECORDS)
+    monkeypatch.delenv("REASON_GYM_ALLOW_HUB")
+    with pytest.raises(DataNotFoundError, match="not allowed: pass allow_hub=True or set REASON_GYM_ALLOW_HUB=1"):
+        GSM8KEnv()
+    assert hub.calls == []
+    assert GSM8KEnv(allow_hub=True).data_sources["test"] == "hf://openai/gsm8k"
 
 
 def test_hub_failures_and_offline_mode_are_clear_errors(fake_hub, monkeypatch):

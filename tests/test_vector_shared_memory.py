@@ -18,7 +18,7 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 from gymnasium.vector.utils import create_shared_memory, read_from_shared_memory, write_to_shared_memory
 
 import reason_gym  # noqa: F401  (registers the environments)
-from reason_gym.core import SharedTextBatch, TextSpace
+from reason_gym.spaces import SharedTextBatch, TextSpace
 
 Actions = Callable[[SyncVectorEnv, np.random.Generator], list[str]]
 

@@ -9,7 +9,8 @@ i.e. it uses the task's checker as a verifier. That is fair where checking needs
 does the expression use the numbers and equal 24?) and an oracle elsewhere (GSM8K's gold number); results say which
 value was used.
 
-Optional environment hooks, feature-detected with ``getattr`` (a task that lacks them still works):
+Capabilities of every :class:`~reason_gym.core.ReasoningEnv`, called directly (their defaults say "nothing to
+share", so a task that does not override them still works):
 
 - ``env.canonical_state() -> Hashable | None``: equal for states with the same future (Game24: the sorted
   numbers left and the target). Search merges such states (transpositions); ``None`` means no merging, and states
@@ -134,7 +135,6 @@ class Search:
         self.finished: dict[tuple[str, ...], Finished] = {}
         self.solved = False
         """Whether a finished trajectory has outcome 1: planners that value by outcome can find nothing better."""
-        self._canonical = getattr(env, "canonical_state", None)
 
     # ------------------------------------------------------------------ the policy
 
@@ -183,8 +183,8 @@ class Search:
     def _key_here(self) -> Hashable:
         """:meth:`state_key` of the env's current state."""
         state = self.env.get_state()
-        if not state.done and self._canonical is not None:
-            canonical = self._canonical()
+        if not state.done:
+            canonical = self.env.canonical_state()
             if canonical is not None:
                 return ("canonical", canonical)
         return ("observation", state.observation)

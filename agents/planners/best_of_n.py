@@ -8,9 +8,9 @@ the budget cannot finish are dropped.
 Selection rules:
 
 - ``majority``: the answer most solutions agree on. Answers are grouped by *equivalence*, never by exact text:
-  with the env's ``answer_key(answer)`` hook when it has one (equal keys: equivalent answers); otherwise (and for
-  answers the hook returns ``None`` for) by the env's verdict, which is an equivalence too (every correct answer is
-  equivalent to the gold one, hence to each other) but only for correct answers: wrong answers then group only
+  with the env's ``answer_key(answer)`` (equal keys: equivalent answers); answers it returns ``None`` for (every
+  answer, in a task that does not override it) by the env's verdict, which is an equivalence too (every correct
+  answer is equivalent to the gold one, hence to each other) but only for correct answers: wrong answers then group only
   with identical text, which can favour the correct group when wrong answers agree in substance but not in
   writing. Tasks should define ``answer_key``; the result's ``details["grouping"]`` says which was used. Ties go to
   the group reached first.
@@ -121,14 +121,11 @@ class BestOfN:
 def answer_keys(search: Search, solutions: Sequence[Finished]) -> tuple[list[Hashable], str]:
     """The equivalence key of each solution's answer, and which grouping made them (``answer_key`` or ``verdict``).
 
-    An answer the env's ``answer_key`` cannot key (``None``), or every answer when the env has no such hook, is
+    An answer the env's ``answer_key`` cannot key (``None``; every answer where the task does not override it) is
     keyed by the env's verdict: all correct answers together, each wrong one with the answers of identical text.
     """
-    hook = getattr(search.env, "answer_key", None)
-    keys: list[Hashable | None] = [None] * len(solutions)
-    if hook is not None:
-        search.env.set_state(search.root)  # the hook reads the problem from the env's state
-        keys = [hook(solution.answer) for solution in solutions]
+    search.env.set_state(search.root)  # answer_key reads the problem from the env's state
+    keys = [search.env.answer_key(solution.answer) for solution in solutions]
     grouping = "answer_key" if any(key is not None for key in keys) else "verdict"
     return [_key_or_verdict(key, solution) for key, solution in zip(keys, solutions, strict=True)], grouping
 

@@ -22,7 +22,15 @@ import numpy as np
 
 from reason_gym.checkers.arithmetic import MAX_EXPRESSION_CHARS, evaluate, linear_form, normalize, parse_number
 from reason_gym.checkers.game24 import Number, apply
-from reason_gym.core import AnswerOutcome, EpisodeState, ReasoningEnv, StepOutcome, TaskSpec, reject_unknown
+from reason_gym.core import (
+    AnswerOutcome,
+    EpisodeState,
+    ReasoningEnv,
+    StepOutcome,
+    TaskSpec,
+    check_index,
+    reject_unknown,
+)
 
 KINDS = ("expression", "linear")
 MAX_OPERATIONS = 12
@@ -474,21 +482,14 @@ class ArithmeticEnv(ReasoningEnv):
 
     def problem_at(self, index: int, split: str | None = None) -> dict[str, Any]:
         """The ``index``-th problem of a split's fixed sequence (a problem may repeat in a small setting)."""
-        split = split or self.split
-        if split not in self.splits:
-            raise ValueError(f"split must be one of {self.splits}, got {split!r}")
-        if type(index) is not int or index < 0:
-            raise ValueError(f"index must be an int >= 0 (the sequence has no end), got {index!r}")
-        rng = np.random.default_rng((_INDEX_SEED, self.splits.index(split), index))
+        split = self._check_split(split)
+        rng = np.random.default_rng((_INDEX_SEED, self.splits.index(split), check_index(index, None, split)))
         return self._draw(rng, split)
 
     def _choose_problem(self, index: int | None, split: str | None) -> Mapping[str, Any]:
         if index is not None:
             return self.problem_at(index, split)
-        split = split or self.split
-        if split not in self.splits:
-            raise ValueError(f"split must be one of {self.splits}, got {split!r}")
-        return self._draw(self.np_random, split)
+        return self._draw(self.np_random, self._check_split(split))
 
     def _draw(self, rng: np.random.Generator, split: str) -> dict[str, Any]:
         for _ in range(_MAX_DRAWS):  # rejection sampling: about 1 draw in 10 for test, 10 in 9 for train

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from reason_gym.checkers.program_tests import defines, extract_code
 from reason_gym.core import CHARSET, AnswerOutcome, EpisodeState, ReasoningEnv, StepOutcome
 from reason_gym.sandbox import Limits, RunResult, Sandbox, TestSuite, default_sandbox
+from reason_gym.tasks import DatasetEnv
 
 CODE_CHARSET = CHARSET + "➞≤’‘“”³²–…"
 """Printable ASCII plus the non-ASCII characters of HumanEval's and MBPP's prompts and tests."""
@@ -85,12 +86,12 @@ def _with_note(report: str, note: str) -> str:
     return f"{first}\nError: {note}" + (f"\n{rest}" if rest else "")
 
 
-class CodeTaskEnv(ReasoningEnv):
+class CodeTaskEnv(DatasetEnv):
     """Base class of the code environments (see the module docstring); tasks provide problems and programs.
 
-    Subclasses implement the problem hooks of :class:`~reason_gym.core.ReasoningEnv` (choosing, validating,
-    questions, ids) and :meth:`_program`; every problem record they return holds ``"tests"`` and ``"examples"``
-    (:class:`~reason_gym.sandbox.TestSuite`) and ``"entry_point"``.
+    Subclasses implement the data hooks of :class:`~reason_gym.tasks.DatasetEnv`, the problem hooks of
+    :class:`~reason_gym.core.ReasoningEnv` (validating, questions, ids) and :meth:`_program`; every problem record
+    they return holds ``"tests"`` and ``"examples"`` (:class:`~reason_gym.sandbox.TestSuite`) and ``"entry_point"``.
     """
 
     charset = CODE_CHARSET
@@ -102,16 +103,8 @@ class CodeTaskEnv(ReasoningEnv):
     }
 
     def __init__(
-        self,
-        *,
-        max_steps: int,
-        timeout: float,
-        sandbox: Sandbox | None,
-        reward_weights: Mapping[str, float] | None,
-        prm: Any,
-        render_mode: str | None,
+        self, *, timeout: float = 5.0, sandbox: Sandbox | None = None, max_steps: int = 8, **kwargs: Any
     ) -> None:
-        super().__init__(max_steps=max_steps, reward_weights=reward_weights, prm=prm, render_mode=render_mode)
         if sandbox is not None and not isinstance(sandbox, Sandbox):
             raise ValueError(f"sandbox must be a reason_gym.sandbox.Sandbox or None, got {type(sandbox).__name__}")
         self.limits = Limits(timeout=timeout)  # raises ValueError for a bad timeout
@@ -119,6 +112,7 @@ class CodeTaskEnv(ReasoningEnv):
             default_sandbox()  # fails closed now, at construction, where this machine cannot isolate programs
         self._sandbox = sandbox
         self._last_run: tuple[str, RunResult | None] | None = None
+        super().__init__(max_steps=max_steps, **kwargs)  # the data-set arguments, then the data
 
     @property
     def sandbox(self) -> Sandbox:

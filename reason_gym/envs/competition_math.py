@@ -5,13 +5,13 @@ The module is not named ``math.py``: that would shadow the standard library.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from reason_gym.checkers.math_forms import last_boxed
-from reason_gym.core import PRM, TaskSpec, reject_unknown
-from reason_gym.envs.math_base import DataSource, MathReasoningEnv
+from reason_gym.core import TaskSpec
+from reason_gym.data import DataSource
+from reason_gym.envs.math_base import LAYOUT, MathReasoningEnv
 
 _FORMAT = (
     'a MATH problem is {"problem": "...", "solution": "... \\\\boxed{<final answer>} ..."} or '
@@ -93,9 +93,10 @@ class CompetitionMathEnv(MathReasoningEnv):
       ``$REASON_GYM_DATA_DIR/math/train.jsonl`` or the hub. To evaluate on MATH-500 after training on MATH, note
       that MATH-500 is drawn from the MATH test split (PRM800K trains on MATH train plus the other 4,500).
     - ``data_path``: a JSONL file of records for ``split`` (the env then serves only that split). Otherwise
-      ``$REASON_GYM_DATA_DIR/<subset>/<split>.jsonl``, else the hub (``DigitalLearningGmbH/MATH-lighteval``,
-      ``HuggingFaceH4/MATH-500``) through ``datasets``; the constructor raises
-      :class:`~reason_gym.data.DataNotFoundError` when none has it.
+      ``$REASON_GYM_DATA_DIR/<subset>/<split>.jsonl``, else, with ``allow_hub=True`` (or
+      ``REASON_GYM_ALLOW_HUB=1``), the hub (``DigitalLearningGmbH/MATH-lighteval``, ``HuggingFaceH4/MATH-500``)
+      through ``datasets``; the constructor raises :class:`~reason_gym.data.DataNotFoundError` when none has it.
+    - ``allow_hub`` (False): whether the Hugging Face hub may be tried last.
     - ``max_steps`` (20), ``reward_weights``, ``prm``, ``render_mode``: see :class:`~reason_gym.core.ReasoningEnv`.
 
     Reset options: ``{"index": i}``, ``{"split": s}``, or ``{"problem": {"problem": ..., "solution": ...}}``.
@@ -107,41 +108,23 @@ class CompetitionMathEnv(MathReasoningEnv):
     question_key: ClassVar[str] = "problem"
     task = TASK
 
-    def __init__(
-        self,
-        *,
-        subset: str = "math",
-        split: str = "test",
-        data_path: str | os.PathLike[str] | None = None,
-        max_steps: int = 20,
-        reward_weights: Mapping[str, float] | None = None,
-        prm: PRM | None = None,
-        render_mode: str | None = None,
-        **unknown: Any,
-    ) -> None:
-        reject_unknown("keyword argument", unknown, self.accepted_kwargs())
+    def __init__(self, *, subset: str = "math", **kwargs: Any) -> None:
         if subset not in SUBSETS:
             raise ValueError(f"subset must be one of {SUBSETS}, got {subset!r}")
         self.subset = subset
         self.name = subset  # problem ids: math/test/17, math500/test/17
-        super().__init__(
-            split=split,
-            data_path=data_path,
-            max_steps=max_steps,
-            reward_weights=reward_weights,
-            prm=prm,
-            render_mode=render_mode,
-        )
+        super().__init__(**kwargs)
 
     @property
     def available_splits(self) -> tuple[str, ...]:
         """``("train", "test")``, or ``("test",)`` for MATH-500."""
         return ("test",) if self.subset == "math500" else self.splits
 
-    def _source(self, split: str) -> DataSource:
+    def data_source(self, split: str) -> DataSource:
         title = "MATH-500" if self.subset == "math500" else "MATH"
         repository, configuration = _HUB[self.subset]
-        return DataSource(title, f"{self.subset}/{split}.jsonl", (repository, configuration, split))
+        hub = (repository, configuration, split)
+        return DataSource(f"{title} split {split!r}", f"{self.subset}/{split}.jsonl", LAYOUT, hub=hub)
 
     def _validate_problem(self, record: Any) -> Mapping[str, Any]:
         """Accepts ``{"problem": str, "solution": str with a \\boxed{} answer}`` or ``{"problem": str, "answer":

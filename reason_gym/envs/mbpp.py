@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from reason_gym.checkers.program_tests import assemble_program, first_test, mbpp_entry_point, mbpp_tests
-from reason_gym.core import TaskSpec, reject_unknown
-from reason_gym.data import DATA_DIR_VARIABLE, DataNotFoundError, find_data_file
+from reason_gym.core import TaskSpec
+from reason_gym.data import DataSource, Records
 from reason_gym.envs.coding import ANSWER_FORMAT, FORMAT_HINT, STEP_FORMAT, CodeTaskEnv
 from reason_gym.envs.humaneval import HUMANEVAL_FIELDS, validate_humaneval_record
-from reason_gym.sandbox import Sandbox
 
 MBPP_FILES = {"full": "mbpp/mbpp.jsonl", "sanitized": "mbpp/sanitized-mbpp.json"}
 MBPP_HUB = "google-research-datasets/mbpp"
@@ -40,17 +39,6 @@ def load_mbpp_file(path: str) -> tuple[dict[str, Any], ...]:
         records = json.load(file) if path.endswith(".json") else [json.loads(line) for line in file if line.strip()]
     if not isinstance(records, list) or not records or not all("test_list" in r for r in records):
         raise ValueError(f"{path} is not MBPP data (records need test_list)")
-    return tuple(sorted(records, key=lambda r: r["task_id"]))
-
-
-def load_mbpp_hub(source: str) -> tuple[dict[str, Any], ...]:
-    """MBPP from the Hugging Face hub (``datasets``, imported only here), every split, by task id."""
-    try:
-        import datasets
-    except ImportError:
-        raise DataNotFoundError("hub=True needs the datasets package: pip install 'reason-gym[datasets]'") from None
-    data = datasets.load_dataset(MBPP_HUB, source)
-    records = [dict(record) for split in data.values() for record in split]
     return tuple(sorted(records, key=lambda r: r["task_id"]))
 
 
@@ -122,8 +110,9 @@ class MBPPEnv(CodeTaskEnv):
       the sanitized set keeps the same ranges (257 / 7 / 163 problems).
     - ``source``: ``"full"`` (default) or ``"sanitized"``.
     - ``data_path``: the data file; else ``REASON_GYM_DATA_DIR/mbpp/mbpp.jsonl`` or ``.../sanitized-mbpp.json``.
-    - ``hub``: load from the Hugging Face hub (``google-research-datasets/mbpp``, needs ``datasets`` and a
-      network) instead of a file.
+    - ``allow_hub`` (False): with no local file, load from the Hugging Face hub (``google-research-datasets/mbpp``,
+      every split; needs ``datasets`` and a network), as every data-backed env does (see :mod:`reason_gym.tasks`).
+      ``hub=True`` is its old, deprecated spelling.
     - ``timeout`` (5.0): wall-clock seconds of each run, tests included.
     - ``sandbox``: a :class:`~reason_gym.sandbox.Sandbox` (default: the process-wide one).
     - ``max_steps`` (8), ``reward_weights``, ``prm``, ``render_mode``: see :class:`~reason_gym.core.ReasoningEnv`.
@@ -135,77 +124,33 @@ class MBPPEnv(CodeTaskEnv):
     splits = ("test", "prompt", "train", "all")
     task = TASK
 
-    def __init__(
-        self,
-        *,
-        split: str = "test",
-        source: str = "full",
-        data_path: str | Path | None = None,
-        hub: bool = False,
-        timeout: float = 5.0,
-        sandbox: Sandbox | None = None,
-        max_steps: int = 8,
-        reward_weights: Mapping[str, float] | None = None,
-        prm: Any = None,
-        render_mode: str | None = None,
-        **unknown: Any,
-    ) -> None:
-        reject_unknown("keyword argument", unknown, self.accepted_kwargs())
-        super().__init__(
-            max_steps=max_steps,
-            timeout=timeout,
-            sandbox=sandbox,
-            reward_weights=reward_weights,
-            prm=prm,
-            render_mode=render_mode,
-        )
+    def __init__(self, *, source: str = "full", hub: bool = False, **kwargs: Any) -> None:
         if source not in MBPP_FILES:
             raise ValueError(f"source must be 'full' or 'sanitized', got {source!r}")
-        if split not in self.splits:
-            raise ValueError(f"split must be one of {self.splits}, got {split!r}")
-        if hub and data_path is not None:
+        if hub and kwargs.get("data_path") is not None:
             raise ValueError("pass either data_path= or hub=True, not both")
-        self.split, self.source = split, source
-        self._prefix = "MBPP" if source == "full" else "MBPP-sanitized"
-        self._records = self._load(source, data_path, hub)
-        ids = [record["task_id"] for record in self._records]
-        self._split_rows: dict[str, Sequence[int]] = {
-            name: [i for i, task_id in enumerate(ids) if task_id in task_ids]
-            for name, task_ids in SPLIT_TASK_IDS.items()
-        }
-        self._split_rows["all"] = range(len(ids))
-        self._validated: dict[int, Mapping[str, Any]] = {}
-
-    @staticmethod
-    def _load(source: str, data_path: str | Path | None, hub: bool) -> tuple[dict[str, Any], ...]:
         if hub:
-            return load_mbpp_hub(source)
-        path = find_data_file(MBPP_FILES[source], explicit=data_path)
-        if path is None:
-            raise DataNotFoundError(
-                f"MBPP ({source}) data not found: set {DATA_DIR_VARIABLE} to a folder holding {MBPP_FILES[source]} "
-                "(layout: mbpp/mbpp.jsonl, mbpp/sanitized-mbpp.json), pass data_path=, or hub=True (needs the "
-                "datasets package and a network)"
-            )
-        return load_mbpp_file(str(path))
+            warnings.warn("MBPPEnv(hub=True) is allow_hub=True now", DeprecationWarning, stacklevel=2)
+        self.source = source
+        self._prefix = "MBPP" if source == "full" else "MBPP-sanitized"
+        super().__init__(**{**kwargs, "allow_hub": hub or kwargs.get("allow_hub", False)})
 
-    def split_indices(self, split: str | None = None) -> Sequence[int]:
+    def data_source(self, split: str) -> DataSource:
+        layout = "mbpp/mbpp.jsonl, mbpp/sanitized-mbpp.json"
+        return DataSource(f"MBPP ({self.source})", MBPP_FILES[self.source], layout, hub=(MBPP_HUB, self.source, None))
+
+    def read_data(self, path: str) -> tuple[dict[str, Any], ...]:
+        return load_mbpp_file(path)
+
+    def _arrange(self, records: Records) -> Records:
+        """By task id (the hub's copy comes split by split)."""
+        return tuple(sorted(records, key=lambda r: r["task_id"]))
+
+    def _split_rows(self, split: str, records: Records) -> Sequence[int]:
         """Positions (in task-id order) of the split's problems."""
-        split = split or self.split
-        if split not in self._split_rows:
-            raise ValueError(f"split must be one of {self.splits}, got {split!r}")
-        return self._split_rows[split]
-
-    def _choose_problem(self, index: int | None, split: str | None) -> Mapping[str, Any]:
-        rows = self.split_indices(split)
-        if index is None:
-            index = int(self.np_random.integers(len(rows)))
-        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(rows):
-            raise ValueError(f"index must be an int in [0, {len(rows)}) for split {split or self.split!r}")
-        row = rows[index]
-        if row not in self._validated:  # suites are built once per problem, not at every reset
-            self._validated[row] = validate_mbpp_record(self._records[row], self._prefix)
-        return self._validated[row]
+        if split == "all":
+            return range(len(records))
+        return [i for i, record in enumerate(records) if record["task_id"] in SPLIT_TASK_IDS[split]]
 
     def _validate_problem(self, record: Any) -> Mapping[str, Any]:
         """Accepts MBPP's record format or HumanEval's (``task_id``, ``prompt``, ``entry_point``, ``test``)."""
