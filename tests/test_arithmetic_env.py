@@ -1,6 +1,5 @@
 """The environment contract on Arithmetic: spaces, options, rewards, episode ends, branching, traces, bad input."""
 
-import pickle
 import re
 from fractions import Fraction
 
@@ -38,7 +37,6 @@ def play(env: ArithmeticEnv, actions: list[str]) -> list[tuple]:
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {},
         {"kind": "expression", "num_operations": 1},
         {"kind": "linear", "fractions": True, "max_number": 50},
         {"split": "test", "num_operations": 6},
@@ -352,24 +350,6 @@ def test_seeding_is_deterministic_and_only_through_np_random():
     assert len(set(problems(3))) > 15
 
 
-def test_state_round_trip_and_clone():
-    env = started(LINEAR)
-    env.step(LINEAR_TRACE[0])
-    saved = env.get_state()
-    assert pickle.loads(pickle.dumps(saved)) == saved
-    twin = env.clone()
-    rest = [*LINEAR_TRACE[1:], "Answer: 5"]
-    first = play(env, rest)
-    assert twin.get_state() == saved  # the clone did not move
-    env.set_state(saved)
-    assert play(env, rest) == first
-    assert play(twin, rest) == first
-    assert twin.np_random is not env.np_random
-    assert twin.reset(seed=9) == ArithmeticEnv().reset(seed=9)
-    with pytest.raises(TypeError, match="EpisodeState"):
-        env.set_state({"kind": "linear"})
-
-
 def test_splits_are_disjoint_and_index_addresses_a_fixed_sequence():
     env = ArithmeticEnv(num_operations=2)
     train = {env.reset(seed=seed)[1]["problem_id"] for seed in range(200)}
@@ -395,11 +375,7 @@ def test_a_setting_with_too_few_problems_for_a_split_says_so(monkeypatch):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"seed": 3}, "unknown reset option"),
         ({"index": -1}, r"index must be an int >= 0"),
-        ({"index": "0"}, "index must be"),
-        ({"index": 1.0}, "index must be"),
-        ({"split": "validation"}, "split must be one of"),
         ({"index": 0, "split": "dev"}, "split must be one of"),
         ({"problem": EXPRESSION, "index": 0}, "cannot be combined"),
         ({"problem": "(3 + 4) * 5"}, "an Arithmetic problem is"),
