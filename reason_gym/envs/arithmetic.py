@@ -22,6 +22,7 @@ import numpy as np
 
 from reason_gym.checkers.arithmetic import MAX_EXPRESSION_CHARS, evaluate, linear_form, normalize, parse_number
 from reason_gym.checkers.game24 import Number, apply
+from reason_gym.checkers.numbers import AST_OPERATORS
 from reason_gym.core import (
     AnswerOutcome,
     EpisodeState,
@@ -66,7 +67,6 @@ Tree = tuple[Any, ...]
 
 X: Tree = ("x",)
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
-_AST_OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 _IMPLICIT_PRODUCT = re.compile(r"(?<=[0-9x)])[ \t]*(?=[x(])")
 _PROBLEM_CHARS = re.compile(r"[0-9.+\-*/() \tx]+")
 
@@ -142,8 +142,8 @@ def value(tree: Tree, x: Number | None = None) -> Number:
 
 
 def _to_tree(node: ast.AST, source: str) -> Tree:
-    if isinstance(node, ast.BinOp) and type(node.op) in _AST_OPERATORS:
-        return (_AST_OPERATORS[type(node.op)], _to_tree(node.left, source), _to_tree(node.right, source))
+    if isinstance(node, ast.BinOp) and type(node.op) in AST_OPERATORS:
+        return (AST_OPERATORS[type(node.op)], _to_tree(node.left, source), _to_tree(node.right, source))
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         return ("neg", _to_tree(node.operand, source))
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.UAdd):
