@@ -381,6 +381,79 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(random_mode
     assert all(torch.isfinite(t).all() for t in saved["model"].values())
 
 
+class Killed(Exception):
+    """Stands for SIGKILL: raised where a test stops a run."""
+
+
+class RecordSteps(grpo.Callback):
+    def __init__(self) -> None:
+        self.steps: dict[int, dict[str, float]] = {}
+
+    def on_step_end(self, trainer, metrics):
+        self.steps[trainer.global_step] = {k: v for k, v in metrics.items() if not k.startswith(("time/", "charts/"))}
+
+
+def test_a_run_killed_mid_step_resumes_with_the_same_next_steps(random_model_dir, tmp_path, monkeypatch):
+    """Killed while sampling step 3 (its checkpoint is step 2's), then the same command again: steps 3 and 4 give
+    the metrics and the weights of a run that was never stopped (every generator came back with the checkpoint)."""
+    overrides = dict(advantage="process", passes_per_batch=2, beta=0.05, checkpoint_every=2, temperature=0.9)
+    straight_steps = RecordSteps()
+    straight = GRPOTrainer(sevens_config(random_model_dir, tmp_path / "straight", **overrides), [straight_steps])
+    straight.train()
+
+    real_collect, calls = grpo.collect_groups, []
+
+    def killed_at_step_three(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise Killed
+        return real_collect(*args, **kwargs)
+
+    monkeypatch.setattr(grpo, "collect_groups", killed_at_step_three)
+    with pytest.raises(Killed):
+        GRPOTrainer(sevens_config(random_model_dir, tmp_path / "killed", **overrides)).train()
+    monkeypatch.setattr(grpo, "collect_groups", real_collect)
+    resumed_steps = RecordSteps()
+    resumed = GRPOTrainer(sevens_config(random_model_dir, tmp_path / "killed", **overrides), [resumed_steps])
+    resumed.train()
+    assert sorted(resumed_steps.steps) == [3, 4]
+    assert resumed_steps.steps == {step: straight_steps.steps[step] for step in (3, 4)}
+    assert resumed.samples_seen == straight.samples_seen == 4 * 16
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_a_corrupt_checkpoint_names_itself_and_the_way_out(random_model_dir, tmp_path):
+    (tmp_path / "checkpoint.pt").write_bytes(b"PK\x03\x04 cut short by a full disk")
+    with pytest.raises(ValueError, match=r"checkpoint\.pt cannot be resumed: .*--no-resume"):
+        GRPOTrainer(sevens_config(random_model_dir, tmp_path, total_steps=1)).train()
+    GRPOTrainer(sevens_config(random_model_dir, tmp_path, total_steps=1, resume=False)).train()  # the way out
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["step"] == 1
+
+
+def test_chat_prompts_of_rollouts_get_the_training_task_system_prompt(random_model_dir, tmp_path_factory):
+    """Rollouts hand the policy observation strings: a chat-template model still gets the task's system prompt."""
+    from transformers import AutoTokenizer
+
+    from agents.policies.prompts import RawPrompt
+    from reason_gym.envs.arithmetic import ArithmeticEnv
+
+    folder = tmp_path_factory.mktemp("chat_model")
+    for path in random_model_dir.iterdir():
+        (folder / path.name).write_bytes(path.read_bytes())
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.chat_template = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
+    tokenizer.save_pretrained(folder)
+    trainer = GRPOTrainer(sevens_config(folder, tmp_path_factory.mktemp("run"), env_id="reason_gym/Arithmetic-v0"))
+    observation, _ = ArithmeticEnv().reset(seed=0)
+    prompt = trainer.policy.prompt(observation)
+    assert prompt.startswith(f"[system] {ArithmeticEnv.task.system_prompt}\n[user] ")
+    raw = GRPOTrainer(
+        sevens_config(random_model_dir, tmp_path_factory.mktemp("raw"), env_id="reason_gym/Arithmetic-v0")
+    )
+    assert raw.policy.prompt(observation) == RawPrompt()(observation)  # the embedded model's raw state, as before
+
+
 # ------------------------------------------------------------------------------------------ entry points
 
 

@@ -24,8 +24,9 @@ Data-parallel: under ``accelerate launch`` or ``torchrun`` (``WORLD_SIZE > 1``) 
 (``batch_size`` is per process), gradients are averaged by DDP, and the aggregation normalisers are summed over
 processes, so the update equals one process training on all the groups. See the README for multi-GPU use.
 
-Checkpoints (``run_dir/checkpoint.pt``: model, optimizer, step, every random generator) let a killed run resume
-exactly where it stopped; a non-finite loss stops the run and keeps the last good checkpoint.
+Checkpoints (``run_dir/checkpoint.pt``: model, optimizer, step, every random generator; see
+:mod:`agents.training.checkpoints`) let a killed run resume exactly where it stopped; a non-finite loss stops the
+run and keeps the last good checkpoint. The configuration and its checks are :mod:`agents.training.grpo_config`.
 """
 
 from __future__ import annotations
@@ -37,14 +38,13 @@ import os
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
-from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from agents.cli import parse, parse_kwargs, run_script
@@ -55,164 +55,11 @@ from agents.policies.prompts import encode_prompts
 from agents.prm import make_prm, score_steps
 from agents.training.advantages import is_informative, outcome_advantages, process_advantages
 from agents.training.batches import CompletionLogits, Row, micro_batches, row_logprobs
-from agents.training.policy_loss import LOSS_TYPES, Window, aggregate, clipped_surrogate, k3_kl
+from agents.training.checkpoints import Checkpoints, log_scalars, open_writer
+from agents.training.grpo_config import GRPOConfig
+from agents.training.policy_loss import Window, aggregate, clipped_surrogate, k3_kl
 from agents.training.rollouts import Episode, collect_groups
 from reason_gym.files import write_atomic
-
-
-@dataclass
-class GRPOConfig:
-    """GRPO on a reasoning environment (every field is a command-line flag: ``--group-size 8``)."""
-
-    # Task
-    env_id: str = "reason_gym/Game24-v0"
-    """the environment to train on (any registered id; ``module:id`` imports the module first)"""
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    """keyword arguments for ``gymnasium.make``: one JSON object, ``'{"reward_weights": {"step_solvable": 0.5}}'``,
-    or KEY=VALUE pairs, ``max_steps=8 reward_weights.step_solvable=0.5`` (a JSON string works from Python too)"""
-    split: str = "train"
-    """the split problems are drawn from (uniformly, with replacement)"""
-    train_problems: int = 0
-    """draw only from the split's first this many problems (0: the whole split); a handful checks that a run can
-    learn at all, before a long run on the whole split"""
-    eval_split: str = "test"
-    """the split of the greedy top-1 evaluations (its first ``eval_problems`` problems)"""
-    eval_problems: int = 100
-    """problems per evaluation (0: no evaluation)"""
-    eval_every: int = 0
-    """steps between evaluations; they also run before the first step and after the last (0: only those)"""
-    eval_env_kwargs: dict[str, Any] = field(default_factory=dict)
-    """keyword arguments that override ``env_kwargs`` for the evaluations (same forms), to train on one kind of
-    problem and evaluate on another: ``--env-kwargs num_operations=1 --eval-env-kwargs num_operations=3``"""
-
-    # Model and run
-    model: str = "tiny"
-    """the starting policy: ``tiny`` (the embedded model), a local folder or a hub id"""
-    output_dir: str | None = None
-    """where the trained model and tokenizer are saved (``save_pretrained``), with ``training.json`` (default:
-    ``run_dir/model``)"""
-    run_dir: str = "runs/grpo"
-    """TensorBoard logs and the resumable checkpoint"""
-    resume: bool = True
-    """continue from ``run_dir/checkpoint.pt`` when it exists"""
-    seed: int = 0
-    """seeds problem choice, sampling and batch order"""
-    device: str = "auto"
-    """``cpu``, ``cuda``, or ``auto`` (CUDA when available; each data-parallel process takes its LOCAL_RANK's GPU)"""
-    num_threads: int | None = None
-    """torch CPU threads (default: one for models under 20M parameters, else every core this process may use)"""
-    generation_backend: Literal["hf", "vllm"] = "hf"
-    """sample rollouts with transformers, or with vLLM (weights copied to it after every step)"""
-    vllm_gpu_memory_utilization: float = 0.3
-    """with ``generation_backend=vllm`` on a GPU: the share of its memory vLLM may take (the rest is the trainer's)"""
-    vectorization: Literal["sync", "async"] = "sync"
-    """Gymnasium vector env mode for the rollouts (async: one process per environment copy)"""
-    progress: bool = True
-    """show a progress bar"""
-
-    # Sampling
-    total_steps: int = 100
-    """training steps (one rollout batch and its updates each)"""
-    batch_size: int = 64
-    """episodes per rollout batch (per process): ``batch_size / group_size`` problems"""
-    group_size: int = 8
-    """G: episodes per problem"""
-    temperature: float = 1.0
-    """sampling temperature (log-probabilities are computed at the same temperature)"""
-    max_new_tokens: int = 48
-    """the longest step, in tokens"""
-    max_turns: int = 16
-    """the most steps per episode (environments also have their own step limits)"""
-
-    # Rewards and advantages
-    advantage: Literal["outcome", "process"] = "outcome"
-    """outcome: one advantage per episode; process: one per step, from the pooled step rewards"""
-    scale_rewards: bool = True
-    """divide by the group's (or pool's) std; False centres only (Dr. GRPO)"""
-    prm: str | None = None
-    """a process reward model whose step scores are added to the step rewards: ``rule`` or ``hf:PATH``"""
-    prm_weight: float = 1.0
-    """the weight of the PRM's scores in the step rewards"""
-    dynamic_sampling: bool = True
-    """drop groups whose rewards are all equal, and sample more (DAPO)"""
-    max_sampling_rounds: int = 3
-    """with dynamic sampling: the most rollout batches per step to fill it with informative groups"""
-
-    # Loss and optimisation
-    loss_type: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = "dapo"
-    """aggregation of token losses (see agents.training.policy_loss); dapo weighs every token of a step the same"""
-    epsilon_low: float = 0.2
-    """the ratio is clipped below at 1 - epsilon_low"""
-    epsilon_high: float = 0.28
-    """... and above at 1 + epsilon_high (DAPO's clip-higher; set 0.2 for symmetric PPO clipping)"""
-    beta: float = 0.0
-    """KL coefficient towards the starting model (k3 estimator); 0 loads no reference model"""
-    passes_per_batch: int = 2
-    """optimisation passes over each rollout batch (the ratio uses the sampling policy's log-probs throughout)"""
-    micro_batch_size: int = 16
-    """episodes per forward/backward pass"""
-    gradient_accumulation_steps: int = 2
-    """micro-batches per optimizer step"""
-    learning_rate: float = 1e-4
-    """AdamW learning rate (constant)"""
-    max_grad_norm: float = 1.0
-    """gradient clipping"""
-
-    # Logging and checkpoints
-    checkpoint_every: int = 10
-    """steps between resumable checkpoints (and always after the last)"""
-
-    def __post_init__(self) -> None:
-        """Refuses a configuration that cannot work, before anything is loaded."""
-        problems = []
-        if self.group_size < 2:
-            problems.append(f"group_size must be >= 2 (group-relative advantages need a group), got {self.group_size}")
-        elif self.batch_size < self.group_size or self.batch_size % self.group_size:
-            problems.append(
-                f"batch_size ({self.batch_size}) must be a positive multiple of group_size ({self.group_size}): "
-                f"e.g. --batch-size {max(1, self.batch_size // self.group_size) * self.group_size}"
-            )
-        if self.beta < 0:
-            problems.append(f"beta must be >= 0 (0 disables the KL penalty), got {self.beta}")
-        if self.loss_type not in LOSS_TYPES:
-            problems.append(f"unknown loss_type {self.loss_type!r}; choose from {', '.join(LOSS_TYPES)}")
-        if self.advantage not in ("outcome", "process"):
-            problems.append(f"advantage must be 'outcome' or 'process', got {self.advantage!r}")
-        if not (0 <= self.epsilon_low < 1 and self.epsilon_high >= 0):
-            problems.append(
-                f"need 0 <= epsilon_low < 1 and epsilon_high >= 0, got {self.epsilon_low}, {self.epsilon_high}"
-            )
-        if self.temperature <= 0:
-            problems.append(f"temperature must be > 0 to sample a group (got {self.temperature})")
-        if self.train_problems < 0:
-            problems.append(f"train_problems must be >= 0 (0: the whole split), got {self.train_problems}")
-        for name in ("total_steps", "passes_per_batch", "micro_batch_size", "gradient_accumulation_steps",
-                     "max_new_tokens", "max_turns", "checkpoint_every", "max_sampling_rounds"):  # fmt: skip
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.learning_rate <= 0:
-            problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
-        for name in ("env_kwargs", "eval_env_kwargs"):
-            try:  # a JSON string (the form before these were dictionaries) is read into one
-                setattr(self, name, parse_kwargs(getattr(self, name), name))
-            except ValueError as error:
-                problems.append(str(error))
-        if not _is_registered(self.env_id):
-            problems.append(f"environment {self.env_id!r} is not registered; `reason-gym list` shows the ids")
-        if problems:
-            raise ValueError("bad GRPO configuration:\n  " + "\n  ".join(problems))
-
-
-def _is_registered(env_id: str) -> bool:
-    import reason_gym  # noqa: F401  (registers the reason_gym/ ids)
-
-    module, _, name = env_id.rpartition(":")
-    if module:
-        try:
-            __import__(module)
-        except ImportError:
-            return False
-    return name in gym.envs.registry
 
 
 class NonFiniteLossError(RuntimeError):
@@ -291,7 +138,8 @@ class GRPOTrainer:
         self.env_kwargs = dict(config.env_kwargs)
         self.eval_env_kwargs = self.env_kwargs | config.eval_env_kwargs
         self.run_dir = Path(config.run_dir)
-        self.checkpoint_path = self.run_dir / "checkpoint.pt"
+        self.checkpoints = Checkpoints(self.run_dir, rank=self.rank, world=self.world)
+        self.checkpoint_path = self.checkpoints.path
         self.rng = np.random.default_rng([config.seed, self.rank])  # problems and batch order
         torch.manual_seed(config.seed * 1000 + self.rank)  # sampling
         random.seed(config.seed)
@@ -306,12 +154,13 @@ class GRPOTrainer:
         if self.world > 1:
             self.trained = torch.nn.parallel.DistributedDataParallel(self.scorer)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate, weight_decay=0.0)
-        self.policy = self._make_policy()
+        probe = gym.make(config.env_id, **self.env_kwargs)
+        # Rollouts hand the policy observation strings: a chat prompt takes its system prompt from the task.
+        self.policy = self._make_policy(getattr(probe.unwrapped, "task", None))
         self.prm = make_prm(config.prm) if config.prm else None
         self.envs = self._make_vector_env(config.batch_size)
-        probe = gym.make(config.env_id, **self.env_kwargs)
-        split_indices = getattr(probe.unwrapped, "split_indices", None)  # None: a procedural task
-        self.num_problems = len(split_indices(config.split)) if split_indices else 2**31 - 1  # any index
+        problems = split_problems(probe, config.split)
+        self.num_problems = len(problems) if problems is not None else 2**31 - 1  # a procedural task: any index
         if config.train_problems:
             self.num_problems = min(self.num_problems, config.train_problems)
         self.max_tokens = config.max_new_tokens * min(config.max_turns, getattr(probe.unwrapped, "max_steps", 10**9))
@@ -322,7 +171,7 @@ class GRPOTrainer:
 
     # ------------------------------------------------------------------ setup
 
-    def _make_policy(self) -> Any:
+    def _make_policy(self, task: Any) -> Any:
         from agents.policies.hf import SMALL_MODEL_PARAMETERS, HFPolicy
 
         if self.config.generation_backend == "vllm":
@@ -341,6 +190,7 @@ class GRPOTrainer:
                 dtype=str(self.model.dtype).removeprefix("torch."),
                 # On CPU, no torch.compile: it adds 1-2 minutes to the engine's start.
                 enforce_eager=self.device == "cpu",
+                task=task,
                 **({} if self.device == "cpu" else {"gpu_memory_utilization": self.config.vllm_gpu_memory_utilization}),
             )
         configure_threads(self.config.num_threads)
@@ -351,6 +201,7 @@ class GRPOTrainer:
             max_new_tokens=self.config.max_new_tokens,
             max_batch_sequences=max(64, self.config.batch_size),
             num_threads=self.config.num_threads,
+            task=task,
         )
 
     def _make_vector_env(self, num_envs: int) -> gym.vector.VectorEnv:
@@ -505,9 +356,9 @@ class GRPOTrainer:
             return gym.make(config.env_id, **self.eval_env_kwargs).unwrapped
 
         count = config.eval_problems
-        split_indices = getattr(make_env(), "split_indices", None)  # None: a procedural task, no end to its split
-        if split_indices:
-            count = min(count, len(split_indices(config.eval_split)))
+        problems = split_problems(make_env(), config.eval_split)
+        if problems is not None:  # else a procedural task, no end to its split
+            count = min(count, len(problems))
         self.model.eval()
         episodes = play_greedy(self.policy, make_env, [{"index": i, "split": config.eval_split} for i in range(count)])
         metrics = {"eval/accuracy": sum(e["is_correct"] for e in episodes) / max(1, count)}
@@ -518,40 +369,27 @@ class GRPOTrainer:
     # ------------------------------------------------------------------ checkpoints
 
     def save_checkpoint(self) -> None:
-        state = {
-            "rng": {"numpy": self.rng.bit_generator.state, "torch": torch.get_rng_state(), "python": random.getstate()},
-            "step": self.global_step,
-            "samples_seen": self.samples_seen,
-        }
-        if torch.cuda.is_available():
-            state["rng"]["cuda"] = torch.cuda.get_rng_state_all()
-        if self.world > 1:
-            _atomic_save(state, self.run_dir / f"rng-{self.rank}.pt")
-            torch.distributed.barrier()
-        if self.rank == 0:
-            state |= {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
-            state["config"] = asdict(self.config)
-            _atomic_save(state, self.checkpoint_path)
+        self.checkpoints.save(
+            self.global_step,
+            model=self.model,
+            optimizer=self.optimizer,
+            config=self.config,
+            generators={"rng": self.rng},
+            counters={"samples_seen": self.samples_seen},
+        )
 
     def load_checkpoint(self) -> None:
-        state = torch.load(self.checkpoint_path, weights_only=False, map_location=self.device)
-        saved = state["config"] | {"env_kwargs": parse_kwargs(state["config"].get("env_kwargs", {}))}  # once JSON
-        changed = [k for k in ("env_id", "env_kwargs", "model", "group_size", "batch_size", "advantage", "seed")
-                   if saved.get(k) != getattr(self.config, k)]  # fmt: skip
-        if changed:
-            raise ValueError(f"{self.checkpoint_path} was trained with other {changed}: pass --no-resume to start over")
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        def upgrade(saved: dict[str, Any]) -> dict[str, Any]:  # env_kwargs was once a JSON string
+            return saved | {"env_kwargs": parse_kwargs(saved.get("env_kwargs", {}))}
+
+        same = ("env_id", "env_kwargs", "model", "group_size", "batch_size", "advantage", "seed")
+        state = self.checkpoints.read(self.config, same, upgrade=upgrade, map_location=self.device)
+        self.global_step, counters = self.checkpoints.restore(
+            state, model=self.model, optimizer=self.optimizer, generators={"rng": self.rng}
+        )
+        self.samples_seen = counters["samples_seen"]
         for group in self.optimizer.param_groups:  # a resumed run may lower the learning rate (after a NaN, say)
             group["lr"] = self.config.learning_rate
-        if self.world > 1:
-            state["rng"] = torch.load(self.run_dir / f"rng-{self.rank}.pt", weights_only=False)["rng"]
-        self.rng.bit_generator.state = state["rng"]["numpy"]
-        torch.set_rng_state(state["rng"]["torch"])
-        random.setstate(state["rng"]["python"])
-        if "cuda" in state["rng"]:
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        self.global_step, self.samples_seen = state["step"], state["samples_seen"]
 
     # ------------------------------------------------------------------ the loop
 
@@ -591,12 +429,10 @@ class GRPOTrainer:
             if config.generation_backend == "vllm":
                 self.policy.load_weights(self.model.state_dict().items())  # vLLM started from the initial weights
         main = self.rank == 0
-        writer = SummaryWriter(self.run_dir, purge_step=self.global_step) if main else None
-        if writer is not None and self.global_step == 0:
-            writer.add_text("config", json.dumps(asdict(config), indent=1))
+        writer = open_writer(self.run_dir, self.global_step, config) if main else None
         evaluations = config.eval_problems > 0 and main
         if evaluations and self.global_step == 0:
-            self._log(writer, self.evaluate())
+            log_scalars(writer, self.evaluate(), self.global_step)
         bar = tqdm(
             total=config.total_steps, initial=self.global_step, disable=not (config.progress and main), desc="grpo"
         )
@@ -608,7 +444,7 @@ class GRPOTrainer:
             at_eval_step = config.eval_every and self.global_step % config.eval_every == 0
             if evaluations and (at_eval_step or self.global_step == config.total_steps):
                 metrics |= self.evaluate()
-            self._log(writer, metrics)
+            log_scalars(writer, metrics, self.global_step)
             bar.update(1)
             bar.set_postfix(reward=f"{metrics['rewards/mean']:.3f}", acc=f"{metrics['rewards/accuracy']:.2f}")
             if self.global_step % config.checkpoint_every == 0 or self.global_step == config.total_steps:
@@ -631,12 +467,6 @@ class GRPOTrainer:
             raise RuntimeError("data-parallel processes ended with different parameters")
         if self.rank == 0:
             print(f"data-parallel: {self.world} processes, parameters identical on every process")
-
-    def _log(self, writer: SummaryWriter | None, metrics: dict[str, float]) -> None:
-        if writer is not None:
-            for name, value in metrics.items():
-                writer.add_scalar(name, value, self.global_step)
-            writer.flush()
 
     def _save_model(self, metrics: dict[str, float]) -> None:
         output_dir = Path(self.config.output_dir or self.run_dir / "model")
@@ -664,18 +494,18 @@ def _init_distributed() -> tuple[int, int]:
     return torch.distributed.get_rank(), torch.distributed.get_world_size()
 
 
+def split_problems(env: gym.Env, split: str) -> Sequence[int] | None:
+    """The problems of a split of ``env``'s task; None for a procedural task (no ``split_indices``, or it says None)."""
+    split_indices = getattr(env.unwrapped, "split_indices", None)
+    return split_indices(split) if split_indices is not None else None
+
+
 def _device(name: str) -> str:
     if name != "auto":
         return name
     if torch.cuda.is_available():
         return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
     return "cpu"
-
-
-def _atomic_save(state: dict[str, Any], path: Path) -> None:
-    temporary = path.with_suffix(".tmp")
-    torch.save(state, temporary)
-    os.replace(temporary, path)  # a crash never leaves half a checkpoint
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
