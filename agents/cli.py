@@ -209,6 +209,7 @@ def _bench(argv: list[str]) -> int:
 
 TRAINERS = {
     "grpo": ("agents.training.grpo", "GRPO through the environments, outcome or process advantages"),
+    "sft": ("agents.training.sft", "SFT of the embedded character model on Game24 and Arithmetic solver traces"),
 }
 """``reason-gym train ALGORITHM``: the module whose ``main(argv)`` trains, and a line about it."""
 

@@ -1,1 +1,2 @@
-"""Trainers that act on policies only through the environments' ``reset`` / ``step``: GRPO (:mod:`.grpo`)."""
+"""Trainers: GRPO through the environments' ``reset`` / ``step`` (:mod:`.grpo`), SFT on solver traces (:mod:`.sft`),
+and what they share: resumable checkpoints and TensorBoard logging (:mod:`.checkpoints`)."""
