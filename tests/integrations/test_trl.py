@@ -1,0 +1,220 @@
+"""reason_gym.integrations.trl: datasets and reward functions for TRL, scored exactly as env.step scores."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from typing import Any
+
+import gymnasium as gym
+import pytest
+
+import reason_gym  # noqa: F401  (registers the environments)
+from reason_gym.integrations.trl import (
+    PROBLEM_COLUMNS,
+    TOTAL,
+    make_dataset,
+    make_reward_funcs,
+    process_reward_funcs,
+    reward_weights,
+    split_completion,
+)
+
+ENV_IDS = [k for k in gym.registry if k.startswith("reason_gym/")]
+ROWS = 2
+GARBAGE = "\x00\ud800 ☃ ### {{ )) Answer"  # not a final answer: "Answer" is not at the start of the line
+
+
+def right_answer(env_id: str, problem: dict[str, Any]) -> str:
+    """A correct final answer for a problem record (from make_dataset's JSON)."""
+    if env_id == "reason_gym/Game24-v0":
+        from reason_gym.checkers.game24_solver import solve
+
+        return solve(problem["numbers"])[-1]
+    if env_id == "reason_gym/Arithmetic-v0":
+        return f"Answer: {problem['answer']}"
+    if env_id in ("reason_gym/GSM8K-v0", "reason_gym/MATH-v0"):
+        return f"Answer: {problem['gold']}"
+    code = problem["prompt"] + problem["canonical_solution"] if env_id.endswith("HumanEval-v0") else problem["code"]
+    return f"Answer:\n```python\n{code}\n```"
+
+
+def completion_table(env_id: str, problem: dict[str, Any], max_steps: int) -> list[tuple[str, Any, list[str]]]:
+    """(name, completion, the actions env.step receives) for every kind of completion."""
+    right = right_answer(env_id, problem)
+    steps = ["2 * 3 = 6", "Let me think."]
+    if env_id.endswith(("HumanEval-v0", "MBPP-v0")):
+        run = "Run:\n```python\nprint(1 + 1)\n```"
+        wrong = "Answer:\n```python\ndef f():\n    return 0\n```"
+        return [
+            ("right", right, [right]),
+            ("wrong", wrong, [wrong]),
+            ("garbage", GARBAGE, [GARBAGE]),
+            ("empty", "", [""]),
+            ("not text", None, [""]),
+            ("steps then answer", f"{steps[1]}\n{run}\n{right}\n", [steps[1], run, right]),
+            ("too many steps", "\n".join(["hmm"] * (max_steps + 2) + [right]), ["hmm"] * (max_steps + 2) + [right]),
+            ("chat", [{"role": "assistant", "content": right}], [right]),
+        ]
+    return [
+        ("right", right, [right]),
+        ("right, newline", right + "\n", [right]),
+        ("wrong", "Answer: 123457", ["Answer: 123457"]),
+        ("garbage", GARBAGE, [GARBAGE]),
+        ("empty", "", [""]),
+        ("not text", None, [""]),
+        ("blank line", "\n\nAnswer: 1", ["", "", "Answer: 1"]),
+        ("steps then answer", "\n".join([*steps, right]), [*steps, right]),
+        ("answer then more", f"{right}\nmore text", [f"{right}\nmore text"]),
+        ("too many steps", "\n".join([steps[0]] * (max_steps + 2) + [right]), [steps[0]] * (max_steps + 2) + [right]),
+        ("chat", [{"role": "assistant", "content": "\n".join([*steps, right])}], [*steps, right]),
+        ("chat parts", [{"role": "assistant", "content": [{"type": "text", "text": right}]}], [right]),
+    ]
+
+
+def env_return(env: gym.Env, row: dict[str, Any], actions: list[str]) -> tuple[float, bool]:
+    """What env.step gives, summed, for these actions on the row's problem (until the episode ends)."""
+    options = {"index": row["index"]} if row["split"] is None else {"index": row["index"], "split": row["split"]}
+    env.reset(options=options)
+    total, correct = 0.0, False
+    for action in actions:
+        _, reward, terminated, truncated, info = env.step(action)
+        total += reward
+        correct = bool(info.get("is_correct", False))
+        if terminated or truncated:
+            break
+    return total, correct
+
+
+@pytest.fixture(scope="module")
+def datasets_module() -> Any:
+    return pytest.importorskip("datasets")
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_rewards_equal_env_step_returns(env_id: str, datasets_module: Any) -> None:
+    dataset = make_dataset(env_id, limit=ROWS)
+    assert dataset.column_names == ["prompt", *PROBLEM_COLUMNS]
+    assert len(dataset) == ROWS
+    funcs = make_reward_funcs(env_id)
+    assert [f.__name__ for f in funcs] == [TOTAL, "outcome", "invalid_step"]
+    assert reward_weights(funcs) == [1.0, 0.0, 0.0]
+    env = gym.make(env_id)
+    checked = 0
+    for row in dataset:
+        problem = json.loads(row["problem"])
+        table = completion_table(env_id, problem, env.unwrapped.max_steps)
+        completions = [completion for _, completion, _ in table]
+        columns = {name: [row[name]] * len(table) for name in PROBLEM_COLUMNS}
+        outputs = [f(prompts=[row["prompt"]] * len(table), completions=completions, **columns) for f in funcs]
+        for k, (name, completion, actions) in enumerate(table):
+            if isinstance(completion, str):
+                assert split_completion(completion) == actions, name
+            expected, correct = env_return(env, row, actions)
+            assert outputs[0][k] == expected, (name, completion)
+            assert math.isclose(sum(out[k] for out in outputs[1:]), expected, abs_tol=1e-9), name
+            assert outputs[1][k] == float(correct), name  # the outcome component
+            if name == "right":
+                assert correct, f"{env_id}: the right answer {completion!r} was judged wrong"
+            checked += 1
+    assert checked == ROWS * len(table)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_dataset_rows_are_the_envs_problems_in_order(env_id: str, datasets_module: Any) -> None:
+    dataset = make_dataset(env_id, limit=3, conversational=True)
+    env = gym.make(env_id)
+    base = env.unwrapped
+    for i, row in enumerate(dataset):
+        observation, info = env.reset(options={"index": i})
+        assert row["index"] == i and row["split"] == base.split
+        assert row["problem_id"] == info["problem_id"]
+        assert row["prompt"] == [
+            {"role": "system", "content": base.task.system_prompt},
+            {"role": "user", "content": observation},
+        ]
+    plain = make_dataset(env_id, limit=1)
+    assert plain[0]["prompt"] == env.reset(options={"index": 0})[0] + "\n"
+
+
+# The problem records of these envs do not survive their own validation a second time: Game24's ToT rows hold both
+# "Puzzles" and the derived "numbers" (refused together), MBPP prefixes its task id again ("MBPP/MBPP/11"). Their
+# rows are rebuilt by index; a row with only "problem" needs the raw record.
+NOT_REINJECTABLE = {"reason_gym/Game24-v0", "reason_gym/MBPP-v0"}
+
+
+@pytest.mark.parametrize(
+    "env_id",
+    [
+        pytest.param(e, marks=pytest.mark.xfail(strict=True, reason="validation is not idempotent"))
+        if e in NOT_REINJECTABLE
+        else e
+        for e in ENV_IDS
+    ],
+)
+def test_problem_column_rebuilds_the_problem(env_id: str, datasets_module: Any) -> None:
+    row = make_dataset(env_id, limit=1)[0]
+    env = gym.make(env_id)
+    by_index = env.reset(options={"index": 0})[0]
+    observation, info = env.reset(options={"problem": json.loads(row["problem"])})
+    assert (observation, info["problem_id"]) == (by_index, row["problem_id"])
+    total = make_reward_funcs(env_id)[0]
+    completions = ["Answer: 3", "", "1 + 1 = 2\nAnswer: 2"]
+    by_problem = total([], completions, problem=[row["problem"]] * 3, problem_id=[row["problem_id"]] * 3)
+    assert by_problem == total([], completions, index=[0] * 3, split=[row["split"]] * 3)
+
+
+def test_procedural_tasks_number_rows_by_seed(datasets_module: Any) -> None:
+    dataset = make_dataset("reason_gym/Game24-v0", limit=3, source="procedural")
+    env = gym.make("reason_gym/Game24-v0", source="procedural")
+    assert dataset["index"] == [None] * 3
+    assert dataset["problem_id"] == [env.reset(seed=i)[1]["problem_id"] for i in range(3)]
+    total = make_reward_funcs("reason_gym/Game24-v0", source="procedural")[0]
+    right = [json.loads(p) for p in dataset["problem"]]
+    from reason_gym.checkers.game24_solver import solve
+
+    assert total([], [solve(p["numbers"])[-1] for p in right], **{c: dataset[c] for c in PROBLEM_COLUMNS}) == [1.0] * 3
+    with pytest.raises(ValueError, match="limit"):
+        make_dataset("reason_gym/Game24-v0", source="procedural")
+
+
+def test_bad_input_errors(datasets_module: Any) -> None:
+    total = make_reward_funcs("reason_gym/Arithmetic-v0")[0]
+    with pytest.raises(ValueError, match=r"lacks the problem columns \['problem', 'problem_id', 'index', 'split'\]"):
+        total(["q"], ["Answer: 1"], answer=["1"])
+    with pytest.raises(ValueError, match="names problem 'elsewhere'"):
+        total(["q"], ["Answer: 1"], index=[0], split=["train"], problem_id=["elsewhere"])
+    for make in (make_reward_funcs, make_dataset):
+        with pytest.raises(ValueError, match="'reason_gym/Nope-v0' is not registered"):
+            make("reason_gym/Nope-v0")
+    with pytest.raises(ValueError, match="limit"):
+        make_dataset("reason_gym/Arithmetic-v0", limit=-1)
+    # Whatever the model writes, the reward functions score it: odd objects are one empty (garbage) step.
+    odd = [None, 3, b"Answer: 1", [{"role": "assistant", "content": None}], [], [{"content": "Answer: 1"}], "\ud800"]
+    rewards = total([], odd, index=[0] * len(odd), split=["train"] * len(odd))
+    assert rewards[:5] == [total([], [""], index=[0], split=["train"])[0]] * 5
+    assert all(isinstance(r, float) for r in rewards)
+
+
+def test_process_reward_funcs_sum_the_steps() -> None:
+    total, outcome, invalid = process_reward_funcs(["outcome", "invalid_step"])
+    steps = [[{"invalid_step": -0.1, "outcome": 0.0}, {"outcome": 1.0}], []]
+    assert total([], ["", ""], step_rewards=[[-0.1, 1.0], []]) == [0.9, 0.0]
+    assert outcome([], ["", ""], step_components=steps) == [1.0, 0.0]
+    assert invalid([], ["", ""], step_components=steps) == [-0.1, 0.0]
+    with pytest.raises(ValueError, match="step_rewards"):
+        total([], [""], index=[0])
+
+
+def test_no_torch_or_trl_at_import() -> None:
+    code = (
+        "import sys, reason_gym.integrations.trl as t\n"
+        "f = t.make_reward_funcs('reason_gym/Arithmetic-v0')\n"
+        "f[0]([], ['Answer: 1'], index=[0], split=['train'])\n"
+        "bad = sorted(m for m in ('torch', 'trl', 'transformers', 'datasets') if m in sys.modules)\n"
+        "print(bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
