@@ -232,4 +232,6 @@ def _train(argv: list[str]) -> int:
 bench = Command(
     "benchmark planners on a task: accuracy against compute (default: the tiny model on Game24 test)", _bench
 )
-train = Command("train a policy through the environments: `reason-gym train grpo --help` lists the settings", _train)
+train = Command(
+    "train a policy: `reason-gym train grpo --help` or `reason-gym train sft --help` lists the settings", _train
+)
