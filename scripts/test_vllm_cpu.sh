@@ -33,5 +33,5 @@ export VLLM_CPU_KVCACHE_SPACE="${VLLM_CPU_KVCACHE_SPACE:-2}"
 export VLLM_CACHE_ROOT="${VLLM_CACHE_ROOT:-$VENV/vllm-cache}"
 export REASON_GYM_REQUIRE_VLLM=1  # the tests fail, not skip, when `import vllm` fails here
 tested=$SECONDS
-"$VENV/bin/python" -m pytest -p no:cacheprovider -ra tests/test_vllm_backend.py
+"$VENV/bin/python" -m pytest -p no:cacheprovider -ra tests/agents/test_vllm_backend.py
 echo "tests: $((SECONDS - tested)) s; total: $((SECONDS - started)) s"

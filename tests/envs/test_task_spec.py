@@ -28,7 +28,7 @@ from reason_gym.envs.game24 import Game24Env
 from reason_gym.sandbox import SandboxError
 
 ENV_IDS = sorted(k for k in gym.registry if k.startswith("reason_gym/"))
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class ChatTokenizer:

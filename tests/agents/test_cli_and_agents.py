@@ -49,7 +49,7 @@ def test_play_quits_on_end_of_input_and_rejects_unknown_envs():
     assert result.returncode == 2 and "reason-gym list" in result.stderr
 
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BENCH_FLAGS = ("--limit", "2", "--budgets", "4,16", "--no-progress")
 
 

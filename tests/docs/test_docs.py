@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 # Backticked strings that name a file or folder of this repository start with one of its top-level folders.
 TOP_LEVEL = ("reason_gym/", "agents/", "scripts/", "benchmarks/", "docs/", "tests/", ".ci/")
@@ -53,7 +53,7 @@ def test_the_checker_finds_a_broken_link_and_a_missing_path(tmp_path):
     page.write_text(
         "[gone](missing.md#part) [web](https://example.org/x) [here](#top)\n"
         "`reason_gym/sandbox/inside.py` `reason_gym/Game24-v0` `reason_gym/core.py:12`\n"
-        "`tests/test_docs.py::test_x` `shared/data`\n"
+        "`tests/docs/test_docs.py::test_x` `shared/data`\n"
         "```text\nscripts/not_checked_in_code_blocks.py\n```\n"
     )
     assert broken_references(page) == ["link missing.md#part", "path reason_gym/sandbox/inside.py"]

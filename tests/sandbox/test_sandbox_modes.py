@@ -33,7 +33,7 @@ from reason_gym.sandbox.launch import UID_BASE
 
 pytestmark = pytest.mark.filterwarnings("ignore:reason_gym sandbox. partial isolation:RuntimeWarning")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ADD = "def add(a, b):\n    return a + b\n"
 SUITE = TestSuite.from_asserts(["assert add(2, 2) == 4"])
 CODE_ENVS = ["reason_gym/HumanEval-v0", "reason_gym/MBPP-v0"]
@@ -244,7 +244,7 @@ box.run({program!r}, limits=Limits(timeout=60))
 def test_no_process_outlives_a_host_that_is_killed(mode, trick):
     marker = _marker()
     program = ESCAPES[trick].format(marker=marker) + "import time\ntime.sleep(60)\n"
-    code = _HOST.format(tests=os.path.join(ROOT, "tests"), mode=mode, program=program)
+    code = _HOST.format(tests=os.path.join(ROOT, "tests", "sandbox"), mode=mode, program=program)
     host = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, cwd=ROOT)
     try:
         assert host.stdout.readline().strip() == b"ready"
@@ -360,7 +360,7 @@ def test_remove_tree_handles_any_depth_and_any_modes(tmp_path):
 def test_sandboxes_are_closed_at_exit(mode):
     before = set(_scratch_folders())
     code = (
-        f"import sys\nsys.path.insert(0, {os.path.join(ROOT, 'tests')!r})\nfrom sandbox_modes import open_sandbox\n"
+        f"import sys\nsys.path.insert(0, {os.path.join(ROOT, 'tests', 'sandbox')!r})\nfrom sandbox_modes import open_sandbox\n"
         f'box = open_sandbox({mode!r}, workers=2)\nbox.start()\nprint(box.run(\'open("x", "w").write("1")\').status)\n'
         "from reason_gym.sandbox import default_sandbox\n"
     )
