@@ -360,7 +360,8 @@ def test_remove_tree_handles_any_depth_and_any_modes(tmp_path):
 def test_sandboxes_are_closed_at_exit(mode):
     before = set(_scratch_folders())
     code = (
-        f"import sys\nsys.path.insert(0, {os.path.join(ROOT, 'tests', 'sandbox')!r})\nfrom sandbox_modes import open_sandbox\n"
+        f"import sys\nsys.path.insert(0, {os.path.join(ROOT, 'tests', 'sandbox')!r})\n"
+        "from sandbox_modes import open_sandbox\n"
         f'box = open_sandbox({mode!r}, workers=2)\nbox.start()\nprint(box.run(\'open("x", "w").write("1")\').status)\n'
         "from reason_gym.sandbox import default_sandbox\n"
     )
