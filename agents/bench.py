@@ -17,7 +17,7 @@ leaves the previous version of each, never an empty or half-written one.
 
 Budgets are limits on generated samples (candidate steps, see :mod:`agents.budget`), the same for every planner. How
 each planner spends a budget ``B`` (``L`` is ``depth_hint``, the expected steps of a solution, answer included:
-4 for the Game of 24):
+4 for the Game24):
 
 =========  ==========================================================================================
 greedy     one temperature-0 trajectory; ignores the rest of the budget
@@ -92,7 +92,7 @@ class BenchConfig:
     out: str | Path = "runs/bench"
     """the run's folder"""
     depth_hint: int = 4
-    """expected steps of a solution, answer included, for sizing beam and ToT (Game of 24: 4)"""
+    """expected steps of a solution, answer included, for sizing beam and ToT (Game24: 4)"""
     overwrite: bool = False
     """discard the run in `out` and start afresh (else a run there with the same settings is resumed)"""
     progress: bool = True

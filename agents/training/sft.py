@@ -1,4 +1,4 @@
-"""Supervised fine-tuning of the embedded character model on solver traces (Game of 24 and Arithmetic).
+"""Supervised fine-tuning of the embedded character model on solver traces (Game24 and Arithmetic).
 
     python scripts/train_sft.py                     # stage 1 of the shipped checkpoint, from scratch: runs/sft_tiny/
     reason-gym train sft --help                     # every setting (the same flags as the script's)
@@ -19,7 +19,7 @@ what :class:`~agents.policies.hf.HFPolicy` asks of it (:class:`~agents.policies.
 
 Data never comes from a test split (a check refuses to train otherwise, with a :class:`ValueError` that says why):
 
-- Game of 24: the TRAIN split of the Tree-of-Thoughts puzzles (rows outside 900-999; checked against the test
+- Game24: the TRAIN split of the Tree-of-Thoughts puzzles (rows outside 900-999; checked against the test
   puzzles below). Each puzzle gives several solution traces, random walks over the moves that keep the puzzle
   solvable (the environment's ``step_solvable`` check), ending with the answer ``candidate_actions()`` builds.
   A few train puzzles are held out for validation.
