@@ -245,6 +245,34 @@ def contributions(weights: Mapping[str, float], info: Mapping[str, Any]) -> dict
     return {name: weights.get(name, 0.0) * float(value) for name, value in components.items()}
 
 
+def reset_to_row(env: gym.Env, row: Mapping[str, Any]) -> str:
+    """Starts an episode on a dataset row's problem and returns its observation: by ``index`` (and ``split``) when
+    the row has one, else by ``problem`` (a record, or its JSON); then checks ``problem_id`` where the row has it.
+
+    Raises:
+        ValueError: The row has neither, or the env built another problem than the row names.
+    """
+    index, problem = row.get("index"), row.get("problem")
+    if index is not None:
+        split = row.get("split")
+        observation, _ = env.reset(
+            options={"index": int(index)} if split is None else {"index": int(index), "split": split}
+        )
+    elif problem is not None:
+        observation, _ = env.reset(options={"problem": json.loads(problem) if isinstance(problem, str) else problem})
+    else:
+        raise ValueError(
+            f"a row names no problem: it needs 'index' (and 'split') or 'problem' (see {__name__}.PROBLEM_COLUMNS)"
+        )
+    expected, built = row.get("problem_id"), env.unwrapped.get_state().problem_id
+    if expected is not None and expected != built:
+        raise ValueError(
+            f"the row names problem {expected!r} but {env.spec.id if env.spec else 'the env'} built {built!r}: build "
+            "the dataset and the reward functions (or rollout) with the same env arguments"
+        )
+    return observation
+
+
 class Score(NamedTuple):
     """What the env made of one completion."""
 
@@ -281,28 +309,8 @@ class EpisodeScorer:
         self._cache_size = cache_size
 
     def reset(self, row: Mapping[str, Any]) -> None:
-        """Starts an episode on a row's problem: by ``index`` (and ``split``) when the row has one, else by
-        ``problem`` (a record, or its JSON); then checks ``problem_id`` where the row has it.
-
-        Raises:
-            ValueError: The row has neither, or the env built another problem than the row names.
-        """
-        index, problem = row.get("index"), row.get("problem")
-        if index is not None:
-            split = row.get("split")
-            self.env.reset(options={"index": int(index)} if split is None else {"index": int(index), "split": split})
-        elif problem is not None:
-            self.env.reset(options={"problem": json.loads(problem) if isinstance(problem, str) else problem})
-        else:
-            raise ValueError(
-                f"a row names no problem: it needs 'index' (and 'split') or 'problem' (see {__name__}.PROBLEM_COLUMNS)"
-            )
-        expected, built = row.get("problem_id"), self.env.unwrapped.get_state().problem_id
-        if expected is not None and expected != built:
-            raise ValueError(
-                f"the row names problem {expected!r} but {self.env_id} built {built!r}: build the dataset and the "
-                "reward functions with the same env arguments"
-            )
+        """Starts an episode on a row's problem (see :func:`reset_to_row`)."""
+        reset_to_row(self.env, row)
 
     def score(self, row: Mapping[str, Any], completion: Any) -> Score:
         """Plays a completion (text, or TRL's chat messages) through the env on the row's problem."""
