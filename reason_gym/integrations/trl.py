@@ -198,18 +198,19 @@ def _is_fence(line: str) -> bool:
 
 
 def split_completion(text: str) -> list[str]:
-    """The actions of a completion, in order: one step per line, and the final answer.
+    """The actions of a completion, in order: one step per line, then the final answer.
 
     - Lines are separated by newlines; one trailing newline ends the last line (it is no empty step), and an
       empty completion is one empty action. A blank line in between is an empty step (the env rejects it).
-    - The first line that starts with ``Answer:`` (outside a code block) is the final answer, and every line after
-      it belongs to that answer (a program in a fenced block).
+    - The first line that starts with ``Answer:`` (outside a code block) is the final answer; a fenced code block
+      that it opens, or that starts on the next line, is part of it (a program). Text after the answer is ignored:
+      the episode has ended.
     - A fenced code block (from a line starting with three backticks to the next such line) belongs to the step of
       the line before it (``Run:`` then the program).
 
-    >>> split_completion("2 * 3 = 6\\n1 + 6 = 7\\nAnswer: 7\\n")
+    >>> split_completion("2 * 3 = 6\\n1 + 6 = 7\\nAnswer: 7\\nThe end.")
     ['2 * 3 = 6', '1 + 6 = 7', 'Answer: 7']
-    >>> split_completion("Run:\\n```python\\nprint(1)\\n```\\nAnswer:\\n```python\\nx = 1\\n```")
+    >>> split_completion("Run:\\n```python\\nprint(1)\\n```\\nAnswer:\\n```python\\nx = 1\\n```\\nDone.")
     ['Run:\\n```python\\nprint(1)\\n```', 'Answer:\\n```python\\nx = 1\\n```']
     """
     lines = text.split("\n")
@@ -228,11 +229,25 @@ def split_completion(text: str) -> list[str]:
                 actions.append(line)
             in_fence = True
         elif is_final_answer(line):
-            actions.append("\n".join(lines[number:]))
+            actions.append(_answer(lines[number:]))
             break
         else:
             actions.append(line)
     return actions
+
+
+def _answer(lines: list[str]) -> str:
+    """The final answer at the head of ``lines``: its line, and the fenced block it opens or that follows it."""
+    answer, rest = lines[0], lines[1:]
+    if answer.count("```") % 2 == 0:  # no block opened on the answer line
+        if not rest or not _is_fence(rest[0]):
+            return answer
+        answer, rest = f"{answer}\n{rest[0]}", rest[1:]
+    for line in rest:
+        answer += "\n" + line
+        if _is_fence(line):
+            break
+    return answer
 
 
 def contributions(weights: Mapping[str, float], info: Mapping[str, Any]) -> dict[str, float]:

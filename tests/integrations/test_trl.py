@@ -54,7 +54,7 @@ def completion_table(env_id: str, problem: dict[str, Any], max_steps: int) -> li
             ("garbage", GARBAGE, [GARBAGE]),
             ("empty", "", [""]),
             ("not text", None, [""]),
-            ("steps then answer", f"{steps[1]}\n{run}\n{right}\n", [steps[1], run, right]),
+            ("steps then answer", f"{steps[1]}\n{run}\n{right}\nDone.", [steps[1], run, right]),
             ("too many steps", "\n".join(["hmm"] * (max_steps + 2) + [right]), ["hmm"] * (max_steps + 2) + [right]),
             ("chat", [{"role": "assistant", "content": right}], [right]),
         ]
@@ -67,7 +67,7 @@ def completion_table(env_id: str, problem: dict[str, Any], max_steps: int) -> li
         ("not text", None, [""]),
         ("blank line", "\n\nAnswer: 1", ["", "", "Answer: 1"]),
         ("steps then answer", "\n".join([*steps, right]), [*steps, right]),
-        ("answer then more", f"{right}\nmore text", [f"{right}\nmore text"]),
+        ("answer then more", f"{right}\nmore text\nAnswer: 0", [right]),
         ("too many steps", "\n".join([steps[0]] * (max_steps + 2) + [right]), [steps[0]] * (max_steps + 2) + [right]),
         ("chat", [{"role": "assistant", "content": "\n".join([*steps, right])}], [*steps, right]),
         ("chat parts", [{"role": "assistant", "content": [{"type": "text", "text": right}]}], [right]),
@@ -218,3 +218,21 @@ def test_no_torch_or_trl_at_import() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "actions"),
+    [
+        ("", [""]),
+        ("\n", [""]),
+        ("a\nb\n", ["a", "b"]),
+        ("a\n\nb", ["a", "", "b"]),
+        ("  answer: 5\nrest", ["  answer: 5"]),
+        ("Answer: ```python\nx = 1\n```\nrest", ["Answer: ```python\nx = 1\n```"]),
+        ("Answer:\n```python\nx = 1", ["Answer:\n```python\nx = 1"]),  # an unclosed block runs to the end
+        ("```python\nAnswer: 1\n```\nAnswer: 2", ["```python\nAnswer: 1\n```", "Answer: 2"]),  # not inside a block
+        ("Run:\n```\nprint(1)\n```\nthen\nAnswer: 2", ["Run:\n```\nprint(1)\n```", "then", "Answer: 2"]),
+    ],
+)
+def test_split_completion(text: str, actions: list[str]) -> None:
+    assert split_completion(text) == actions
