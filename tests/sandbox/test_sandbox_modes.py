@@ -27,6 +27,7 @@ import pytest
 from sandbox_modes import AVAILABLE, IS_ROOT, ISOLATION, MODES, open_sandbox
 
 import reason_gym  # noqa: F401  (registers the environments)
+from reason_gym.process_local import ProcessDefault
 from reason_gym.sandbox import Limits, Sandbox, SandboxError, Status, TestSuite, pool
 from reason_gym.sandbox.inside.files import remove_tree
 from reason_gym.sandbox.launch import UID_BASE
@@ -76,6 +77,8 @@ def no_full_isolation(request, monkeypatch, tmp_path):
     make_path, words = SITUATIONS[request.param]
     monkeypatch.setenv("PATH", make_path(tmp_path))
     monkeypatch.delenv(pool.ALLOW_PARTIAL_ENV, raising=False)
+    # A fresh process-wide default: one made earlier in this process saw a working bubblewrap.
+    monkeypatch.setattr(pool, "_DEFAULT", ProcessDefault(Sandbox))
     return words
 
 
