@@ -23,7 +23,7 @@ from agents.training.batches import CompletionLogits, Row, make_micro_batch, pac
 from agents.training.grpo import GRPOConfig, GRPOTrainer, NonFiniteLossError  # noqa: E402
 from agents.training.rollouts import collect_groups  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ------------------------------------------------------------------------------------------- a trivial task

@@ -20,7 +20,7 @@ from agents.training import sft
 from agents.training.sft import SFTConfig
 from reason_gym.envs.game24 import Game24Env
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 needs_24_csv = pytest.mark.skipif(
     not Game24Env(split="train").tot_order,
