@@ -225,14 +225,25 @@ class Game24Env(DatasetEnv):
 
     def _validate_problem(self, record: Any) -> Mapping[str, Any]:
         """Accepts a ToT row ``{"Puzzles": "4 9 10 13", ...}`` or ``{"numbers": [4, 9, 10, 13]}``,
-        each with an optional ``"target"`` (default: the env's)."""
-        if not isinstance(record, Mapping) or ("Puzzles" in record) == ("numbers" in record):
+        each with an optional ``"target"`` (default: the env's). A record this method returned (a ToT row with the
+        derived ``numbers`` added, as ``get_state().problem`` holds it) is accepted back when the two agree."""
+        if not isinstance(record, Mapping) or not ("Puzzles" in record or "numbers" in record):
             raise ValueError('a Game24 problem is {"Puzzles": "4 9 10 13"} or {"numbers": [4, 9, 10, 13]}')
         raw = record["Puzzles"].split() if "Puzzles" in record else record["numbers"]
         try:
             numbers = tuple(int(x) for x in raw)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, AttributeError):
             raise ValueError(f"puzzle numbers must be non-negative integers, got {raw!r}") from None
+        if "Puzzles" in record and "numbers" in record:
+            try:
+                derived = tuple(int(x) for x in record["numbers"])
+            except (TypeError, ValueError):
+                derived = None
+            if derived != numbers:
+                raise ValueError(
+                    'a Game24 problem is {"Puzzles": "4 9 10 13"} or {"numbers": [4, 9, 10, 13]}; a record with '
+                    f"both needs them to agree, got Puzzles={record['Puzzles']!r}, numbers={record['numbers']!r}"
+                )
         target = record.get("target", self.target)
         if not 1 <= len(numbers) <= 8 or min(numbers) < 0 or not isinstance(target, int):
             raise ValueError(f"a puzzle is 1-8 non-negative integers and an int target, got {raw!r}, {target!r}")

@@ -64,10 +64,12 @@ def validate_mbpp_record(record: Any, prefix: str = "MBPP") -> dict[str, Any]:
     entry_point = mbpp_entry_point(test_list)
     setup, imports = str(record.get("test_setup_code") or ""), list(record.get("test_imports") or [])
     tests = mbpp_tests(test_list, setup, imports, entry_point)
-    task_id = record.get("task_id", "injected")
+    task_id = str(record.get("task_id", "injected"))
+    if not task_id.startswith(f"{prefix}/"):  # a record this function returned already carries the prefix
+        task_id = f"{prefix}/{task_id}"
     return {
         **record,
-        "task_id": f"{prefix}/{task_id}",
+        "task_id": task_id,
         "text": text,
         "entry_point": entry_point,
         "tests": tests,

@@ -284,6 +284,18 @@ def test_mbpp_accepts_both_record_formats(sandbox):
             env.reset(options={"problem": bad})
 
 
+@needs_mbpp
+@pytest.mark.parametrize("source", ["full", "sanitized"])
+def test_mbpp_accepts_back_the_record_it_exposes(sandbox, source):
+    env = MBPPEnv(sandbox=sandbox, source=source)
+    observation, info = env.reset(options={"index": 0})
+    record = env.get_state().problem  # its task id already carries the prefix: it is not added twice
+    assert env.reset(options={"problem": record}) == (observation, info)
+    assert env.reset(options={"problem": env.get_state().problem}) == (observation, info)
+    injected = env.reset(options={"problem": {"text": "Double.", "test_list": ["assert double(2) == 4"]}})[1]
+    assert env.reset(options={"problem": env.get_state().problem})[1] == injected
+
+
 def _mbpp_references(source: str, sample: int | None = None) -> list[tuple[int, str]]:
     records = load_mbpp_file(str(MBPP_PATHS[source]))
     prefix = "MBPP" if source == "full" else "MBPP-sanitized"

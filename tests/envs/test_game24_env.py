@@ -230,7 +230,9 @@ def test_candidate_actions_are_the_legal_steps_and_the_final_answer():
         ({"index": 100, "split": "test"}, r"index must be an int in \[0, 100\)"),
         ({"problem": PUZZLE, "index": 0}, "cannot be combined"),
         ({"problem": [4, 9, 10, 13]}, "a Game24 problem is"),
-        ({"problem": {"numbers": [4, 9], "Puzzles": "4 9"}}, "a Game24 problem is"),
+        ({"problem": {"numbers": [4, 9], "Puzzles": "4 10"}}, "needs them to agree"),
+        ({"problem": {"numbers": "4 9", "Puzzles": "4 9"}}, "needs them to agree"),
+        ({"problem": {"Rank": "1"}}, "a Game24 problem is"),
         ({"problem": {"numbers": ["four", 9, 10, 13]}}, "non-negative integers"),
         ({"problem": {"numbers": [-4, 9, 10, 13]}}, "non-negative integers"),
         ({"problem": {"numbers": list(range(9))}}, "1-8 non-negative integers"),
@@ -247,6 +249,18 @@ def test_injected_problems_in_both_record_formats():
     obs, info = env.reset(options={"problem": {"numbers": [2, 5], "target": 10}})
     assert obs.endswith("reach 10.\nInput: 2 5") and info["problem_id"] == "game24/2-5/to-10"
     assert env.step("Answer: 2 * 5")[4]["is_correct"]
+
+
+def test_a_problem_record_the_env_exposes_is_accepted_back():
+    env = Game24Env()
+    for reset in ({"options": {"index": 3}}, {"seed": 5}):
+        observation, info = env.reset(**reset)
+        record = env.get_state().problem  # a ToT row: "Puzzles" and the derived "numbers" together
+        assert "Puzzles" in record and "numbers" in record
+        again = env.reset(options={"problem": record})
+        assert again == (observation, info)
+        assert env.get_state().problem == record
+        assert env.reset(options={"problem": {**record, "numbers": list(record["numbers"])}}) == (observation, info)
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from reason_gym.integrations.trl import (
     TOTAL,
     make_dataset,
     make_reward_funcs,
+    problem_json,
     process_reward_funcs,
     reward_weights,
     split_completion,
@@ -139,21 +140,7 @@ def test_dataset_rows_are_the_envs_problems_in_order(env_id: str, datasets_modul
     assert plain[0]["prompt"] == env.reset(options={"index": 0})[0] + "\n"
 
 
-# The problem records of these envs do not survive their own validation a second time: Game24's ToT rows hold both
-# "Puzzles" and the derived "numbers" (refused together), MBPP prefixes its task id again ("MBPP/MBPP/11"). Their
-# rows are rebuilt by index; a row with only "problem" needs the raw record.
-NOT_REINJECTABLE = {"reason_gym/Game24-v0", "reason_gym/MBPP-v0"}
-
-
-@pytest.mark.parametrize(
-    "env_id",
-    [
-        pytest.param(e, marks=pytest.mark.xfail(strict=True, reason="validation is not idempotent"))
-        if e in NOT_REINJECTABLE
-        else e
-        for e in ENV_IDS
-    ],
-)
+@pytest.mark.parametrize("env_id", ENV_IDS)
 def test_problem_column_rebuilds_the_problem(env_id: str, datasets_module: Any) -> None:
     row = make_dataset(env_id, limit=1)[0]
     env = gym.make(env_id)
@@ -164,6 +151,21 @@ def test_problem_column_rebuilds_the_problem(env_id: str, datasets_module: Any) 
     completions = ["Answer: 3", "", "1 + 1 = 2\nAnswer: 2"]
     by_problem = total([], completions, problem=[row["problem"]] * 3, problem_id=[row["problem_id"]] * 3)
     assert by_problem == total([], completions, index=[0] * 3, split=[row["split"]] * 3)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("start", [{"options": {"index": 1}}, {"seed": 7}], ids=["index", "seed"])
+@pytest.mark.parametrize("form", ["record", "json"])
+def test_every_env_accepts_back_the_problem_it_exposes(env_id: str, start: dict[str, Any], form: str) -> None:
+    """``reset(options={"problem": get_state().problem})`` (or make_dataset's JSON of it) is the same episode."""
+    env = gym.make(env_id)
+    observation, info = env.reset(**start)
+    problem = env.unwrapped.get_state().problem
+    record = json.loads(problem_json(problem)) if form == "json" else problem
+    again, again_info = env.reset(options={"problem": record})
+    assert (again, again_info["problem_id"]) == (observation, info["problem_id"])
+    twice = env.reset(options={"problem": env.unwrapped.get_state().problem})  # and again: validation is idempotent
+    assert (twice[0], twice[1]["problem_id"]) == (observation, info["problem_id"])
 
 
 def test_procedural_tasks_number_rows_by_seed(datasets_module: Any) -> None:
