@@ -97,6 +97,9 @@ class BenchConfig:
     """discard the run in `out` and start afresh (else a run there with the same settings is resumed)"""
     progress: bool = True
     """show a progress bar (on stderr)"""
+    env_url: str | None = None
+    """play `env` as `reason-gym serve` serves it at this address (http://HOST:PORT), through
+    reason_gym/Remote-v0; None: in-process"""
 
     def __post_init__(self) -> None:
         self.planners, self.budgets = tuple(self.planners), tuple(self.budgets)
@@ -188,7 +191,14 @@ def problem_indices(env: gym.Env, split: str, limit: int | None) -> list[int]:
 
 def run_bench(config: BenchConfig) -> list[dict[str, Any]]:
     """Plays every missing episode of ``config``, then writes the summary and the plot; returns the summary rows."""
-    env = gym.make(config.env, split=config.split)
+    env = make_bench_env(config)
+    try:
+        return _run_bench(config, env)
+    finally:
+        env.close()  # a served env's session ends with the run
+
+
+def _run_bench(config: BenchConfig, env: gym.Env) -> list[dict[str, Any]]:
     indices = problem_indices(env, config.split, config.limit)
     folder = Path(config.out)
     episodes = open_run(
@@ -223,6 +233,18 @@ def run_bench(config: BenchConfig) -> list[dict[str, Any]]:
     write_atomic(folder / "summary.json", json.dumps(rows, indent=2) + "\n")
     plot(rows, folder / "accuracy_vs_budget.png", title=f"{config.env} {config.split}, policy {config.policy}")
     return rows
+
+
+def make_bench_env(config: BenchConfig) -> gym.Env:
+    """``config.env`` in-process, or the served env at ``config.env_url`` (which must serve ``config.env``)."""
+    if config.env_url is None:
+        return gym.make(config.env, split=config.split)
+    env = gym.make("reason_gym/Remote-v0", base_url=config.env_url, split=config.split)
+    served = env.unwrapped.env_id
+    if served != config.env:
+        env.close()
+        raise ValueError(f"{config.env_url} serves {served}, not {config.env}: pass --env {served}")
+    return env
 
 
 def _make_policy(spec: str) -> Policy:

@@ -1,5 +1,6 @@
-"""The ``reason-gym`` command: ``list`` environments, ``play`` one in the terminal, and the commands other packages
-add (``bench`` and ``train`` come from ``agents``).
+"""The ``reason-gym`` command: ``list`` environments, ``play`` one in the terminal, ``serve`` one through OpenEnv
+(:mod:`reason_gym.integrations.openenv`, the ``serve`` extra), and the commands other packages add (``bench`` and
+``train`` come from ``agents``).
 
 A package adds a command through the entry-point group ``reason_gym.commands``: the entry's name is the subcommand,
 its object has a one-line ``help`` and is called with the subcommand's own flags (``--help`` included), returning
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.metadata
+import json
 import sys
 from collections.abc import Sequence
 from typing import NoReturn, Protocol, TextIO
@@ -20,7 +22,7 @@ import gymnasium as gym
 NAMESPACE = "reason_gym"
 COMMAND_GROUP = "reason_gym.commands"
 """The entry-point group of the subcommands other packages add."""
-BUILTIN = ("list", "play")
+BUILTIN = ("list", "play", "serve")
 DESCRIPTION = "LLM reasoning tasks as Gymnasium environments: list them, play one, and the commands packages add."
 
 
@@ -99,6 +101,48 @@ def cmd_play(args: argparse.Namespace, out: TextIO, lines: TextIO) -> int:
             print(obs.split("\n")[-1], file=out)
 
 
+def env_kwargs_of(tokens: Sequence[str]) -> dict[str, object]:
+    """``--env-kwargs``: one JSON object, or ``KEY=VALUE`` pairs whose values are read as JSON where they parse."""
+    if len(tokens) == 1 and tokens[0].lstrip().startswith("{"):
+        value = json.loads(tokens[0])
+        if not isinstance(value, dict):
+            raise ValueError("--env-kwargs takes a JSON object or KEY=VALUE pairs")
+        return value
+    kwargs: dict[str, object] = {}
+    for token in tokens:
+        key, sep, text = token.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--env-kwargs takes a JSON object or KEY=VALUE pairs, got {token!r}")
+        try:
+            kwargs[key] = json.loads(text)
+        except json.JSONDecodeError:
+            kwargs[key] = text
+    return kwargs
+
+
+def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+    if args.env_id not in registered_ids():
+        print(f"unknown environment {args.env_id!r}; `reason-gym list` shows them", file=sys.stderr)
+        return 2
+    try:
+        from reason_gym.integrations.openenv import serve
+    except ImportError as error:
+        raise ImportError(f"serving needs OpenEnv ({error}): pip install -e .[serve]") from None
+    serve(
+        args.env_id,
+        env_kwargs_of(args.env_kwargs),
+        host=args.host,
+        port=args.port,
+        token_file=args.token_file,
+        out=out,
+        max_sessions=args.max_sessions,
+        session_timeout_s=args.session_timeout,
+        max_body_bytes=args.max_body_bytes,
+        max_action_chars=args.max_action_chars,
+    )
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """Reports a bad command line in one line (and exit status 2), not the usage text."""
 
@@ -116,6 +160,16 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     play.add_argument("--index", type=int, help="the i-th problem of the split (default: a random one)")
     play.add_argument("--split", help="train, test or all")
     play.add_argument("--seed", type=int, help="seed of the random problem choice")
+    serve = commands.add_parser("serve", help="serve an environment through OpenEnv (HTTP and WebSocket)")
+    serve.add_argument("env_id", help="e.g. reason_gym/Game24-v0")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (not loopback: needs a bearer token)")
+    serve.add_argument("--port", type=int, default=8000, help="port (0: a free one, printed at start)")
+    serve.add_argument("--max-sessions", type=int, default=64, help="concurrent sessions, one env instance each")
+    serve.add_argument("--session-timeout", type=float, default=600.0, help="idle sessions are closed after this (s)")
+    serve.add_argument("--env-kwargs", nargs="*", default=[], help="a JSON object or KEY=VALUE pairs (JSON values)")
+    serve.add_argument("--token-file", help="the bearer token's file (default: $REASON_GYM_SERVE_TOKEN)")
+    serve.add_argument("--max-body-bytes", type=int, default=1 << 20, help="cap on request bodies and messages")
+    serve.add_argument("--max-action-chars", type=int, default=65_536, help="cap on an action's text")
     for name, command in (commands_found() if plugins else {}).items():
         # listed for --help only: main() hands a plugin command its own flags before this parser sees them
         commands.add_parser(name, help=_help_of(command), add_help=False)
@@ -131,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser(plugins=not argv or argv[0] not in BUILTIN).parse_args(argv)
         if args.command == "list":
             return cmd_list(args, sys.stdout)
+        if args.command == "serve":
+            return cmd_serve(args, sys.stdout)
         return cmd_play(args, sys.stdout, sys.stdin)
     except (ValueError, OSError, ImportError) as error:  # bad flags, missing models, data or servers
         message = " ".join(str(error).split()) or type(error).__name__

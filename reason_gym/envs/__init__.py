@@ -8,3 +8,4 @@ register(id="reason_gym/MATH-v0", entry_point="reason_gym.envs.competition_math:
 register(id="reason_gym/Arithmetic-v0", entry_point="reason_gym.envs.arithmetic:ArithmeticEnv")
 register(id="reason_gym/HumanEval-v0", entry_point="reason_gym.envs.humaneval:HumanEvalEnv")
 register(id="reason_gym/MBPP-v0", entry_point="reason_gym.envs.mbpp:MBPPEnv")
+register(id="reason_gym/Remote-v0", entry_point="reason_gym.envs.remote:RemoteEnv")
