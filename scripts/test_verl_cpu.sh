@@ -16,7 +16,7 @@ export REASON_GYM_DATA_DIR="${REASON_GYM_DATA_DIR:-$(cd .. && pwd)/shared/data}"
 TORCH="torch==2.13.0"
 
 started=$SECONDS
-if [[ -n "${REBUILD_VENV:-}" || ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c "import verl, agents" 2>/dev/null
+if [[ -n "${REBUILD_VENV:-}" || ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c "import verl.experimental.agent_loop, agents" 2>/dev/null
 then
     python3 -m venv --clear "$VENV"
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
