@@ -23,7 +23,8 @@ from reason_gym.integrations.trl import (
     split_completion,
 )
 
-ENV_IDS = [k for k in gym.registry if k.startswith("reason_gym/")]
+CLIENTS = {"reason_gym/Remote-v0"}  # a client of a served env (it needs base_url=): not a task of its own
+ENV_IDS = [k for k in gym.registry if k.startswith("reason_gym/") and k not in CLIENTS]
 ROWS = 2
 GARBAGE = "\x00\ud800 ☃ ### {{ )) Answer"  # not a final answer: "Answer" is not at the start of the line
 
