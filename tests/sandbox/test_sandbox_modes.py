@@ -248,6 +248,7 @@ def test_no_process_outlives_a_host_that_is_killed(mode, trick):
     marker = _marker()
     program = ESCAPES[trick].format(marker=marker) + "import time\ntime.sleep(60)\n"
     code = _HOST.format(tests=os.path.join(ROOT, "tests", "sandbox"), mode=mode, program=program)
+    folders_before = set(_scratch_folders())
     host = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, cwd=ROOT)
     try:
         assert host.stdout.readline().strip() == b"ready"
@@ -259,6 +260,10 @@ def test_no_process_outlives_a_host_that_is_killed(mode, trick):
         host.send_signal(signal.SIGKILL)
         host.wait()
     assert _gone(marker, within=10), f"the daemon outlived its host ({mode})"
+    deadline = time.monotonic() + 10  # the keepers remove the scratch folder a killed host could not
+    while set(_scratch_folders()) - folders_before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert set(_scratch_folders()) <= folders_before
 
 
 # ---------------------------------------------------------------------------------------------------- files

@@ -101,6 +101,10 @@ def main(argv: list[str]) -> None:
     if os.getppid() != config["host_pid"]:
         return  # the host died before the signal was armed
     prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans of the worker come back to us, and we reap them
+    # The scratch folder's parent, held open: in our new mount namespace the worker's tmpfs covers /tmp, and a
+    # descriptor still reaches the host's folder when we must remove the scratch folder ourselves.
+    scratch = config.get("scratch") or ""
+    scratch_parent = os.open(os.path.dirname(scratch), os.O_RDONLY | os.O_DIRECTORY) if scratch else -1
     wanted = CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNS
     config["namespaces"] = bool(config.get("namespaces")) and unshare(wanted)
     zygote = os.fork()  # in new namespaces, PID 1 of its own
@@ -126,8 +130,9 @@ def main(argv: list[str]) -> None:
             if uid is not None and not config["namespaces"]:
                 kill_user(uid)
         _reap()
-        if os.getppid() != config["host_pid"] and config.get("scratch"):
-            remove_tree(config["scratch"])  # the host died without closing its sandbox: nobody else will
+        if os.getppid() != config["host_pid"] and scratch_parent >= 0:
+            os.fchdir(scratch_parent)  # the host died without closing its sandbox: nobody else will remove it
+            remove_tree(os.path.basename(scratch))
 
 
 if __name__ == "__main__":
