@@ -31,13 +31,14 @@ from reason_gym.core import EpisodeState  # noqa: E402
 from reason_gym.envs.remote import RemoteError  # noqa: E402
 
 GAME24 = "reason_gym/Game24-v0"
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k != "REASON_GYM_SERVE_TOKEN"}  # a token set here would be required
 
 
 class Server:
     def __init__(self, *flags: str, env: dict[str, str] | None = None) -> None:
         command = [sys.executable, "-m", "reason_gym.cli", "serve", GAME24, "--port", "0", *flags]
         self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**CLEAN_ENV, **(env or {})}
         )
         line = self.process.stdout.readline()  # type: ignore[union-attr]
         if not line.startswith("serving "):
@@ -297,10 +298,9 @@ def test_openenv_token_and_idle_reaper(tmp_path: Path) -> None:
 
 
 def test_openenv_serve_refuses_a_public_address_without_a_token() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "REASON_GYM_SERVE_TOKEN"}
     done = subprocess.run(
         [sys.executable, "-m", "reason_gym.cli", "serve", GAME24, "--host", "0.0.0.0", "--port", "0"],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True, text=True, env=CLEAN_ENV, timeout=120,
     )  # fmt: skip
     assert done.returncode == 2 and "needs a bearer token" in done.stderr
 
