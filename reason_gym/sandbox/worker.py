@@ -96,7 +96,10 @@ class Worker:
         return self.process.poll() is None
 
     def close(self) -> None:
-        """Closes the control socket (the worker exits) and makes sure the process is gone and reaped."""
+        """Tells the worker to stop, closes the control socket and makes sure the process is gone and reaped (a
+        worker that sees the socket close without "close" takes its host for dead: see the keeper)."""
+        with contextlib.suppress(OSError):
+            self.sock.send(b'{"op": "close"}')
         self.sock.close()
         try:
             self.process.wait(timeout=1.0)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import sys
 import time
@@ -27,6 +28,7 @@ from .kernel import (
     CLONE_NEWPID,
     CLONE_NEWUTS,
     EXIT_CODE,
+    HOST_GONE,
     PR_SET_CHILD_SUBREAPER,
     PR_SET_PDEATHSIG,
     prctl,
@@ -88,18 +90,43 @@ def _reap() -> None:
             return
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise SystemExit(0)
+_STOP = [False]
+"""Set by SIGTERM: our parent-death signal (the host, or the host thread that started us, ended) or the host's
+``terminate()``. Either way the fork server is given a few seconds to end on its own, then killed."""
+GRACE_SECONDS = 5.0
+
+
+def _stop(signum: int, frame: object) -> None:
+    _STOP[0] = True
+
+
+def _wait_for(zygote: int) -> int | None:
+    """The fork server's exit status; ``None`` if it had to be killed after a stop request and its grace time."""
+    handle = os.pidfd_open(zygote)
+    give_up = None
+    while True:
+        if _STOP[0] and give_up is None:
+            give_up = time.monotonic() + GRACE_SECONDS
+        timeout = None if give_up is None else max(0.0, give_up - time.monotonic())
+        try:
+            ready = select.select([handle], [], [], 0.2 if timeout is None else min(timeout, 0.2))[0]
+        except InterruptedError:
+            ready = []
+        if ready:
+            return os.waitpid(zygote, 0)[1]
+        if give_up is not None and time.monotonic() >= give_up:
+            return None
 
 
 def main(argv: list[str]) -> None:
     """Starts the fork server in new namespaces (where allowed), waits for it, then kills what the worker left."""
     config = json.loads(argv[1])
-    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # the host is gone: clean up (SIGTERM, so the handler below runs)
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # the host (thread) is gone: clean up
     if os.getppid() != config["host_pid"]:
         return  # the host died before the signal was armed
+    host = os.pidfd_open(config["host_pid"])  # to tell, at the end, whether the host is gone
     prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans of the worker come back to us, and we reap them
     # The scratch folder's parent, held open: in our new mount namespace the worker's tmpfs covers /tmp, and a
     # descriptor still reaches the host's folder when we must remove the scratch folder ourselves.
@@ -115,23 +142,21 @@ def main(argv: list[str]) -> None:
         finally:
             os._exit(EXIT_CODE)
     os.close(config["control_fd"])  # only the fork server talks to the host
+    status = None
     try:
-        while True:
-            pid, _ = os.waitpid(-1, 0)
-            if pid == zygote:
-                break
-    except ChildProcessError:
-        pass
+        status = _wait_for(zygote)
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the host's death may arrive now: clean up all the same
         with contextlib.suppress(ProcessLookupError):
             os.kill(zygote, signal.SIGKILL)  # the namespace's init: its death kills the namespace
         for uid in (config.get("uid"), config.get("tester_uid")):
             if uid is not None and not config["namespaces"]:
                 kill_user(uid)
         _reap()
-        if os.getppid() != config["host_pid"] and scratch_parent >= 0:
-            os.fchdir(scratch_parent)  # the host died without closing its sandbox: nobody else will remove it
+        # The fork server saw the host hang up without "close" (or never ended): the host died, or is dying, without
+        # closing its sandbox, so nobody else will remove the scratch folder.
+        host_gone = status is None or (os.WIFEXITED(status) and os.WEXITSTATUS(status) == HOST_GONE)
+        if host_gone and scratch_parent >= 0 and select.select([host], [], [], GRACE_SECONDS)[0]:
+            os.fchdir(scratch_parent)
             remove_tree(os.path.basename(scratch))
 
 

@@ -12,6 +12,8 @@ import typing
 
 EXIT_CODE = 70
 """Exit status of a child whose harness itself failed (never the program's own)."""
+HOST_GONE = 75
+"""Exit status of a fork server whose host hung up without saying "close": the host died (or is dying)."""
 
 _libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_CHILD_SUBREAPER = 1, 4, 38, 36

@@ -22,6 +22,7 @@ import typing
 from .files import remove_contents, remove_owned, remove_tree
 from .kernel import (
     EXIT_CODE,
+    HOST_GONE,
     PR_SET_CHILD_SUBREAPER,
     PR_SET_DUMPABLE,
     PR_SET_NO_NEW_PRIVS,
@@ -139,8 +140,10 @@ class Zygote:
             quiet()
         while True:
             message, fds = self.receive()
-            if message is None or message.get("op") != "run":
-                self._shut_down()
+            if message is None:
+                self._shut_down(HOST_GONE)
+            if message.get("op") != "run":
+                self._shut_down()  # "close": the host stops us
             report = self.run_job(message, fds)
             self.send(report)
             if not report["clean"]:
@@ -151,7 +154,7 @@ class Zygote:
         try:
             self.sock.send(json.dumps(message).encode())
         except OSError:  # the host is gone
-            self._shut_down()
+            self._shut_down(HOST_GONE)
 
     def receive(self) -> tuple[dict | None, list[int]]:
         """The host's next message and the descriptors that came with it; ``None`` when the host is gone."""
@@ -163,12 +166,13 @@ class Zygote:
             return None, []
         return json.loads(data), list(fds)
 
-    def _shut_down(self) -> typing.NoReturn:
-        """Exits. As PID 1 our exit kills the whole namespace; otherwise the job's processes are killed first (the
-        tester and our children die with us by their parent-death signal)."""
+    def _shut_down(self, status: int = 0) -> typing.NoReturn:
+        """Exits (``HOST_GONE`` when the host hung up without a "close"). As PID 1 our exit kills the whole
+        namespace; otherwise the job's processes are killed first (the tester and our children die with us by their
+        parent-death signal)."""
         if not self.pid1:
             self._kill_all(keep={self.tester_pid} - {0})
-        os._exit(0)
+        os._exit(status)
 
     # -- the tester
 
@@ -314,7 +318,7 @@ class Zygote:
                         for descriptor in extra:
                             os.close(descriptor)
                         if message is None:
-                            self._shut_down()  # the host is gone
+                            self._shut_down(HOST_GONE)
                         events["aborted"] = message.get("reason", "aborted")
                         return events
         finally:
