@@ -31,5 +31,5 @@ echo "install: $((SECONDS - started)) s"
 
 # (the check above rebuilt the venv if verl did not import, so the tests run rather than skip)
 tested=$SECONDS
-"$VENV/bin/python" -m pytest -p no:cacheprovider -ra tests/integrations/verl "$@"
+"$VENV/bin/python" -m pytest -p no:cacheprovider -ra tests/integrations/verl_venv "$@"
 echo "tests: $((SECONDS - tested)) s; total: $((SECONDS - started)) s"

@@ -1,7 +1,7 @@
 """reason_gym inside verl (0.9.1): process advantages as a verl advantage estimator, episodes as a verl agent loop.
 
 verl pins ``transformers<5.11``, so this module lives in a virtual environment of its own
-(``scripts/test_verl_cpu.sh`` builds it and runs ``tests/integrations/verl``). Importing it registers both adapters
+(``scripts/test_verl_cpu.sh`` builds it and runs ``tests/integrations/verl_venv``). Importing it registers both adapters
 with verl:
 
 - :func:`compute_process_advantage`, verl's advantage estimator ``"reason_gym_process"``
