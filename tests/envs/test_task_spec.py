@@ -27,7 +27,9 @@ from reason_gym.envs.arithmetic import ArithmeticEnv
 from reason_gym.envs.game24 import Game24Env
 from reason_gym.sandbox import SandboxError
 
-ENV_IDS = sorted(k for k in gym.registry if k.startswith("reason_gym/"))
+# Every task; reason_gym/Remote-v0 is a client of a served task (it needs base_url=), checked against a server in
+# tests/integrations/test_openenv_serve.py.
+ENV_IDS = sorted(k for k in gym.registry if k.startswith("reason_gym/") and k != "reason_gym/Remote-v0")
 ROOT = Path(__file__).resolve().parents[2]
 
 
