@@ -75,7 +75,7 @@ import reason_gym  # noqa: F401  (registers the environments)
 
 ENV_ID = "reason_gym/Game24-v0"
 DEFAULT_ENV_KWARGS: dict[str, dict[str, Any]] = {
-    "reason_gym/Game24-v0": {"reward_weights": {"step_solvable": 1.0}},
+    "reason_gym/Game24-v0": {"reward_weights": {"step_solvable": 1.0}, "max_steps": 4},
     "reason_gym/Arithmetic-v0": {"reward_weights": {"step_check": 1.0}},
 }
 TARGET_RATIO = 2.0
@@ -102,27 +102,21 @@ def train_prompts(env_id: str, env_kwargs: dict[str, Any], problems: int) -> tup
     return [env.reset(options={"index": i, "split": "train"})[0] for i in indices], list(indices)
 
 
-class StepReward:
-    """TRL's reward function: each completion (cut at its first newline) replayed as one env step of its puzzle.
+class Recorded:
+    """A TRL reward function that also records what the benchmark reports: the mean reward and the completion
+    tokens of each call (one call per training step). It keeps the wrapped function's name (``total``)."""
 
-    Also records what the benchmark reports: the mean reward and the completion tokens of each call (one call per
-    training step).
-    """
-
-    __name__ = "env_step_reward"  # TRL names reward functions by __name__
-
-    def __init__(self, env_id: str, env_kwargs: dict[str, Any]) -> None:
-        self.env = gym.make(env_id, **env_kwargs)
+    def __init__(self, function: Callable[..., list[float | None]]) -> None:
+        self.function = function
+        self.__name__ = function.__name__
         self.mean_rewards: list[float] = []
         self.tokens: list[int] = []
 
-    def __call__(self, completions: Sequence[str], prompts: Sequence[str] | None = None, **kwargs: Any) -> list[float]:
-        rewards = []
-        for completion, index in zip(completions, kwargs["index"], strict=True):
-            self.env.reset(options={"index": int(index), "split": "train"})
-            rewards.append(float(self.env.step(completion.split("\n", 1)[0])[1]))
-        self.mean_rewards.append(sum(rewards) / len(rewards))
-        self.tokens.append(sum(len(ids) for ids in kwargs["completion_ids"]))
+    def __call__(self, prompts: Sequence[Any] | None = None, completions: Sequence[Any] = (), **columns: Any) -> list:
+        rewards = self.function(prompts, completions, **columns)
+        values = [float(r) for r in rewards if r is not None]
+        self.mean_rewards.append(sum(values) / max(1, len(values)))
+        self.tokens.append(sum(len(ids) for ids in columns["completion_ids"]))
         return rewards
 
 
@@ -152,10 +146,10 @@ class Ours:
     a time (``train()`` without its TensorBoard logging and checkpoints). The step's own timings say how long it
     sampled (``time/rollout_s``), of which in ``policy.propose`` (``time/generate_s``), and updated."""
 
-    def __init__(self, config: BenchConfig, run_dir: str) -> None:
+    def __init__(self, config: BenchConfig, run_dir: str, seed: int) -> None:
         from agents.training.grpo import GRPOTrainer
 
-        self.config = config.ours(run_dir)
+        self.config = config.ours(run_dir, seed)
         self.trainer = GRPOTrainer(self.config)
         self.steps: list[dict[str, float]] = []
 
@@ -190,24 +184,34 @@ def import_trl() -> str | None:
     return None
 
 
-def make_trl(args: BenchConfig, output_dir: str, between_blocks: Callable[[], None]) -> tuple[Any, Any]:
-    """TRL's GRPOTrainer on the same workload, and the callback that times its steps (and runs ours between)."""
-    from datasets import Dataset
+def make_trl(
+    args: BenchConfig, arm: str, seed: int, output_dir: str, between_blocks: Callable[[], None]
+) -> tuple[Any, Any]:
+    """TRL's GRPOTrainer on the workload (``arm``: ``trl`` scores whole completions with our reward functions,
+    ``trl_rollout`` plays episodes with our ``rollout_func``), and the callback that times its steps (and runs
+    ``between_blocks`` after every ``--block`` of them)."""
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # rollout_func's "experimental feature" warning
     from transformers import PrinterCallback, TrainerCallback
     from trl import GRPOConfig as TRLConfig
     from trl import GRPOTrainer as TRLTrainer
 
-    from agents.policies.hf import load_model_and_tokenizer, stop_token_ids
-    from agents.policies.prompts import RawPrompt
+    from agents.integrations.trl import EnvRollout
+    from agents.policies.hf import load_model_and_tokenizer
+    from reason_gym.integrations.trl import make_dataset, make_reward_funcs, reward_weights
 
-    env_kwargs = args.env_kwargs
     model, tokenizer = load_model_and_tokenizer(model_path(args.model), dtype=torch.float32)
-    # TRL stops generation on model.generation_config.eos_token_id (plus the tokenizer's EOS) and masks the
-    # completion after the first of them: the newline, as our policy stops.
-    model.generation_config.eos_token_id = stop_token_ids(tokenizer, "\n")
-    states, indices = train_prompts(args.env_id, env_kwargs, args.problems)
-    dataset = Dataset.from_dict({"prompt": [RawPrompt()(s) for s in states], "index": indices})
-    reward = StepReward(args.env_id, env_kwargs)
+    dataset = make_dataset(args.env_id, split="train", limit=args.problems, **args.env_kwargs)
+    rollout = None
+    if arm == "trl_rollout":
+        rollout = EnvRollout(
+            args.env_id, dataset=dataset, max_step_tokens=args.max_new_tokens, max_turns=args.max_turns,
+            **args.env_kwargs,
+        )  # fmt: skip
+        funcs = rollout.reward_funcs()
+    else:  # one completion holds the whole episode: generation stops at the end-of-sequence token or the budget
+        funcs = make_reward_funcs(args.env_id, **args.env_kwargs)
+    recorded = Recorded(funcs[0])
+    funcs = [recorded, *funcs[1:]]
     config = TRLConfig(
         output_dir=output_dir,
         use_cpu=True,
@@ -218,12 +222,12 @@ def make_trl(args: BenchConfig, output_dir: str, between_blocks: Callable[[], No
         save_strategy="no",
         logging_strategy="no",
         disable_tqdm=True,
-        seed=args.seed,
+        seed=seed,
         max_steps=args.steps,
         per_device_train_batch_size=args.micro_batch_size,
         gradient_accumulation_steps=args.batch_size // args.micro_batch_size,
         num_generations=args.group_size,
-        max_completion_length=args.max_new_tokens,
+        max_completion_length=args.max_new_tokens * args.max_turns,
         temperature=1.0,
         top_p=1.0,
         top_k=0,
@@ -233,6 +237,7 @@ def make_trl(args: BenchConfig, output_dir: str, between_blocks: Callable[[], No
         epsilon=args.epsilon,
         epsilon_high=args.epsilon_high,
         scale_rewards="group",
+        reward_weights=reward_weights(funcs),
         learning_rate=args.learning_rate,
         lr_scheduler_type="constant",
         warmup_steps=0,
@@ -242,10 +247,19 @@ def make_trl(args: BenchConfig, output_dir: str, between_blocks: Callable[[], No
         remove_unused_columns=False,
     )
     trainer = TRLTrainer(
-        model=model, reward_funcs=reward, args=config, train_dataset=dataset, processing_class=tokenizer
+        model=model,
+        reward_funcs=funcs,
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        **({} if rollout is None else {"rollout_func": rollout}),
     )
-    generate = Timed(trainer._generate_single_turn)
-    trainer._generate_single_turn = generate
+    if rollout is None:
+        generate = Timed(trainer._generate_single_turn)
+        trainer._generate_single_turn = generate
+    else:
+        generate = Timed(trainer.rollout_func)
+        trainer.rollout_func = generate
 
     class Clock(TrainerCallback):
         """TRL's step times: from the end of the previous step (or our block after it) to the end of this one."""
@@ -267,8 +281,8 @@ def make_trl(args: BenchConfig, output_dir: str, between_blocks: Callable[[], No
                     "generate_seconds": generate.take(),
                     "torch_threads": torch.get_num_threads(),
                     "samples": args.batch_size,
-                    "tokens": reward.tokens[-1],
-                    "reward": reward.mean_rewards[-1],
+                    "tokens": recorded.tokens[-1],
+                    "reward": recorded.mean_rewards[-1],
                 }
             )
             if state.global_step % args.block == 0 or state.global_step == args.steps:
@@ -283,29 +297,45 @@ def make_trl(args: BenchConfig, output_dir: str, between_blocks: Callable[[], No
 
 # ------------------------------------------------------------------------------------------------- reporting
 
+ARMS = ("ours", "trl", "trl_rollout")
+LABELS = {
+    "ours": "ours (GRPOTrainer)",
+    "trl": "TRL + make_reward_funcs",
+    "trl_rollout": "TRL + EnvRollout",
+}
 
-def summarise(steps: list[dict[str, float]], warmup: int) -> dict[str, Any]:
-    """Medians over the timed steps (after the warm-up), and the reward curve over all of them."""
-    timed = steps[warmup:] or steps
+
+def summarise(runs: list[list[dict[str, float]]], warmup: int) -> dict[str, Any]:
+    """One arm over its seeds (``runs``: each seed's steps): medians over the timed steps of every seed (after
+    each seed's warm-up), the reward curve per step as the mean over seeds, and each seed's quarters."""
+    timed = [s for steps in runs for s in (steps[warmup:] or steps)]
+    every = [s for steps in runs for s in steps]
     step_s = statistics.median(s["seconds"] for s in timed)
-    curve = [s["reward"] for s in steps]
-    quarter = max(1, len(curve) // 4)
+    length = min(len(steps) for steps in runs)
+    curve = [statistics.mean(steps[i]["reward"] for steps in runs) for i in range(length)]
+    quarter = max(1, length // 4)
+    last = [statistics.mean(s["reward"] for s in steps[length - quarter : length]) for steps in runs]
+    first = [statistics.mean(s["reward"] for s in steps[:quarter]) for steps in runs]
     summary = {
-        "steps": len(steps),
+        "seeds": len(runs),
+        "steps": length,
         "timed_steps": len(timed),
         "median_step_s": step_s,
         "median_cpu_step_s": statistics.median(s["cpu_seconds"] for s in timed),
         "median_generate_s": statistics.median(s["generate_seconds"] for s in timed),
         "samples_per_s": statistics.median(s["samples"] for s in timed) / step_s,
         "tokens_per_s": statistics.median(s["tokens"] / s["seconds"] for s in timed),
-        "tokens_per_step": statistics.mean(s["tokens"] for s in steps),
-        "reward_first_quarter": statistics.mean(curve[:quarter]),
-        "reward_last_quarter": statistics.mean(curve[-quarter:]),
+        "tokens_per_step": statistics.mean(s["tokens"] for s in every),
+        "reward_first_quarter": statistics.mean(first),
+        "reward_last_quarter": statistics.mean(last),
+        "reward_last_quarter_per_seed": last,
+        "reward_last_quarter_std": statistics.stdev(last) if len(last) > 1 else 0.0,
         "reward_mean": statistics.mean(curve),
         "reward_curve": curve,
-        "samples_seen": [sum(s["samples"] for s in steps[: i + 1]) for i in range(len(steps))],
+        "reward_curves": [[s["reward"] for s in steps] for steps in runs],
+        "samples_seen": [sum(s["samples"] for s in runs[0][: i + 1]) for i in range(length)],
     }
-    if "update_seconds" in steps[0]:
+    if "update_seconds" in every[0]:
         summary["median_rollout_s"] = statistics.median(s["rollout_seconds"] for s in timed)
         summary["median_update_s"] = statistics.median(s["update_seconds"] for s in timed)
     return summary
@@ -314,44 +344,43 @@ def summarise(steps: list[dict[str, float]], warmup: int) -> dict[str, Any]:
 def print_report(results: dict[str, Any], args: BenchConfig) -> None:
     meta = results["meta"]
     threads = "/".join(map(str, meta["torch_threads"]))
-    who, interleaved = ("both", f", interleaved in blocks of {args.block}") if "trl" in results else ("ours", "")
     print(
-        f"\nGRPO on single-turn {args.env_id} {json.dumps(args.env_kwargs)} (train split), model {args.model!r} "
-        f"({meta['parameters']:,} parameters), torch threads {threads} (checked at every step of {who}); "
-        f"G={args.group_size}, {args.batch_size} completions/step, micro-batch {args.micro_batch_size}, "
-        f"<= {args.max_new_tokens} new tokens, lr {args.learning_rate}, loss {args.loss_type}, {args.steps} steps "
-        f"each{interleaved}; medians over steps {args.warmup + 1}-{args.steps}"
+        f"\nGRPO on {args.env_id} {json.dumps(args.env_kwargs)} (train split), episodes of <= {args.max_turns} "
+        f"steps of <= {args.max_new_tokens} tokens, model {args.model!r} ({meta['parameters']:,} parameters), "
+        f"torch threads {threads} (checked at every step); G={args.group_size}, {args.batch_size} "
+        f"completions/step, micro-batch {args.micro_batch_size}, lr {args.learning_rate}, loss {args.loss_type}, "
+        f"{args.steps} steps x seeds {meta['seeds']} per arm (ours interleaved with TRL + make_reward_funcs in "
+        f"blocks of {args.block}); medians over steps {args.warmup + 1}-{args.steps} of every seed"
     )
     header = (
-        f"{'trainer':<8} {'step s':>8} {'cpu s':>7} {'gen s':>7} {'samples/s':>10} {'tokens/s':>9} "
-        f"{'tok/step':>9} {'reward 1st q':>12} {'last q':>7}"
+        f"{'arm':<24} {'step s':>8} {'cpu s':>7} {'gen s':>7} {'samples/s':>10} {'tokens/s':>9} "
+        f"{'tok/step':>9} {'reward 1st q':>12} {'last q':>7} {'(sd)':>6}"
     )
     print(header + "\n" + "-" * len(header))
-    for name in ("ours", "trl"):
+    for name in ARMS:
         row = results.get(name)
         if row is None:
             continue
         print(
-            f"{name:<8} {row['median_step_s']:>8.3f} {row['median_cpu_step_s']:>7.3f} {row['median_generate_s']:>7.3f} "
-            f"{row['samples_per_s']:>10.1f} {row['tokens_per_s']:>9.0f} {row['tokens_per_step']:>9.1f} "
-            f"{row['reward_first_quarter']:>12.3f} {row['reward_last_quarter']:>7.3f}"
+            f"{LABELS[name]:<24} {row['median_step_s']:>8.3f} {row['median_cpu_step_s']:>7.3f} "
+            f"{row['median_generate_s']:>7.3f} {row['samples_per_s']:>10.1f} {row['tokens_per_s']:>9.0f} "
+            f"{row['tokens_per_step']:>9.1f} {row['reward_first_quarter']:>12.3f} {row['reward_last_quarter']:>7.3f} "
+            f"{row['reward_last_quarter_std']:>6.3f}"
         )
     ours = results["ours"]
     print(f"ours: rollout {ours['median_rollout_s']:.3f} s (generation {ours['median_generate_s']:.3f} s), update "
           f"{ours['median_update_s']:.3f} s per step (medians)")  # fmt: skip
-    if "ratio" in results:
-        ratio = results["ratio"]
+    for name, ratio in results.get("ratio", {}).items():
         met = "met" if ratio["samples_per_s"] >= TARGET_RATIO and ratio["reward_last_quarter_diff"] >= 0 else "not met"
         print(
-            f"ratio ours/TRL: samples/s {ratio['samples_per_s']:.2f}x, tokens/s {ratio['tokens_per_s']:.2f}x, "
-            f"step time {ratio['step_time']:.2f}x faster (CPU time {ratio['cpu_step_time']:.2f}x), generation "
-            f"{ratio['generation']:.2f}x faster; "
-            f"last-quarter reward ours - TRL {ratio['reward_last_quarter_diff']:+.3f} "
+            f"ratio ours/{LABELS[name]}: samples/s {ratio['samples_per_s']:.2f}x, tokens/s "
+            f"{ratio['tokens_per_s']:.2f}x, step time {ratio['step_time']:.2f}x faster (CPU time "
+            f"{ratio['cpu_step_time']:.2f}x); last-quarter reward ours - it {ratio['reward_last_quarter_diff']:+.3f} "
             f"(target >= {TARGET_RATIO:.0f}x with a reward curve at least as good: {met})"
         )
-    for name in ("ours", "trl"):
+    for name in ARMS:
         if name in results:
-            print(f"reward curve {name:<4}: " + " ".join(f"{r:.2f}" for r in results[name]["reward_curve"]))
+            print(f"reward curve {name:<11}: " + " ".join(f"{r:.2f}" for r in results[name]["reward_curve"]))
 
 
 def plot(results: dict[str, Any], path: str, env_id: str) -> None:
@@ -363,18 +392,22 @@ def plot(results: dict[str, Any], path: str, env_id: str) -> None:
     except ImportError:
         print(f"--plot: matplotlib is not installed, {path} not written")
         return
-    figure, axes = plt.subplots(figsize=(6, 4))
-    for name, label, color in (("ours", "ours", "tab:blue"), ("trl", "TRL GRPOTrainer", "tab:orange")):
-        if name in results:
-            seen, curve = results[name]["samples_seen"], results[name]["reward_curve"]
-            window = max(1, len(curve) // 10)  # one step's mean is noisy: the trend is the rolling mean
-            rolling = [statistics.mean(curve[max(0, i + 1 - window) : i + 1]) for i in range(len(curve))]
-            axes.plot(seen, curve, color=color, alpha=0.25, linewidth=0.8)
-            axes.plot(seen, rolling, color=color, linewidth=2, label=f"{label} (mean of the last {window} steps)")
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for name, color in zip(ARMS, ("tab:blue", "tab:orange", "tab:green"), strict=True):
+        if name not in results:
+            continue
+        row = results[name]
+        seen, curve = row["samples_seen"], row["reward_curve"]
+        window = max(1, len(curve) // 10)  # one step's mean is noisy: the trend is the rolling mean
+        rolling = [statistics.mean(curve[max(0, i + 1 - window) : i + 1]) for i in range(len(curve))]
+        axes.plot(seen, curve, color=color, alpha=0.25, linewidth=0.8)
+        label = f"{LABELS[name]}, {row['samples_per_s']:.1f} samples/s"
+        axes.plot(seen, rolling, color=color, linewidth=2, label=label)
+    seeds = results["meta"]["seeds"]
     axes.set_xlabel("completions sampled")
-    axes.set_ylabel("mean reward per step")
-    axes.set_title(f"GRPO on single-turn {env_id}")
-    axes.legend()
+    axes.set_ylabel(f"mean reward per step (mean of {len(seeds)} seeds)")
+    axes.set_title(f"GRPO on multi-step {env_id}: rolling mean of {max(1, len(curve) // 10)} steps (thin: per step)")
+    axes.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     print(f"wrote {path}")
@@ -385,19 +418,23 @@ def plot(results: dict[str, Any], path: str, env_id: str) -> None:
 
 @dataclass
 class BenchConfig:
-    """GRPO training throughput on CPU: our trainer and TRL's GRPOTrainer on the same workload (see the module
-    docstring); the settings below are both trainers'."""
+    """GRPO training throughput on CPU: our trainer, TRL's GRPOTrainer with our reward functions and TRL's with our
+    rollout_func, on the same workload (see the module docstring); the settings below are every arm's."""
 
     steps: int | None = None
-    """training steps of each trainer (None: 20; --quick: 3)"""
+    """training steps of each arm and seed (None: 30; --quick: 3)"""
+    seeds: int | None = None
+    """how many seeds (--seed, --seed + 1, ...) each arm runs (None: 3; --quick: 1)"""
     group_size: int | None = None
     """G: completions per prompt (None: 8; --quick: 2)"""
     batch_size: int | None = None
-    """completions per training step (None: 16; --quick: 4)"""
+    """completions (episodes) per training step (None: 16; --quick: 4)"""
     micro_batch_size: int | None = None
     """completions per forward/backward (None: the batch size)"""
     max_new_tokens: int = 32
-    """the longest completion"""
+    """the longest step, in tokens (TRL's completion budget: this times --max-turns)"""
+    max_turns: int = 4
+    """the most steps of an episode (ours: max_turns; EnvRollout: max_turns)"""
     learning_rate: float = 1e-4
     """AdamW, constant"""
     loss_type: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = "dapo"
@@ -407,31 +444,31 @@ class BenchConfig:
     epsilon_high: float = 0.28
     """upper clip"""
     env_id: str = ENV_ID
-    """a single-turn task: any registered id"""
+    """any registered id"""
     env_kwargs: dict[str, Any] | None = None
-    """for gymnasium.make, as a JSON object or KEY=VALUE pairs (None: the step reward on, see above; '{}' for
-    others)"""
-    problems: int = 2048
-    """TRL's dataset size for a procedural task"""
+    """for gymnasium.make, as a JSON object or KEY=VALUE pairs (None: the step reward on and a 4-step limit, see
+    above; '{}' for others)"""
+    problems: int | None = None
+    """TRL's dataset: the first this many train problems (None: all; a procedural task needs a number)"""
     model: str = "tiny"
     """tiny (the embedded model), a folder or a hub id"""
     block: int = 1
-    """steps of one trainer before the other's turn"""
+    """steps of ours after each block of TRL + make_reward_funcs steps"""
     warmup: int = 1
-    """first steps of each left out of the medians"""
+    """first steps of each arm and seed left out of the medians"""
     seed: int = 0
-    """seeds both trainers"""
-    trainers: Literal["both", "ours"] = "both"
-    """ours: skip TRL"""
+    """the first seed of every arm"""
+    trainers: Literal["all", "ours"] = "all"
+    """ours: skip both TRL arms"""
     quick: bool = False
-    """a tiny budget: other defaults for steps, group size and batch size"""
+    """a tiny budget: other defaults for steps, seeds, group size and batch size"""
     out: str | None = None
-    """write every figure and both reward curves to this JSON file"""
+    """write every figure and the reward curves to this JSON file"""
     plot: str | None = None
-    """write a PNG of the two reward curves (needs matplotlib)"""
+    """write a PNG of the three reward curves (needs matplotlib)"""
 
     def __post_init__(self) -> None:
-        defaults = {"steps": (20, 3), "group_size": (8, 2), "batch_size": (16, 4)}
+        defaults = {"steps": (30, 3), "seeds": (3, 1), "group_size": (8, 2), "batch_size": (16, 4)}
         for name, (full, quick) in defaults.items():
             if getattr(self, name) is None:
                 setattr(self, name, quick if self.quick else full)
@@ -442,8 +479,10 @@ class BenchConfig:
             raise ValueError("--batch-size must be a multiple of --group-size and of --micro-batch-size")
         if self.steps <= self.warmup:
             raise ValueError("--steps must be more than --warmup")
+        if self.seeds < 1 or self.max_turns < 1:
+            raise ValueError("--seeds and --max-turns must be >= 1")
 
-    def ours(self, run_dir: str) -> Any:
+    def ours(self, run_dir: str, seed: int) -> Any:
         """Our trainer's configuration of this workload (a :class:`agents.training.grpo.GRPOConfig`)."""
         from agents.training.grpo import GRPOConfig
 
@@ -455,7 +494,7 @@ class BenchConfig:
             model=self.model,
             run_dir=run_dir,
             resume=False,
-            seed=self.seed,
+            seed=seed,
             device="cpu",
             num_threads=1,
             progress=False,
@@ -464,7 +503,7 @@ class BenchConfig:
             group_size=self.group_size,
             temperature=1.0,
             max_new_tokens=self.max_new_tokens,
-            max_turns=1,
+            max_turns=self.max_turns,
             advantage="outcome",
             scale_rewards=True,
             dynamic_sampling=False,
@@ -473,7 +512,7 @@ class BenchConfig:
             epsilon_high=self.epsilon_high,
             beta=0.0,
             passes_per_batch=1,
-            micro_batch_size=self.micro_batch_size,  # episodes: one completion each here
+            micro_batch_size=self.micro_batch_size,
             gradient_accumulation_steps=self.batch_size // self.micro_batch_size,
             learning_rate=self.learning_rate,
             max_grad_norm=1.0,
@@ -484,59 +523,68 @@ def main(argv: Sequence[str] | None = None) -> int:
     from agents.cli import parse
 
     args = parse(BenchConfig, argv, "bench_grpo.py", description=__doc__.split("\n\n")[0])
-    torch.set_num_threads(1)  # both trainers, every op: set before either is built
+    torch.set_num_threads(1)  # every arm, every op: set before any is built
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()  # "Loading weights" bars
     warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*", category=FutureWarning)
-    trl_missing = import_trl() if args.trainers == "both" else "skipped (--trainers ours)"
-    if trl_missing and args.trainers == "both":
+    trl_missing = import_trl() if args.trainers == "all" else "skipped (--trainers ours)"
+    if trl_missing and args.trainers == "all":
         print(f"TRL is not available ({trl_missing}): benchmarking our trainer alone. `pip install trl==1.16.0`")
-    with tempfile.TemporaryDirectory(prefix="bench_grpo_") as scratch:
-        ours = Ours(args, os.path.join(scratch, "ours"))
-        print(f"ours: {args.steps} steps ...", flush=True)
-        if trl_missing:
-            for _ in range(args.steps):
-                ours.step()
-        else:
-
-            def our_block() -> None:
-                for _ in range(min(args.block, args.steps - len(ours.steps))):
+    runs: dict[str, list[list[dict[str, float]]]] = {name: [] for name in ARMS}
+    parameters = 0
+    for seed in range(args.seed, args.seed + args.seeds):
+        with tempfile.TemporaryDirectory(prefix="bench_grpo_") as scratch:
+            ours = Ours(args, os.path.join(scratch, "ours"), seed)
+            parameters = sum(p.numel() for p in ours.trainer.model.parameters())
+            print(f"seed {seed}: ours {args.steps} steps ...", flush=True)
+            if trl_missing:
+                for _ in range(args.steps):
                     ours.step()
+            else:
 
-            trl_trainer, clock = make_trl(args, os.path.join(scratch, "trl"), our_block)
-            # TRL's Trainer may set its own thread count; keep the benchmark's one thread.
-            torch.set_num_threads(1)
-            trl_trainer.train()
-            while len(ours.steps) < args.steps:  # TRL stopped early (it should not): finish ours anyway
-                ours.step()
+                def our_block(ours: Ours = ours) -> None:
+                    for _ in range(min(args.block, args.steps - len(ours.steps))):
+                        ours.step()
+
+                for arm in ("trl", "trl_rollout"):
+                    print(f"seed {seed}: {LABELS[arm]} {args.steps} steps ...", flush=True)
+                    between = our_block if arm == "trl" else (lambda: None)
+                    trainer, clock = make_trl(args, arm, seed, os.path.join(scratch, arm), between)
+                    torch.set_num_threads(1)  # TRL's Trainer may set its own thread count
+                    trainer.train()
+                    runs[arm].append(clock.steps)
+                    del trainer
+                while len(ours.steps) < args.steps:  # TRL stopped early (it should not): finish ours anyway
+                    ours.step()
+            runs["ours"].append(ours.steps)
+    arms = [name for name in ARMS if runs[name]]
     results: dict[str, Any] = {
         "meta": {
             "python": platform.python_version(),
             "machine": platform.machine(),
             "torch": torch.__version__,
-            "torch_threads": sorted(
-                {s["torch_threads"] for s in ours.steps + (clock.steps if not trl_missing else [])}
-            ),
+            "torch_threads": sorted({s["torch_threads"] for name in arms for r in runs[name] for s in r}),
             "cpus": os.cpu_count(),
-            "parameters": sum(p.numel() for p in ours.trainer.model.parameters()),
+            "parameters": parameters,
             "trl": None if trl_missing else __import__("trl").__version__,
-            **{k: v for k, v in asdict(args).items() if k not in ("out", "plot")},
+            **{k: v for k, v in asdict(args).items() if k not in ("out", "plot", "seeds")},
+            "seeds": list(range(args.seed, args.seed + args.seeds)),
         },
-        "ours": summarise(ours.steps, args.warmup),
-        "ours_steps": ours.steps,
+        **{name: summarise(runs[name], args.warmup) for name in arms},
+        "steps": {name: runs[name] for name in arms},
     }
     if not trl_missing:
-        results["trl"] = summarise(clock.steps, args.warmup)
-        results["trl_steps"] = clock.steps
-        a, b = results["ours"], results["trl"]
+        a = results["ours"]
         results["ratio"] = {
-            "samples_per_s": a["samples_per_s"] / b["samples_per_s"],
-            "tokens_per_s": a["tokens_per_s"] / b["tokens_per_s"],
-            "step_time": b["median_step_s"] / a["median_step_s"],
-            "cpu_step_time": b["median_cpu_step_s"] / a["median_cpu_step_s"],
-            "generation": b["median_generate_s"] / a["median_generate_s"],
-            "reward_last_quarter_diff": a["reward_last_quarter"] - b["reward_last_quarter"],
+            name: {
+                "samples_per_s": a["samples_per_s"] / b["samples_per_s"],
+                "tokens_per_s": a["tokens_per_s"] / b["tokens_per_s"],
+                "step_time": b["median_step_s"] / a["median_step_s"],
+                "cpu_step_time": b["median_cpu_step_s"] / a["median_cpu_step_s"],
+                "reward_last_quarter_diff": a["reward_last_quarter"] - b["reward_last_quarter"],
+            }
+            for name, b in ((n, results[n]) for n in ("trl", "trl_rollout"))
         }
     print_report(results, args)
     if args.out:
