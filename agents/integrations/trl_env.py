@@ -1,4 +1,4 @@
-"""A tiny tool-calling model for TRL's ``environment_factory`` (``reason_gym.integrations.trl.ReasonGymEnv``).
+"""A tiny tool-calling model for TRL's ``environment_factory`` (``reason_gym.integrations.trl_tools.ReasonGymEnv``).
 
 TRL's tool loop needs a tokenizer whose chat template renders tool calls and a parser for the model's replies. This
 module builds one locally, with no download: the embedded character-level tokenizer

@@ -13,7 +13,7 @@ import gymnasium as gym
 import pytest
 
 import reason_gym  # noqa: F401  (registers the environments)
-from reason_gym.integrations.trl import (
+from reason_gym.integrations.trl_tools import (
     DONE,
     ReasonGymEnv,
     environment_factories,
