@@ -1,56 +1,57 @@
-"""GRPO training throughput on CPU: our trainer and TRL's ``GRPOTrainer`` side by side, in one run.
+"""GRPO training throughput on CPU, three arms on one workload in one run: our trainer, TRL's ``GRPOTrainer`` with our
+reward functions, and TRL's ``GRPOTrainer`` with our ``rollout_func``.
 
 Run it from the repository root (``REASON_GYM_DATA_DIR`` names the folder that holds ``game24/24.csv``)::
 
-    REASON_GYM_DATA_DIR=/work/shared/data python benchmarks/bench_grpo.py                  # 20 steps each
+    REASON_GYM_DATA_DIR=/work/shared/data python benchmarks/bench_grpo.py      # 30 steps x 3 seeds per arm
     REASON_GYM_DATA_DIR=/work/shared/data python benchmarks/bench_grpo.py --out grpo.json --plot grpo.png
-    REASON_GYM_DATA_DIR=/work/shared/data python benchmarks/bench_grpo.py --quick          # a few seconds
+    REASON_GYM_DATA_DIR=/work/shared/data python benchmarks/bench_grpo.py --quick   # a few seconds
 
 TRL is an optional benchmark dependency (``pip install trl==1.16.0``, with ``datasets``). Without it the script
-says so, benchmarks our trainer alone and exits 0 (the TRL row and the ratios are then missing).
+says so, benchmarks our trainer alone and exits 0 (the TRL rows and the ratios are then missing).
 
-The workload, identical for both trainers:
+The arms:
 
-- the model: the embedded tiny character-level Llama (``--model``), float32, torch on ONE thread
-  (``torch.set_num_threads(1)`` before either trainer is built; the output shows the thread count in force);
-- the task: single-turn Game of 24 on the train split (``--env-id``). A prompt is a puzzle's reset observation
-  formatted as our policy formats it (``RawPrompt``: the state and a newline; the tokenizer adds ``<s>``). A
-  completion is one step, generated until the first newline (or ``--max-new-tokens``); its reward is what the env
-  with ``--env-kwargs`` gives that one step. For Game24 the default turns ``step_solvable`` on (weight 1, the
-  other weights the env's defaults): 1 for a valid step that leaves the puzzle solvable, 0 for a valid step that
-  does not, -0.1 for an invalid one (1 for a correct final answer written at once). (Game24 refuses
-  ``max_steps < 4``, so "single-turn" is ours ``max_turns=1``, not the env's step limit.) Ours plays the step
-  through a vector env; TRL's reward function replays each completion (cut at its first newline) as the one step
-  of a ``gymnasium.make`` env reset to the prompt's puzzle (``options={"index": i, "split": "train"}``), so both
-  see the same rewards. TRL's dataset is every train puzzle; ours draws them uniformly with replacement;
-- GRPO settings: G = ``--group-size`` completions per prompt, ``--batch-size`` completions per training step
-  (TRL: the generation batch), temperature 1 (top-p 1, no top-k), ``--loss-type`` for both (``dapo``, TRL's
-  default), the same clip range, beta 0 (no reference model), group-normalised advantages (sample std, eps
-  1e-4), one optimisation pass per batch (ours ``passes_per_batch=1``, TRL ``num_iterations=1``), micro-batches
-  of ``--micro-batch-size`` completions with gradient accumulation over the step, AdamW at ``--learning-rate``
-  (constant, no weight decay), gradient clipping at 1, no dynamic sampling, no evaluation, no checkpoints or
-  logging (TRL: ``save_strategy="no"``, ``logging_strategy="no"``, ``report_to="none"``, ``use_cpu=True``,
-  bf16/fp16 off, gradient checkpointing off, as ours has none).
+- ``ours``: our :class:`~agents.training.grpo.GRPOTrainer`, episodes played step by step through a vector env
+  (``max_turns=--max-turns``, each step generated until a newline or ``--max-new-tokens``), outcome advantages
+  (the episode's return, normalised within its group);
+- ``trl``: TRL's GRPOTrainer with :func:`reason_gym.integrations.trl.make_reward_funcs` (trained on ``total``, the
+  components logged only): the whole episode is ONE completion of up to ``--max-new-tokens x --max-turns``
+  tokens, generated until the end-of-sequence token, then cut into steps and an answer and scored through the env;
+- ``trl_rollout``: TRL's GRPOTrainer with :class:`agents.integrations.trl.EnvRollout` as ``rollout_func`` (and its
+  ``reward_funcs()``): episodes played step by step inside TRL (``max_step_tokens=--max-new-tokens``,
+  ``max_turns=--max-turns``, the same total budget), the env's "Rejected: ..." lines masked out of the loss.
+
+The workload, identical for all three: the embedded tiny character-level Llama (``--model``), float32, torch on ONE
+thread (``torch.set_num_threads(1)`` before any trainer is built; the output shows the thread count in force);
+Game of 24 on the train split (``--env-id``) with ``--env-kwargs``: by default ``step_solvable`` on (weight 1, the
+other weights the env's defaults: 1 for a valid step that leaves the puzzle solvable, 0 for a valid one that does
+not, -0.1 for an invalid one, plus the outcome of the answer) and ``max_steps=4`` (three steps and the answer; the
+env ends the episode there), so an episode's return is the sum of its step rewards in every arm. Prompts are a
+puzzle's reset observation and a newline (``make_dataset``: TRL's dataset is every train puzzle; ours draws them
+uniformly with replacement). GRPO settings: G = ``--group-size`` completions per prompt, ``--batch-size``
+completions (episodes) per training step (TRL: the generation batch), temperature 1 (top-p 1, no top-k),
+``--loss-type`` (``dapo``, TRL's default), the same clip range, beta 0, group-normalised advantages (sample std),
+one optimisation pass per batch, micro-batches of ``--micro-batch-size`` with gradient accumulation, AdamW at
+``--learning-rate`` (constant, no weight decay), gradient clipping at 1, no dynamic sampling, no evaluation, no
+checkpoints or logging (TRL: ``save_strategy="no"``, ``logging_strategy="no"``, ``report_to="none"``,
+``use_cpu=True``, bf16/fp16 off, gradient checkpointing off).
 
 Measured per training step (one rollout batch and its update): wall time (and this process's CPU time), the
-generated completion tokens (stop token included) and the mean reward of its completions, and the time spent in
-generation (ours: ``policy.propose``; TRL: ``_generate_single_turn``). The two trainers are interleaved: TRL runs
-its ``train()`` loop, and a callback at the end of every ``--block`` TRL steps runs the same number of our steps
-and restarts TRL's clock, so machine noise hits both alike. samples/s = completions per step / median step time;
-tokens/s = the median of each step's tokens / time. The reward curve of each is the mean reward per step against
-completions seen; the table compares its first and last quarter. The first ``--warmup`` steps of each are left
-out of the timing medians (one-time costs), never out of the reward curve.
+completion tokens (ours: generated tokens; TRL: ``completion_ids``, which for ``trl_rollout`` include the env's
+masked lines) and the mean episode return, and the time spent generating (ours: ``policy.propose``; ``trl``:
+``_generate_single_turn``; ``trl_rollout``: the whole ``rollout_func``, env steps included). Per seed
+(``--seeds`` of them from ``--seed``), ours is interleaved with ``trl`` (a callback at the end of every ``--block``
+TRL steps runs as many of ours and restarts TRL's clock), then ``trl_rollout`` runs alone. samples/s = completions
+per step / the median step time over every seed's timed steps (the first ``--warmup`` of each seed left out);
+tokens/s = the median of each step's tokens / time. The reward curve of an arm is its mean episode return per step,
+averaged over seeds; the table gives the first and last quarter (mean over seeds) and the seeds' standard deviation
+of the last quarter.
 
 The issue's target: ours >= 2x TRL's samples/s with a reward curve at least as good. Read the figures with care:
-
-- samples/s depends on completion lengths, which drift apart once the two policies do (a high learning rate);
-  tokens/s is the length-robust figure, and the ``tok/step`` column shows the drift;
-- with 2 prompts per step the reward curves are noisy (per-step means of the shipped tiny model on Game24 range
-  from about -0.1 to 0.5), and the two trainers draw different prompts: compare curves over several ``--seed`` s
-  and more ``--steps``. ``--env-id reason_gym/Arithmetic-v0`` (its default ``--env-kwargs`` turns ``step_check``
-  on) is another task whose curves move;
-- on a busy machine wall time runs ahead of CPU time (other processes hold the cores); the ``cpu s`` column
-  is this process's CPU time per step.
+the ``trl`` arm's completions run to the budget when the model writes no end-of-sequence token (the tiny model
+does not), so its tokens per step differ from the others'; tokens/s is the length-robust figure. The arms draw
+different prompts, so compare curves over several seeds.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The GRPO throughput benchmark: TRL's reward function gives the env's reward, and a tiny run end to end."""
+"""The GRPO throughput benchmark: its TRL reward function is ours, and a tiny run of the three arms end to end."""
 
 from __future__ import annotations
 
@@ -8,50 +8,46 @@ from pathlib import Path
 import pytest
 
 
-def test_trl_reward_is_the_env_reward_of_one_step(load_benchmark) -> None:
-    bench = load_benchmark("bench_grpo")
-    env_kwargs = bench.DEFAULT_ENV_KWARGS[bench.ENV_ID]  # a dictionary (it was a JSON string)
-    states, indices = bench.train_prompts(bench.ENV_ID, env_kwargs, problems=0)
-    assert len(states) == len(indices) > 100 and states[0].startswith("Game of 24:")
-    env = bench.gym.make(bench.ENV_ID, **env_kwargs).unwrapped
-    env.reset(options={"index": 0, "split": "train"})
-    solving = None
-    for step in [s for s in env.candidate_actions() if s]:
-        env.reset(options={"index": 0, "split": "train"})
-        if env.step(step)[1] == 1.0:  # valid, and the numbers left still reach 24
-            solving = step
-            break
-    assert solving is not None
+def test_recorded_reward_is_our_reward_function_and_logs_each_call(load_benchmark) -> None:
+    pytest.importorskip("datasets")
+    from reason_gym.integrations.trl import TOTAL, make_dataset, make_reward_funcs
 
-    reward = bench.StepReward(bench.ENV_ID, env_kwargs)
-    completions = [solving + "\n", solving + "\nmore text after the step", "1 + 1 = 3\n", "gibberish"]
-    rewards = reward(
-        completions, prompts=[states[0] + "\n"] * 4, index=[0] * 4, completion_ids=[[5] * 7, [5] * 9, [5], [5] * 3]
-    )
-    assert rewards == [1.0, 1.0, -0.1, -0.1]  # the text up to the first newline is the one step
-    assert reward.mean_rewards == [pytest.approx(0.45)] and reward.tokens == [20]
+    bench = load_benchmark("bench_grpo")
+    env_kwargs = bench.DEFAULT_ENV_KWARGS[bench.ENV_ID]
+    rows = make_dataset(bench.ENV_ID, split="train", limit=1, **env_kwargs)
+    total = make_reward_funcs(bench.ENV_ID, **env_kwargs)[0]
+    recorded = bench.Recorded(total)
+    assert recorded.__name__ == TOTAL  # TRL names the reward column after it
+    completions = ["gibberish", "1 + 1 = 3\nmore"]
+    columns = {name: [rows[0][name]] * 2 for name in ("index", "split", "problem", "problem_id")}
+    rewards = recorded([rows[0]["prompt"]] * 2, completions, completion_ids=[[5] * 3, [5] * 9], **columns)
+    assert rewards == total([rows[0]["prompt"]] * 2, completions, **columns)
+    assert recorded.mean_rewards == [pytest.approx(sum(rewards) / 2)] and recorded.tokens == [12]
 
 
 @pytest.mark.slow
-def test_quick_run_reports_both_trainers_and_the_ratio(tmp_path: Path, run_script) -> None:
-    out = tmp_path / "grpo.json"
-    done = run_script("benchmarks/bench_grpo.py", "--quick", "--steps", "2", "--out", str(out))
+def test_quick_run_reports_the_three_arms_and_the_ratios(tmp_path: Path, run_script) -> None:
+    out, png = tmp_path / "grpo.json", tmp_path / "grpo.png"
+    done = run_script("benchmarks/bench_grpo.py", "--quick", "--steps", "2", "--out", str(out), "--plot", str(png))
     report = json.loads(out.read_text())
     assert report["meta"]["torch_threads"] == [1]
     lines = done.stdout.splitlines()
-    assert any(line.startswith("ours ") for line in lines), done.stdout
+    assert any(line.startswith("ours (GRPOTrainer) ") for line in lines), done.stdout
     ours = report["ours"]
     assert ours["steps"] == 2 and ours["samples_per_s"] > 0 and ours["tokens_per_s"] > 0
-    assert len(ours["reward_curve"]) == 2 and all(-1 <= r <= 1 for r in ours["reward_curve"])
+    assert len(ours["reward_curve"]) == 2
     if report["meta"]["trl"] is None:
         assert "TRL is not available" in done.stdout
         pytest.skip("TRL is not installed: only our trainer was benchmarked")
-    assert any(line.startswith("trl ") for line in lines), done.stdout
-    assert any(line.startswith("ratio ours/TRL: samples/s ") for line in lines), done.stdout
-    trl = report["trl"]
-    assert trl["steps"] == 2 and trl["samples_per_s"] > 0 and len(trl["reward_curve"]) == 2
-    assert report["ratio"]["samples_per_s"] == pytest.approx(ours["samples_per_s"] / trl["samples_per_s"])
-    assert trl["tokens_per_step"] <= 4 * 32 and ours["tokens_per_step"] <= 4 * 32  # stopped within the limit
+    for arm, label in (("trl", "TRL + make_reward_funcs"), ("trl_rollout", "TRL + EnvRollout")):
+        assert any(line.startswith(label + " ") for line in lines), done.stdout
+        assert any(line.startswith(f"ratio ours/{label}: samples/s ") for line in lines), done.stdout
+        row = report[arm]
+        assert row["steps"] == 2 and row["samples_per_s"] > 0 and len(row["reward_curve"]) == 2
+        assert report["ratio"][arm]["samples_per_s"] == pytest.approx(ours["samples_per_s"] / row["samples_per_s"])
+        assert row["tokens_per_step"] <= 4 * 32 * 4 + 4  # 4 completions of <= 128 tokens (+ the env's EOS)
+    if "matplotlib is not installed" not in done.stdout:
+        assert png.stat().st_size > 0
 
 
 def test_update_benchmark_checks_packed_equals_per_step_and_reports_the_speedup(tmp_path: Path, run_script) -> None:
