@@ -407,7 +407,8 @@ def plot(results: dict[str, Any], path: str, env_id: str) -> None:
     seeds = results["meta"]["seeds"]
     axes.set_xlabel("completions sampled")
     axes.set_ylabel(f"mean reward per step (mean of {len(seeds)} seeds)")
-    axes.set_title(f"GRPO on multi-step {env_id}: rolling mean of {max(1, len(curve) // 10)} steps (thin: per step)")
+    window = max(1, len(results["ours"]["reward_curve"]) // 10)
+    axes.set_title(f"GRPO on multi-step {env_id}\nbold: rolling mean of {window} steps; thin: per step", fontsize=10)
     axes.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
