@@ -40,7 +40,8 @@ import sys
 import time
 import warnings
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,11 @@ class BenchConfig:
     env_url: str | None = None
     """play `env` as `reason-gym serve` serves it at this address (http://HOST:PORT), through
     reason_gym/Remote-v0; None: in-process"""
+    ray: bool = False
+    """play the episodes in Ray actors: on the cluster at $RAY_ADDRESS when set, else on a local one (needs
+    `pip install -e .[ray]`; see agents/integrations/ray_bench.py)"""
+    ray_workers: int | None = None
+    """with --ray, the actors, each with its own env and policy (None: one per CPU of the cluster)"""
 
     def __post_init__(self) -> None:
         self.planners, self.budgets = tuple(self.planners), tuple(self.budgets)
@@ -112,6 +118,8 @@ class BenchConfig:
             raise ValueError(f"limit must be >= 1, got {self.limit}")
         if self.depth_hint < 1:
             raise ValueError(f"depth_hint must be >= 1, got {self.depth_hint}")
+        if self.ray_workers is not None and self.ray_workers < 1:
+            raise ValueError(f"ray_workers must be >= 1, got {self.ray_workers}")
         if self.env not in gym.registry:
             raise ValueError(f"unknown environment {self.env!r}; `reason-gym list` shows them")
 
@@ -204,8 +212,6 @@ def _run_bench(config: BenchConfig, env: gym.Env) -> list[dict[str, Any]]:
     episodes = open_run(
         folder, config, lambda i: env.reset(options={"index": i, "split": config.split})[1]["problem_id"]
     )
-    policy = _make_policy(config.policy)  # after the cheap checks: loading a model takes a while
-    prm = make_bench_prm(config.prm)
     todo = [
         (planner, budget, index)
         for planner in config.planners
@@ -214,25 +220,47 @@ def _run_bench(config: BenchConfig, env: gym.Env) -> list[dict[str, Any]]:
         if (planner, budget, index) not in episodes
     ]
     total = len(config.planners) * len(config.budgets) * len(indices)
-    if todo:  # fail fast, before the progress bar, if the policy cannot answer (a server that is down)
-        probe(env, policy, config.split, todo[0][2])
     with (
+        _ray_episodes(config, todo) if config.ray else _local_episodes(env, config, todo) as played,
         (folder / "episodes.jsonl").open("a") as file,
         tqdm(
             total=total, initial=total - len(todo), disable=not config.progress, unit="episode", mininterval=0.5
         ) as bar,
     ):
-        for planner, budget, index in todo:
-            bar.set_postfix_str(f"{planner} @ {budget}", refresh=False)
-            record = play_episode(env, policy, prm, config, planner, budget, index)
+        for record in played:
             file.write(json.dumps(record) + "\n")
-            file.flush()  # a line per episode, whole: a kill loses at most the episode being played
-            episodes[(planner, budget, index)] = record
+            file.flush()  # a line per episode, whole: a kill loses at most the episodes being played
+            episodes[(record["planner"], record["budget"], record["index"])] = record
+            bar.set_postfix_str(f"{record['planner']} @ {record['budget']}", refresh=False)
             bar.update()
     rows = summarize(episodes.values(), config.planners, config.budgets, indices)
     write_atomic(folder / "summary.json", json.dumps(rows, indent=2) + "\n")
     plot(rows, folder / "accuracy_vs_budget.png", title=f"{config.env} {config.split}, policy {config.policy}")
     return rows
+
+
+@contextmanager
+def _local_episodes(
+    env: gym.Env, config: BenchConfig, todo: Sequence[tuple[str, int, int]]
+) -> Iterator[Iterator[dict[str, Any]]]:
+    """Loads the policy and PRM (and probes the policy, to fail before any episode); yields the records of
+    ``todo``, played one after the other in this process."""
+    policy = _make_policy(config.policy)  # after the cheap checks: loading a model takes a while
+    prm = make_bench_prm(config.prm)
+    if todo:  # fail fast, before the progress bar, if the policy cannot answer (a server that is down)
+        probe(env, policy, config.split, todo[0][2])
+    yield (play_episode(env, policy, prm, config, *episode) for episode in todo)
+
+
+def _ray_episodes(config: BenchConfig, todo: Sequence[tuple[str, int, int]]) -> Any:
+    """:func:`agents.integrations.ray_bench.ray_episodes`, or a ValueError saying how to install Ray."""
+    try:
+        import ray  # noqa: F401  (ray_bench imports it where it is used)
+
+        from agents.integrations.ray_bench import ray_episodes
+    except ImportError as error:
+        raise ValueError(f"--ray needs Ray ({error}); install it with `pip install -e .[ray]`") from None
+    return ray_episodes(config, todo)
 
 
 def make_bench_env(config: BenchConfig) -> gym.Env:
