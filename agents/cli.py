@@ -31,6 +31,8 @@ from typing import Any, TypeVar
 import tyro
 from tyro.constructors import ConstructorRegistry, PrimitiveConstructorSpec, PrimitiveTypeInfo
 
+from reason_gym.cli import parse_kwargs  # the one reader of keyword arguments on a command line
+
 T = TypeVar("T")
 
 REGISTRY = ConstructorRegistry()
@@ -64,51 +66,6 @@ def _comma_lists(info: PrimitiveTypeInfo) -> PrimitiveConstructorSpec | None:
         is_instance=lambda value: isinstance(value, tuple),
         str_from_instance=lambda value: [",".join(map(str, value))],
     )
-
-
-def parse_kwargs(value: str | Sequence[str] | dict[str, Any], name: str = "the value") -> dict[str, Any]:
-    """Keyword arguments from a JSON object, from ``KEY=VALUE`` strings, or a dictionary as it is (copied).
-
-    >>> parse_kwargs('{"max_steps": 4}')
-    {'max_steps': 4}
-    >>> parse_kwargs(["max_steps=4", "kind=expression", "reward_weights.step_check=1"])
-    {'max_steps': 4, 'kind': 'expression', 'reward_weights': {'step_check': 1}}
-
-    Raises:
-        ValueError: Text that is neither, saying what was expected.
-    """
-    if isinstance(value, dict):
-        return dict(value)
-    if isinstance(value, str):
-        value = [value]
-    if len(value) == 1 and (value[0].lstrip().startswith(("{", "[")) or "=" not in value[0]):
-        text = value[0]
-        try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ValueError(
-                f"{name} is not valid JSON ({error}): e.g. '{{\"max_steps\": 8}}', or KEY=VALUE pairs"
-            ) from None
-        if not isinstance(parsed, dict):
-            raise ValueError(f"{name} must be a JSON object, got {text!r}")
-        return parsed
-    kwargs: dict[str, Any] = {}
-    for pair in value:
-        key, equals, text = pair.partition("=")
-        if not equals or not key:
-            raise ValueError(f"{name}: expected KEY=VALUE pairs or one JSON object, got {pair!r}")
-        try:
-            item = json.loads(text)
-        except json.JSONDecodeError:
-            item = text
-        *parents, last = key.split(".")
-        target = kwargs
-        for parent in parents:
-            target = target.setdefault(parent, {})
-            if not isinstance(target, dict):
-                raise ValueError(f"{name}: {key!r} sets a key inside {parent!r}, which is not a dictionary")
-        target[last] = item
-    return kwargs
 
 
 @REGISTRY.primitive_rule

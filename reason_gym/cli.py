@@ -15,7 +15,7 @@ import importlib.metadata
 import json
 import sys
 from collections.abc import Sequence
-from typing import NoReturn, Protocol, TextIO
+from typing import Any, NoReturn, Protocol, TextIO
 
 import gymnasium as gym
 
@@ -101,22 +101,48 @@ def cmd_play(args: argparse.Namespace, out: TextIO, lines: TextIO) -> int:
             print(obs.split("\n")[-1], file=out)
 
 
-def env_kwargs_of(tokens: Sequence[str]) -> dict[str, object]:
-    """``--env-kwargs``: one JSON object, or ``KEY=VALUE`` pairs whose values are read as JSON where they parse."""
-    if len(tokens) == 1 and tokens[0].lstrip().startswith("{"):
-        value = json.loads(tokens[0])
-        if not isinstance(value, dict):
-            raise ValueError("--env-kwargs takes a JSON object or KEY=VALUE pairs")
-        return value
-    kwargs: dict[str, object] = {}
-    for token in tokens:
-        key, sep, text = token.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--env-kwargs takes a JSON object or KEY=VALUE pairs, got {token!r}")
+def parse_kwargs(value: str | Sequence[str] | dict[str, Any], name: str = "the value") -> dict[str, Any]:
+    """Keyword arguments from a JSON object, from ``KEY=VALUE`` strings, or a dictionary as it is (copied).
+
+    >>> parse_kwargs('{"max_steps": 4}')
+    {'max_steps': 4}
+    >>> parse_kwargs(["max_steps=4", "kind=expression", "reward_weights.step_check=1"])
+    {'max_steps': 4, 'kind': 'expression', 'reward_weights': {'step_check': 1}}
+
+    Raises:
+        ValueError: Text that is neither, saying what was expected.
+    """
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, str):
+        value = [value]
+    if len(value) == 1 and (value[0].lstrip().startswith(("{", "[")) or "=" not in value[0]):
+        text = value[0]
         try:
-            kwargs[key] = json.loads(text)
+            parsed = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"{name} is not valid JSON ({error}): e.g. '{{\"max_steps\": 8}}', or KEY=VALUE pairs"
+            ) from None
+        if not isinstance(parsed, dict):
+            raise ValueError(f"{name} must be a JSON object, got {text!r}")
+        return parsed
+    kwargs: dict[str, Any] = {}
+    for pair in value:
+        key, equals, text = pair.partition("=")
+        if not equals or not key:
+            raise ValueError(f"{name}: expected KEY=VALUE pairs or one JSON object, got {pair!r}")
+        try:
+            item = json.loads(text)
         except json.JSONDecodeError:
-            kwargs[key] = text
+            item = text
+        *parents, last = key.split(".")
+        target = kwargs
+        for parent in parents:
+            target = target.setdefault(parent, {})
+            if not isinstance(target, dict):
+                raise ValueError(f"{name}: {key!r} sets a key inside {parent!r}, which is not a dictionary")
+        target[last] = item
     return kwargs
 
 
@@ -130,7 +156,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
         raise ImportError(f"serving needs OpenEnv ({error}): pip install -e .[serve]") from None
     serve(
         args.env_id,
-        env_kwargs_of(args.env_kwargs),
+        parse_kwargs(args.env_kwargs, "--env-kwargs"),
         host=args.host,
         port=args.port,
         token_file=args.token_file,

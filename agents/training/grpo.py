@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from agents.cli import parse, parse_kwargs, run_script
+from agents.cli import parse, run_script
 from agents.evaluation import play_greedy
 from agents.policies import model_path
 from agents.policies.hf import configure_threads, load_model_and_tokenizer
@@ -59,6 +59,7 @@ from agents.training.checkpoints import Checkpoints, log_scalars, open_writer
 from agents.training.grpo_config import GRPOConfig
 from agents.training.policy_loss import Window, aggregate, clipped_surrogate, k3_kl
 from agents.training.rollouts import Episode, collect_groups
+from reason_gym.cli import parse_kwargs
 from reason_gym.files import write_atomic
 
 

@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 import gymnasium as gym
 
-from agents.cli import parse_kwargs
 from agents.training.policy_loss import LOSS_TYPES
+from reason_gym.cli import parse_kwargs
 
 
 @dataclass
