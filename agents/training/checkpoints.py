@@ -24,7 +24,6 @@ import contextlib
 import json
 import os
 import random
-import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -32,6 +31,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from reason_gym.files import atomic_file
 
 CHECKPOINT_NAME = "checkpoint.pt"
 """The checkpoint's file name in the run folder."""
@@ -76,15 +77,8 @@ def set_random_state(state: dict[str, Any], generators: Mapping[str, np.random.G
 
 def save_atomic(obj: Any, path: Path) -> None:
     """``torch.save(obj, path)`` in one step: a temporary file beside ``path``, synced to disk, renamed over it."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(temporary, "wb") as file:
-            torch.save(obj, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)  # only still there when writing or renaming failed
+    with atomic_file(path) as file:
+        torch.save(obj, file)
     for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a run killed while saving
         stale.unlink(missing_ok=True)
 
