@@ -41,6 +41,7 @@ from typing import Any
 import gymnasium as gym
 import torch
 
+from reason_gym.integrations import Feedback, rejection_feedback
 from reason_gym.integrations.trl import (
     PROBLEM_COLUMNS,
     EpisodeScorer,
@@ -49,22 +50,6 @@ from reason_gym.integrations.trl import (
     process_reward_funcs,
     reset_to_row,
 )
-
-Feedback = Callable[[str, float, Mapping[str, Any]], str]
-"""``feedback(step, reward, info) -> text``: what the env writes into the transcript after a step that did not end
-the episode (``""`` for nothing); it should end with a newline."""
-
-
-def rejection_feedback(step: str, reward: float, info: Mapping[str, Any]) -> str:
-    """The default feedback: ``Rejected: <why>`` after a step the env rejected, nothing after an accepted one.
-
-    >>> rejection_feedback("7 + 7 = 15", -0.1, {"error": "7 + 7 is 14, not 15"})
-    'Rejected: 7 + 7 is 14, not 15\\n'
-    >>> rejection_feedback("7 + 7 = 14", 0.0, {})
-    ''
-    """
-    error = info.get("error")
-    return f"Rejected: {error}\n" if error else ""
 
 
 @dataclass

@@ -46,6 +46,7 @@ import torch
 
 import reason_gym  # noqa: F401  (registers the environments)
 from agents.training.advantages import EPS
+from reason_gym.integrations import Feedback, rejection_feedback
 
 try:
     from verl.experimental.agent_loop.agent_loop import (
@@ -221,18 +222,6 @@ class StepRewardAgentLoopManager(AgentLoopManager):
 
 
 # ---------------------------------------------------------------------------------------------- agent loop
-
-Feedback = Callable[[str, float, Mapping[str, Any]], str]
-
-
-def rejection_feedback(step: str, reward: float, info: Mapping[str, Any]) -> str:
-    """``Rejected: <why>`` after a step the env rejected, nothing after an accepted one.
-
-    >>> rejection_feedback("7 + 7 = 15", -0.1, {"error": "7 + 7 is 14, not 15"})
-    'Rejected: 7 + 7 is 14, not 15\\n'
-    """
-    error = info.get("error")
-    return f"Rejected: {error}\n" if error else ""
 
 
 def _plain(value: Any) -> Any:
