@@ -412,7 +412,7 @@ class Zygote:
         clean = remove_contents(workdir, budget=100_000) if self.workdir else remove_tree(workdir)
         if self.partial and not self.private_tmp and self.config.get("uid") is not None:
             uid = os.getuid()  # a uid no other process uses: all it owns there is this worker's runs'
-            for folder in (*SHARED_SCRATCH, self.config.get("scratch") or "/tmp"):
+            for folder in (*SHARED_SCRATCH, *filter(None, [self.config.get("scratch")])):
                 clean = remove_owned(folder, uid) and clean
         return clean
 
