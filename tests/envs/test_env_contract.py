@@ -16,11 +16,12 @@ from gymnasium.utils.env_checker import check_env
 import reason_gym  # noqa: F401  (registers the environments)
 from reason_gym.core import ReasoningEnv
 from reason_gym.data import DataNotFoundError
+from reason_gym.envs import TASK_IDS
 from reason_gym.sandbox import SandboxError
 
 # Every task; reason_gym/Remote-v0 is a client of a served task (it needs base_url=), checked against a server in
 # tests/integrations/test_openenv_serve.py.
-ENV_IDS = sorted(k for k in gym.registry if k.startswith("reason_gym/") and k != "reason_gym/Remote-v0")
+ENV_IDS = list(TASK_IDS)
 ACTIONS = ("1 + 1 = 2", "", "2 + 2 = 4", "Answer:")
 """A step, an empty step, a step and an empty answer: no task runs a program for these, so they are cheap
 everywhere. Where a task lists its legal moves (Game24), each step is its first legal move instead."""

@@ -23,13 +23,14 @@ from agents.policies.prompts import ChatPrompt
 from agents.prm import RuleBasedPRM, make_prm, score_steps
 from agents.simple import RandomPolicy
 from reason_gym.core import EpisodeState, TaskSpec, prm_scores
+from reason_gym.envs import TASK_IDS
 from reason_gym.envs.arithmetic import ArithmeticEnv
 from reason_gym.envs.game24 import Game24Env
 from reason_gym.sandbox import SandboxError
 
 # Every task; reason_gym/Remote-v0 is a client of a served task (it needs base_url=), checked against a server in
 # tests/integrations/test_openenv_serve.py.
-ENV_IDS = sorted(k for k in gym.registry if k.startswith("reason_gym/") and k != "reason_gym/Remote-v0")
+ENV_IDS = list(TASK_IDS)
 ROOT = Path(__file__).resolve().parents[2]
 
 

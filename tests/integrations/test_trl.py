@@ -12,6 +12,7 @@ import gymnasium as gym
 import pytest
 
 import reason_gym  # noqa: F401  (registers the environments)
+from reason_gym.envs import TASK_IDS
 from reason_gym.integrations.trl import (
     PROBLEM_COLUMNS,
     TOTAL,
@@ -23,8 +24,7 @@ from reason_gym.integrations.trl import (
     split_completion,
 )
 
-CLIENTS = {"reason_gym/Remote-v0"}  # a client of a served env (it needs base_url=): not a task of its own
-ENV_IDS = [k for k in gym.registry if k.startswith("reason_gym/") and k not in CLIENTS]
+ENV_IDS = list(TASK_IDS)
 ROWS = 2
 GARBAGE = "\x00\ud800 ☃ ### {{ )) Answer"  # not a final answer: "Answer" is not at the start of the line
 
