@@ -1,0 +1,395 @@
+"""Step data for process reward models, from the environments: Monte-Carlo labels, exact labels and STaR.
+
+For each problem of a split, the policy plays a trajectory in the env (``reset(options={"index": i, "split": s})``,
+then one sampled step per ``env.step``), and every step of it is labelled three ways:
+
+- **Monte-Carlo** (Math-Shepherd): ``k`` completions, rollouts to the end with the same policy, from the state
+  after the step (``get_state`` / ``set_state``). ``mc_soft`` is the share of them the env judges correct,
+  ``mc_hard`` whether any is. The final answer line has no future: it is labelled by the trajectory's outcome (as is
+  a step after which the step limit ended the episode: 0). Only the ``k`` fresh completions count, not the
+  trajectory's own continuation.
+- **Exact**, where the task declares an exact step check (``TaskSpec.exact_step_check``: Game24 ``step_solvable``,
+  Arithmetic ``step_check``): the task's rule-based scorer (:meth:`agents.prm.EnvStepScorer.for_task`) replays the
+  steps; ``null`` for other tasks. Use them to evaluate learned PRMs, and to train only as a labelled upper bound.
+- With ``mode="star"`` (STaR, §4.1 of the o1 tutorial) ``attempts`` solutions are sampled per problem and the first
+  one the env verifies (``info["is_correct"]``) is kept and labelled; problems without one are listed in
+  ``meta.json`` (``unsolved``) with what they cost.
+
+Rationalization (steps generated with the answer as a hint) is not offered: no env exposes its gold answer as data
+(``TaskSpec`` has no such field, and the problem records keep it under task-private keys, or, for the Game24, have
+none), and ``agents`` does not parse task text.
+
+**Validation problems** are held out of the split by a fixed rule on the problem's id, not its position:
+:data:`VAL_RULE`. ``part="train"`` (the default) labels the other problems, ``part="val"`` the held-out ones (for
+choosing PRMs and models without the test split); ``meta.json`` records the rule and the held-out indices.
+
+**Compute** is counted with the planners' :class:`~agents.budget.Budget`: ``meta.json``'s ``compute`` has the real
+``propose`` calls (batched across the problems of a batch), samples, tokens and env steps; a record's
+``policy_calls`` and ``tokens`` are its problem's share: the calls its states took part in (what labelling that
+problem alone, its own states batched together, would cost) and the tokens of its samples, attempts included.
+
+**Batched and resumable**: the trajectories (and then all completions) of ``batch_problems`` problems share each
+``propose`` call; the batch's records are appended to ``steps.jsonl`` when it is done. A rerun with the same ``out``
+skips the problems already there (a torn last line is dropped with a warning), so a killed run loses at most one
+batch; ``problems`` may grow between runs. Settings that change the labels may not (``--overwrite`` starts afresh).
+Each batch seeds the policy from ``seed`` and its first problem, so results do not depend on what ran before.
+
+The format of the folder and its reader, :func:`load_step_data`, are in :mod:`agents.training.prm_records`.
+
+    python scripts/label_steps.py --problems 50 --k 4 --out runs/prm_data/game24
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+from tqdm import tqdm
+
+import reason_gym  # noqa: F401  (registers the environments)
+from agents.bench import seed_policy
+from agents.budget import Budget
+from agents.cli import parse, run_script
+from agents.policies.base import Candidate, Policy, policy_inputs
+from agents.prm import EnvStepScorer
+from agents.training.prm_records import (
+    META_FILE,
+    STEPS_FILE,
+    VAL_RULE,
+    is_validation,
+    load_step_data,
+    read_meta,
+    read_records,
+    select_problems,
+)
+from reason_gym.core import EpisodeState, ReasoningEnv
+from reason_gym.files import write_atomic
+
+__all__ = ["VAL_RULE", "LabelConfig", "is_validation", "label_steps", "load_step_data", "main", "select_problems"]
+
+MODES = ("mc", "star")
+PARTS = ("train", "val", "all")
+FORMAT = "reason_gym/prm-steps/v1"
+_RUN_ONLY = ("problems", "batch_problems", "out", "overwrite", "progress")
+"""Settings a resumed run may change (the others change the labels: see :meth:`LabelConfig.identity`)."""
+
+
+@dataclass
+class LabelConfig:
+    """Step labels for PRMs from policy trajectories in an environment (rerun the same command to resume)."""
+
+    env: str = "reason_gym/Game24-v0"
+    """a registered environment id"""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """the environment's keyword arguments (JSON or KEY=VALUE pairs), e.g. num_operations=2"""
+    split: str = "train"
+    """the split whose problems are labelled"""
+    part: str = "train"
+    """train: the split's problems not held out for validation; val: the held-out ones; all: both"""
+    val_fraction: float = 0.1
+    """the share of problems held out for validation (see VAL_RULE in agents/training/prm_records.py)"""
+    problems: int = 50
+    """how many problems to label: the first N of the part, in split order"""
+    mode: str = "mc"
+    """mc: one trajectory per problem, kept whatever its outcome; star: keep the first of `attempts` solutions
+    the env verifies"""
+    attempts: int = 4
+    """star mode: solutions sampled per problem"""
+    k: int = 4
+    """completions (rollouts to the end with the policy) from the state after each step"""
+    policy: str = "tiny"
+    """tiny, hf:PATH, vllm:PATH, openai:URL[#MODEL] or random: a spec of agents.policies.make_policy"""
+    temperature: float = 1.0
+    """sampling temperature of trajectories and completions"""
+    batch_problems: int = 8
+    """problems labelled together: their trajectories and completions share propose calls"""
+    seed: int = 0
+    """seeds each batch (with its first problem's index)"""
+    out: str = "runs/prm_data"
+    """the output folder: meta.json and steps.jsonl"""
+    overwrite: bool = False
+    """discard the step data in `out` and start afresh (else it is resumed)"""
+    progress: bool = True
+    """show a progress bar (on stderr)"""
+
+    def __post_init__(self) -> None:
+        if self.env not in gym.registry:
+            raise ValueError(f"unknown environment {self.env!r}; `reason-gym list` shows them")
+        if "split" in self.env_kwargs:
+            raise ValueError("pass the split with --split, not in --env-kwargs")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.part not in PARTS:
+            raise ValueError(f"part must be one of {', '.join(PARTS)}, got {self.part!r}")
+        if not 0.0 <= self.val_fraction < 1.0 or (self.part == "val" and self.val_fraction == 0.0):
+            raise ValueError(f"val_fraction must be in [0, 1) (and > 0 for --part val), got {self.val_fraction}")
+        for name in ("k", "problems", "attempts", "batch_problems"):
+            if type(getattr(self, name)) is not int or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {getattr(self, name)!r}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+
+    def identity(self) -> dict[str, Any]:
+        """The settings the labels depend on: a resumed run must have the same."""
+        return {name: value for name, value in asdict(self).items() if name not in _RUN_ONLY}
+
+
+@dataclass
+class Played:
+    """One rollout: the states after each accepted step, and the env's verdict."""
+
+    path: list[EpisodeState]
+    correct: bool
+
+
+class Labeller:
+    """Plays and labels batches of problems with one policy in one env, charging ``budget`` (the real calls) and
+    ``costs[index]`` (each problem's share)."""
+
+    def __init__(self, env: ReasoningEnv, policy: Policy, config: LabelConfig) -> None:
+        self.env, self.policy, self.config = env, policy, config
+        self.budget = Budget()
+        self.costs: dict[int, Budget] = {}
+        spec = env.task
+        self.scorer = EnvStepScorer.for_task(spec) if spec.exact_step_check and spec.env_id else None
+
+    def propose(self, states: Sequence[EpisodeState], owners: Sequence[int]) -> list[Candidate]:
+        """One sampled step for each state, in one ``propose`` call."""
+        proposals = self.policy.propose(policy_inputs(self.policy, states), 1, temperature=self.config.temperature)
+        if len(proposals) != len(states) or any(not candidates for candidates in proposals):
+            raise ValueError(f"{type(self.policy).__name__} did not return a candidate for every state")
+        chosen = [candidates[0] for candidates in proposals]
+        self.budget.charge_samples(len(chosen), sum(c.num_tokens for c in chosen))
+        shares: dict[int, list[int]] = {}
+        for owner, candidate in zip(owners, chosen, strict=True):
+            shares.setdefault(owner, []).append(candidate.num_tokens)
+        for owner, tokens in shares.items():
+            self.costs[owner].charge_samples(len(tokens), sum(tokens))
+        return chosen
+
+    def play(self, starts: Sequence[EpisodeState], owners: Sequence[int]) -> list[Played]:
+        """Rolls every start out to the end of its episode, all running ones advancing in one call per turn."""
+        current = list(starts)
+        played = [Played([], False) for _ in starts]
+        running = [i for i, state in enumerate(starts) if not state.done]
+        while running:
+            candidates = self.propose([current[i] for i in running], [owners[i] for i in running])
+            still_running = []
+            for i, candidate in zip(running, candidates, strict=True):
+                self.env.set_state(current[i])
+                _, _, terminated, truncated, info = self.env.step(candidate.text)
+                self.budget.charge_env_steps()
+                state = self.env.get_state()
+                if len(state.steps) > len(current[i].steps):  # accepted (a rejected step changes nothing)
+                    played[i].path.append(state)
+                current[i] = state
+                if terminated:
+                    played[i].correct = bool(info.get("is_correct", False))
+                elif not truncated:
+                    still_running.append(i)
+            running = still_running
+        return played
+
+    def label(self, problems: Sequence[tuple[int, str]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The records of a batch of problems, and (star mode) the problems left without a verified solution."""
+        config, roots = self.config, []
+        for index, problem_id in problems:
+            _, info = self.env.reset(options={"index": index, "split": config.split})
+            if info["problem_id"] != problem_id:
+                raise ValueError(f"problem {index} of {config.split} is {info['problem_id']}, not {problem_id}")
+            roots.append(self.env.get_state())
+            self.costs[index] = Budget()
+        attempts = config.attempts if config.mode == "star" else 1
+        tries = self.play(
+            [root for root in roots for _ in range(attempts)], [i for i, _ in problems for _ in range(attempts)]
+        )
+        kept: list[tuple[int, Played]] = []  # (position in problems, trajectory)
+        unsolved = []
+        for p, (index, problem_id) in enumerate(problems):
+            mine = tries[p * attempts : (p + 1) * attempts]
+            keep = mine[0] if config.mode == "mc" else next((t for t in mine if t.correct), None)
+            if keep is not None:
+                kept.append((p, keep))
+            else:
+                unsolved.append({"index": index, "problem_id": problem_id, **_cost(self.costs[index])})
+
+        # k completions from every state after a step that is not the end of its episode, all in one set of calls
+        jobs = [
+            (row, t) for row, (_, trajectory) in enumerate(kept) for t, s in enumerate(trajectory.path) if not s.done
+        ]
+        completions = self.play(
+            [kept[row][1].path[t] for row, t in jobs for _ in range(config.k)],
+            [problems[kept[row][0]][0] for row, _ in jobs for _ in range(config.k)],
+        )
+        wins = {
+            job: sum(c.correct for c in completions[j * config.k : (j + 1) * config.k]) for j, job in enumerate(jobs)
+        }
+
+        records = []
+        for row, (p, trajectory) in enumerate(kept):
+            index, problem_id = problems[p]
+            counts = [wins.get((row, t), config.k * trajectory.correct) for t in range(len(trajectory.path))]
+            final = trajectory.path[-1] if trajectory.path else roots[p]
+            exact = None if self.scorer is None else [int(s) for s in self.scorer.score_state(final)]
+            records.append(
+                {
+                    "env_id": config.env,
+                    "split": config.split,
+                    "index": index,
+                    "problem_id": problem_id,
+                    "question": roots[p].observation,
+                    "steps": list(final.steps),
+                    "outcome": int(trajectory.correct),
+                    "labels": {
+                        "mc_soft": [c / config.k for c in counts],
+                        "mc_hard": [int(c > 0) for c in counts],
+                        "exact": exact,
+                    },
+                    "k": config.k,
+                    **_cost(self.costs[index]),
+                    "source": config.mode,
+                }
+            )
+        return records, unsolved
+
+
+def _cost(budget: Budget) -> dict[str, int]:
+    used = budget.used()
+    return {"policy_calls": used["policy_calls"], "tokens": used["tokens"]}
+
+
+def _commit() -> str | None:
+    """The git commit of this checkout, or ``None`` outside one."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def _make_policy(config: LabelConfig) -> Policy:
+    from agents.policies import make_policy
+
+    try:
+        if config.policy == "tiny":  # one torch thread: the fastest for a model this small (agents.policies.hf)
+            return make_policy("tiny", num_threads=1)
+        return make_policy(config.policy, seed=config.seed) if config.policy == "random" else make_policy(config.policy)
+    except ImportError as error:
+        raise ValueError(f"the LLM policies are not available ({error}); `pip install -e .[llm]`") from None
+
+
+def label_steps(config: LabelConfig, policy: Policy | None = None) -> dict[str, Any]:
+    """Labels every problem of ``config`` not yet in ``config.out``; returns the ``meta.json`` written.
+
+    Args:
+        config: What to label and where.
+        policy: The policy to use (default: the one ``config.policy`` names, loaded only if there is work).
+
+    Raises:
+        ValueError: ``out`` holds step data of other settings, or a corrupt ``meta.json`` or record (the message
+            names the file, and the line); a split with too few problems.
+    """
+    started = time.perf_counter()
+    folder = Path(config.out)
+    folder.mkdir(parents=True, exist_ok=True)
+    steps_path, meta_path = folder / STEPS_FILE, folder / META_FILE
+    if config.overwrite:
+        steps_path.unlink(missing_ok=True)
+        meta_path.unlink(missing_ok=True)
+    meta: dict[str, Any] = {}
+    if meta_path.exists():
+        meta = read_meta(meta_path)
+        changed = {k: (meta["config"].get(k), v) for k, v in config.identity().items() if meta["config"].get(k) != v}
+        if changed:
+            what = ", ".join(f"{k} {old!r} there, {new!r} now" for k, (old, new) in changed.items())
+            raise ValueError(f"{folder} holds step data of other settings ({what}): pass another --out, or --overwrite")
+    elif steps_path.exists() and steps_path.stat().st_size:
+        raise ValueError(f"{steps_path} has no {META_FILE} beside it: its settings are unknown; pass --overwrite")
+    records = read_records(steps_path, truncate=True)
+
+    env: ReasoningEnv = gym.make(config.env, split=config.split, **config.env_kwargs).unwrapped  # type: ignore[assignment]
+    problems, held_out = select_problems(env, config.split, config.part, config.val_fraction, config.problems)
+    ids = dict(problems)
+    for record in records:
+        if record["index"] in ids and record["problem_id"] != ids[record["index"]]:
+            raise ValueError(
+                f"{steps_path}: problem {record['index']} is {ids[record['index']]} here, not "
+                f"{record['problem_id']}: the data is of another task setting; pass --overwrite"
+            )
+    unsolved: list[dict[str, Any]] = list(meta.get("unsolved", []))
+    done = {r["index"] for r in records} | {u["index"] for u in unsolved}
+    todo = [problem for problem in problems if problem[0] not in done]
+    previous = meta.get("compute", {})
+    meta = {
+        "format": FORMAT,
+        "config": asdict(config),
+        "env_id": config.env,
+        "split": config.split,
+        "commit": _commit(),
+        "validation": {"rule": VAL_RULE, "val_fraction": config.val_fraction, "held_out_indices": held_out},
+        "unsolved": unsolved,
+    }
+    labeller = Labeller(env, policy if policy is not None or not todo else _make_policy(config), config)
+
+    def save() -> None:
+        used = labeller.budget.used()
+        compute = {name: previous.get(name, 0) + used[name] for name in used}
+        compute["wall_s"] = round(previous.get("wall_s", 0.0) + time.perf_counter() - started, 3)
+        meta["compute"] = compute
+        meta["per_trajectory_totals"] = {
+            name: sum(r[name] for r in records) + sum(u[name] for u in unsolved) for name in ("policy_calls", "tokens")
+        }
+        meta["counts"] = {
+            "trajectories": len(records),
+            "correct": sum(r["outcome"] for r in records),
+            "steps": sum(len(r["steps"]) for r in records),
+            "unsolved": len(unsolved),
+            "by_source": {s: sum(r["source"] == s for r in records) for s in sorted({r["source"] for r in records})},
+        }
+        write_atomic(meta_path, json.dumps(meta, indent=1) + "\n")
+
+    save()
+    with (
+        steps_path.open("a") as file,
+        tqdm(
+            total=len(problems), initial=len(problems) - len(todo), disable=not config.progress, unit="problem"
+        ) as bar,
+    ):
+        for start in range(0, len(todo), config.batch_problems):
+            batch = todo[start : start + config.batch_problems]
+            seed_policy(labeller.policy, zlib.crc32(f"{config.seed}/{config.mode}/{batch[0][0]}".encode()))
+            new, failed = labeller.label(batch)
+            file.write("".join(json.dumps(record) + "\n" for record in new))
+            file.flush()  # whole lines per batch: a kill loses at most the batch being labelled
+            records += new
+            unsolved += failed
+            save()
+            bar.update(len(batch))
+    return meta
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Parses the flags (``--help`` lists them), labels, and prints what was done."""
+    config = parse(LabelConfig, argv, "label_steps.py", description=__doc__.split("\n\n")[0])
+    meta = label_steps(config)
+    counts, compute = meta["counts"], meta["compute"]
+    print(
+        f"{counts['trajectories']} trajectories ({counts['correct']} correct, {counts['steps']} steps, "
+        f"{counts['unsolved']} problems unsolved) in {config.out}/{STEPS_FILE}; compute: "
+        f"{compute['policy_calls']} policy calls, {compute['samples']} samples, {compute['tokens']} tokens, "
+        f"{compute['wall_s']} s"
+    )
+    return meta
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_script(main, "label_steps.py"))
