@@ -16,14 +16,24 @@ Where the cluster is:
 
 Actors ask for :data:`CPUS_PER_WORKER` (a fraction) of a CPU each, so a pool as large as the cluster's CPU count
 never reserves every CPU (whole-CPU actors filling a cluster starve any later task: it waits forever, no error).
+
+An actor that dies mid-run (its process killed, out of memory, its node lost) costs only the episode it held: that
+episode goes back to the front of the queue for the next free actor, the dead actor is replaced by a new one (built
+from the same specs), and the run goes on, every episode still written once (the driver writes a record only when
+its call returns). Both are bounded: an episode that has lost :data:`MAX_EPISODE_TRIES` actors stops the run (it
+may be what kills them), and so does a pool that has no living actor left once :data:`REPLACEMENTS_PER_WORKER`
+replacements per worker are spent, each time with a :class:`WorkersLostError` that says what died; the episodes
+already written stay, and a rerun resumes the rest. Each loss is reported as a :class:`WorkerLostWarning`.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import warnings
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -33,8 +43,22 @@ CPUS_PER_WORKER = 0.5
 """CPUs each actor reserves: a fraction, so the pool leaves room for other tasks (see the module docstring)."""
 CONNECT_TIMEOUT_S = 5.0
 """How long an address in ``RAY_ADDRESS`` may take to accept a connection."""
+MAX_EPISODE_TRIES = 3
+"""Actors one episode may lose (each death while it played counts) before the run stops."""
+REPLACEMENTS_PER_WORKER = 2
+"""Dead actors replaced in a run, per actor of the pool; past that the run goes on with the actors left."""
+START_TIMEOUT_S = 600.0
+"""How long the run waits for a replacement actor (placed, env and policy built) when no other actor is playing."""
 
 Episode = tuple[str, int, int]
+
+
+class WorkerLostWarning(UserWarning):
+    """A Ray actor died mid-run; its episode is played again by another actor."""
+
+
+class WorkersLostError(RuntimeError):
+    """Ray actors kept dying: an episode lost :data:`MAX_EPISODE_TRIES` actors, or no actor is left alive."""
 
 
 class EpisodeWorker:
@@ -64,6 +88,8 @@ class EpisodeWorker:
         """The record of one (planner, budget, index) episode, as :func:`agents.bench.play_episode` makes it."""
         from agents.bench import play_episode
 
+        if self.failed is not None:  # a replacement actor that could not build what the first one built
+            raise self.failed
         return play_episode(self.env, self.policy, self.prm, self.config, *episode)
 
     def close(self) -> None:
@@ -121,12 +147,13 @@ def ray_cluster(num_cpus: int | None = None) -> Iterator[str]:
 @contextmanager
 def ray_episodes(config: BenchConfig, todo: Sequence[Episode]) -> Iterator[Iterator[dict[str, Any]]]:
     """Starts the actors (and probes the policy in one of them, to fail before any episode); yields the records
-    of ``todo`` as they finish, in any order.
+    of ``todo`` as they finish, in any order, each once, replacing actors that die (see the module docstring).
 
     ``config.ray_workers`` actors (``None``: one per CPU of the cluster, at most one per episode).
 
     Raises:
         ConnectionError: ``RAY_ADDRESS`` names a cluster that cannot be reached.
+        WorkersLostError: Actors kept dying (see :data:`MAX_EPISODE_TRIES`, :data:`REPLACEMENTS_PER_WORKER`).
         Exception: What building the policy or the probe raised in the actor (unwrapped from Ray's error).
     """
     import ray
@@ -136,33 +163,132 @@ def ray_episodes(config: BenchConfig, todo: Sequence[Episode]) -> Iterator[Itera
         return
     with ray_cluster():
         workers = config.ray_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        actor = ray.remote(num_cpus=CPUS_PER_WORKER)(EpisodeWorker)
-        pool = [actor.remote(config) for _ in range(min(workers, len(todo)))]
+        actor_class = ray.remote(num_cpus=CPUS_PER_WORKER)(EpisodeWorker)
+        pool = _Pool(lambda: actor_class.remote(config))
         try:
-            _get(pool[0].probe.remote(todo[0][2]))
-            yield _play(pool, todo)
-            ray.get([worker.close.remote() for worker in pool], timeout=30)  # a served env's session ends
+            for _ in range(min(workers, len(todo))):
+                pool.start()
+            _get(pool.living[0].probe.remote(todo[0][2]))
+            yield pool.play(todo)
+            pool.close()  # a served env's session ends
         finally:
-            for worker in pool:
-                ray.kill(worker)
+            pool.kill()
 
 
-def _play(pool: list[Any], todo: Sequence[Episode]) -> Iterator[dict[str, Any]]:
-    """Keeps every actor busy with one episode at a time; yields each record as it comes back."""
-    import ray
+class _Pool:
+    """The actors of one run: hands out episodes, replaces the actors that die, and hands back each record once."""
 
-    queue = iter(todo)
-    running: dict[Any, Any] = {}
-    for worker, episode in zip(pool, queue, strict=False):
-        running[worker.play.remote(episode)] = worker
-    while running:
-        [done], _ = ray.wait(list(running), num_returns=1)
-        worker = running.pop(done)
-        record = _get(done)
-        episode = next(queue, None)
-        if episode is not None:
-            running[worker.play.remote(episode)] = worker
-        yield record
+    def __init__(self, make_actor: Callable[[], Any]) -> None:
+        self.make_actor = make_actor
+        self.living: list[Any] = []  # every actor not known dead, started or starting
+        self.every: list[Any] = []  # every actor made, to kill at the end
+        self.replaced = 0
+        self.deaths: list[str] = []
+
+    def start(self) -> Any:
+        actor = self.make_actor()
+        self.living.append(actor)
+        self.every.append(actor)
+        return actor
+
+    def play(self, todo: Sequence[Episode]) -> Iterator[dict[str, Any]]:
+        """Keeps every living actor busy with one episode at a time; yields each record as it comes back."""
+        import ray
+        from ray.exceptions import RayActorError
+
+        queue, idle = deque(todo), list(self.living)
+        running: dict[Any, tuple[Any, Episode]] = {}  # a play call: its actor and episode
+        starting: dict[Any, Any] = {}  # the readiness call of a replacement: its actor
+        tries: Counter[Episode] = Counter()
+        limit = REPLACEMENTS_PER_WORKER * len(self.living)
+
+        def lost(actor: Any, error: Exception, episode: Episode | None = None) -> None:
+            self.living.remove(actor)
+            ray.kill(actor)  # an actor only unreachable for now must not come back holding resources
+            self.deaths.append(f"{type(error).__name__}: {str(error).strip().splitlines()[0][:300]}")
+            if episode is not None:
+                tries[episode] += 1
+                if tries[episode] >= MAX_EPISODE_TRIES:
+                    raise WorkersLostError(
+                        f"episode {episode} lost its Ray actor {tries[episode]} times (it may be what kills them, "
+                        f"e.g. out of memory); last: {self.deaths[-1]}. The episodes played so far are written: "
+                        "rerun the command to resume the rest"
+                    )
+                queue.appendleft(episode)
+            replacing = self.replaced < limit
+            if replacing:
+                self.replaced += 1
+                replacement = self.start()
+                starting[replacement.__ray_ready__.remote()] = replacement
+            elif not self.living:
+                raise WorkersLostError(
+                    f"every Ray actor died ({len(self.deaths)} deaths, {self.replaced} replacements, the most "
+                    f"allowed for {limit // REPLACEMENTS_PER_WORKER} workers); last: {self.deaths[-1]}. The "
+                    "episodes played so far are written: rerun the command to resume the rest"
+                )
+            warnings.warn(
+                f"a Ray actor died ({self.deaths[-1]})"
+                + (f"; its episode {episode} is played again" if episode is not None else "")
+                + (f"; started a replacement ({self.replaced} of {limit})" if replacing else ""),
+                WorkerLostWarning,
+                stacklevel=3,
+            )
+
+        def hand_out() -> None:
+            while idle and queue:
+                actor, episode = idle.pop(), queue.popleft()
+                running[actor.play.remote(episode)] = (actor, episode)
+
+        hand_out()
+        while running or (queue and starting):
+            # A call per episode ends when the episode does; only when nothing plays may a start take too long.
+            timeout = None if running else START_TIMEOUT_S
+            done, _ = ray.wait([*running, *starting], num_returns=1, timeout=timeout)
+            if not done:
+                raise WorkersLostError(
+                    f"no replacement Ray actor started within {START_TIMEOUT_S:.0f} s and none is left playing "
+                    f"(deaths: {self.deaths[-3:]}); does the cluster still have {CPUS_PER_WORKER} of a CPU free? "
+                    "The episodes played so far are written: rerun the command to resume the rest"
+                )
+            ref = done[0]
+            if ref in starting:
+                actor = starting.pop(ref)
+                try:
+                    ray.get(ref)
+                except RayActorError as error:
+                    lost(actor, error)
+                else:
+                    idle.append(actor)
+                hand_out()
+                continue
+            actor, episode = running.pop(ref)
+            try:
+                record = _get(ref)
+            except RayActorError as error:
+                lost(actor, error, episode)
+                hand_out()
+                continue
+            idle.append(actor)
+            hand_out()
+            yield record
+        for actor in starting.values():  # replacements no longer needed: every episode is played
+            self.living.remove(actor)
+            ray.kill(actor)
+
+    def close(self) -> None:
+        """Closes the env of every living actor (an actor that died since its last episode has nothing to close)."""
+        import ray
+        from ray.exceptions import RayActorError
+
+        for ref in [actor.close.remote() for actor in self.living]:
+            with suppress(RayActorError):
+                ray.get(ref, timeout=30)
+
+    def kill(self) -> None:
+        import ray
+
+        for actor in self.every:
+            ray.kill(actor)
 
 
 def _get(ref: Any) -> Any:
