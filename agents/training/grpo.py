@@ -49,6 +49,7 @@ from tqdm import tqdm
 
 from agents.cli import parse, run_script
 from agents.evaluation import play_greedy
+from agents.integrations.ray_rollouts import RayRollouts
 from agents.policies import model_path
 from agents.policies.hf import configure_threads, load_model_and_tokenizer
 from agents.policies.prompts import encode_prompts
@@ -160,6 +161,9 @@ class GRPOTrainer:
         self.policy = self._make_policy(getattr(probe.unwrapped, "task", None))
         self.prm = make_prm(config.prm) if config.prm else None
         self.envs = self._make_vector_env(config.batch_size)
+        self.rollouts: Any = RayRollouts(config) if config.rollout_workers else None
+        """the Ray rollout workers (``rollout_workers``; anything with ``collect`` / ``sync`` / ``close``, such as
+        :class:`~agents.integrations.ray_rollouts.LocalRollouts`); None: :func:`collect_groups` in this process"""
         problems = split_problems(probe, config.split)
         self.num_problems = len(problems) if problems is not None else 2**31 - 1  # a procedural task: any index
         if config.train_problems:
@@ -232,15 +236,18 @@ class GRPOTrainer:
                 {"index": int(i), "split": config.split} for i in self.rng.integers(self.num_problems, size=wanted)
             ]
             self.model.eval()
-            groups = collect_groups(
-                self.envs,
-                self.policy,
-                self.encode,
-                options,
-                temperature=config.temperature,
-                max_turns=config.max_turns,
-                timings=timings,
-            )
+            if self.rollouts is not None:  # whole groups played by the Ray workers, each seeded from self.rng
+                groups = self.rollouts.collect(self.model, options, self.rng, timings=timings)
+            else:
+                groups = collect_groups(
+                    self.envs,
+                    self.policy,
+                    self.encode,
+                    options,
+                    temperature=config.temperature,
+                    max_turns=config.max_turns,
+                    timings=timings,
+                )
             if self.prm is not None:
                 with_prm_rewards(groups, self.prm, config.prm_weight)
             sampled += groups
@@ -410,6 +417,8 @@ class GRPOTrainer:
             metrics |= self.update(rows_of(groups, config))
         if config.generation_backend == "vllm":
             self.policy.load_weights(self.model.state_dict().items())
+        if self.rollouts is not None:
+            self.rollouts.sync(self.model)  # the new weights to every rollout worker (one ray.put)
         self.global_step += 1
         elapsed = time.perf_counter() - started
         metrics["time/rollout_s"] = sampled - started
@@ -451,6 +460,9 @@ class GRPOTrainer:
             if self.global_step % config.checkpoint_every == 0 or self.global_step == config.total_steps:
                 self.save_checkpoint()
         bar.close()
+        if self.rollouts is not None:
+            self.rollouts.close()  # the Ray workers, and the local cluster if one was started for them
+            self.rollouts = None
         if self.world > 1:
             self._check_replicas()
         if main:

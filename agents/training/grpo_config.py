@@ -4,7 +4,9 @@ cannot work is refused before anything loads."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -60,6 +62,11 @@ class GRPOConfig:
     """with ``generation_backend=vllm`` on a GPU: the share of its memory vLLM may take (the rest is the trainer's)"""
     vectorization: Literal["sync", "async"] = "sync"
     """Gymnasium vector env mode for the rollouts (async: one process per environment copy)"""
+    rollout_workers: int = 0
+    """play the rollout groups in this many Ray actors (0: in this process, the default). Each loads the model by
+    path, gets the new weights after every step and plays whole groups, each seeded on its own (the same groups for
+    any worker count, see agents.integrations.ray_rollouts); the update stays here. The cluster: ``RAY_ADDRESS``
+    when set, else a local one started for the run. Needs ``pip install 'reason-gym[ray]'``"""
     progress: bool = True
     """show a progress bar"""
 
@@ -143,6 +150,7 @@ class GRPOConfig:
                      "max_new_tokens", "max_turns", "checkpoint_every", "max_sampling_rounds"):  # fmt: skip
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        problems += self._rollout_worker_problems()
         if self.learning_rate <= 0:
             problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
         for name in ("env_kwargs", "eval_env_kwargs"):
@@ -154,6 +162,31 @@ class GRPOConfig:
             problems.append(f"environment {self.env_id!r} is not registered; `reason-gym list` shows the ids")
         if problems:
             raise ValueError("bad GRPO configuration:\n  " + "\n  ".join(problems))
+
+    def _rollout_worker_problems(self) -> list[str]:
+        """What ``rollout_workers`` cannot honour: a negative count, no Ray, vLLM, data-parallel processes."""
+        if self.rollout_workers < 0:
+            return [f"rollout_workers must be >= 0 (0: rollouts in this process), got {self.rollout_workers}"]
+        if self.rollout_workers == 0:
+            return []
+        problems = []
+        if find_spec("ray") is None:
+            problems.append(
+                f"rollout_workers={self.rollout_workers} needs Ray: pip install 'reason-gym[ray]' "
+                "(or --rollout-workers 0 for rollouts in this process)"
+            )
+        if self.generation_backend != "hf":
+            problems.append(
+                f"rollout_workers={self.rollout_workers} samples with transformers in the Ray workers: drop "
+                f"--generation-backend {self.generation_backend}, or use --rollout-workers 0"
+            )
+        world = os.environ.get("WORLD_SIZE", "1")
+        if world.isdigit() and int(world) > 1:
+            problems.append(
+                f"rollout_workers={self.rollout_workers} runs with one trainer process, not under accelerate / "
+                f"torchrun (WORLD_SIZE={world}): use one or the other"
+            )
+        return problems
 
 
 def _is_registered(env_id: str) -> bool:
