@@ -167,6 +167,7 @@ def _bench(argv: list[str]) -> int:
 TRAINERS = {
     "grpo": ("agents.training.grpo", "GRPO through the environments, outcome or process advantages"),
     "sft": ("agents.training.sft", "SFT of the embedded character model on Game24 and Arithmetic solver traces"),
+    "prm": ("agents.training.prm", "a process reward model on step data: classification on step labels, or TD"),
 }
 """``reason-gym train ALGORITHM``: the module whose ``main(argv)`` trains, and a line about it."""
 
@@ -189,6 +190,4 @@ def _train(argv: list[str]) -> int:
 bench = Command(
     "benchmark planners on a task: accuracy against compute (default: the tiny model on Game24 test)", _bench
 )
-train = Command(
-    "train a policy: `reason-gym train grpo --help` or `reason-gym train sft --help` lists the settings", _train
-)
+train = Command("train a policy or a PRM: `reason-gym train grpo|sft|prm --help` lists the settings", _train)

@@ -20,7 +20,10 @@ Scores are in ``[0, 1]``; a final answer line is scored 1.0 when it is correct a
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 from reason_gym.checkers.arithmetic import check_arithmetic_claims
@@ -55,6 +58,7 @@ __all__ = [
     "make_prm",
     "rule_based_prm",
     "score_steps",
+    "tokenizer_fingerprint",
 ]
 
 
@@ -233,12 +237,21 @@ def score_steps(prm: PRM, root: EpisodeState | str, steps: Sequence[str]) -> lis
     return [float(score) for score in prm(root, steps)]  # type: ignore[operator]
 
 
+def tokenizer_fingerprint(tokenizer: Any) -> str:
+    """``"vocab N sha256:..."``: the size and a digest of a tokenizer's vocabulary (token -> id), which a learned
+    PRM's ``training.json`` records so that it is never read with another tokenizer."""
+    vocab = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
+    return f"vocab {len(vocab)} sha256:{hashlib.sha256(json.dumps(vocab).encode()).hexdigest()[:16]}"
+
+
 def make_prm(spec: str) -> PRM:
     """A PRM from a one-string spec.
 
     Specs: ``rule``, the exact rule-based scorers (:class:`RuleBasedPRM`, a :class:`~reason_gym.core.StatePRM`;
     for Game24, the solver's verdict on the numbers left: an oracle PRM); ``hf:PATH``, a learned PRM read
-    by :class:`HFStepScorer` (a plain scorer of the question and steps: a causal LM scoring a "+" after each step).
+    by :meth:`HFStepScorer.from_pretrained` (a plain scorer of the question and steps: a causal LM scoring a "+"
+    after each step, or a value head; a PRM trained by :mod:`agents.training.prm` says which in its
+    ``training.json``).
 
     >>> make_prm("oracle")
     Traceback (most recent call last):
@@ -249,9 +262,7 @@ def make_prm(spec: str) -> PRM:
     if spec == "rule":
         return RuleBasedPRM()
     if kind == "hf" and path:
-        from agents.policies.hf import load_model_and_tokenizer
-
-        return HFStepScorer(*load_model_and_tokenizer(path))
+        return HFStepScorer.from_pretrained(path)
     raise ValueError(f"unknown PRM spec {spec!r}; accepted: 'rule' (exact rule-based scorers), 'hf:PATH'")
 
 
@@ -296,6 +307,50 @@ class HFStepScorer:
             if any(len(i) != 1 for i in ids):
                 raise ValueError(f"good_token and bad_token must be single tokens, got {good_token!r}, {bad_token!r}")
             self.good_id, self.bad_id = ids[0][0], ids[1][0]
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, *, device: str = "cpu") -> HFStepScorer:
+        """A scorer from a folder (or hub id): as its ``training.json`` ``"prm"`` entry says (written by
+        :mod:`agents.training.prm`: mode, step tag, separator, good/bad tokens, tokenizer fingerprint), else a value
+        head for a ``*ForTokenClassification`` model and ``mode="token"`` with the defaults for any other.
+
+        Raises:
+            ValueError: The weights are not of the kind ``training.json`` names (a causal LM where a value head is
+                expected, or the reverse), or the tokenizer is not the one the PRM was trained with; the message
+                names both.
+        """
+        from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
+
+        from agents.policies.hf import load_model_and_tokenizer
+
+        info = Path(name_or_path).expanduser() / "training.json"
+        settings = (json.loads(info.read_text()).get("prm") or {}) if info.exists() else {}
+        try:
+            architectures = AutoConfig.from_pretrained(str(name_or_path)).architectures or []
+        except (OSError, ValueError, KeyError) as error:
+            raise ValueError(f"cannot load a PRM from {str(name_or_path)!r}: {str(error).splitlines()[0]}") from None
+        value_head = any(name.endswith("ForTokenClassification") for name in architectures)
+        mode = settings.get("mode", "value" if value_head else "token")
+        if (mode == "value") != value_head:
+            needs = "a value head (*ForTokenClassification)" if mode == "value" else "a causal LM (*ForCausalLM)"
+            raise ValueError(
+                f"{info} describes a {mode!r} PRM, which needs {needs}, but {name_or_path}/config.json holds "
+                f"{architectures}: point hf:PATH at the model folder the PRM trainer saved"
+            )
+        if mode == "value":
+            tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
+            model = AutoModelForTokenClassification.from_pretrained(str(name_or_path), use_kernels=False)
+            model = model.to(device).eval()
+        else:
+            model, tokenizer = load_model_and_tokenizer(name_or_path, device=device)
+        trained_with, found = settings.get("tokenizer"), tokenizer_fingerprint(tokenizer)
+        if trained_with and found != trained_with:
+            raise ValueError(
+                f"{name_or_path}'s tokenizer ({found}) is not the one this PRM was trained with ({trained_with}, "
+                f"recorded in {info}): save the PRM's own tokenizer beside its weights"
+            )
+        options = {k: settings[k] for k in ("step_tag", "good_token", "bad_token", "separator") if k in settings}
+        return cls(model, tokenizer, mode=mode, **options)
 
     def _encode(self, question: str, steps: Sequence[str]) -> tuple[list[int], list[int]]:
         """Token ids of the whole text and the position of each step tag's last token.
