@@ -371,6 +371,14 @@ class HFStepScorer:
         """Scores of several solutions, in one right-padded forward pass."""
         import torch
 
+        with torch.inference_mode():
+            return [[float(s) for s in logits.sigmoid()] for logits in self.step_logits(solutions)]
+
+    def step_logits(self, solutions: Sequence[tuple[str, Sequence[str]]]) -> list[Any]:
+        """Each solution's step logits (a tensor of one per step, with gradients where enabled): the score is their
+        sigmoid. What :meth:`score_batch` reads, and what :mod:`agents.training.prm` trains."""
+        import torch
+
         encoded = [self._encode(question, steps) for question, steps in solutions]
         width = max(len(ids) for ids, _ in encoded)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
@@ -380,18 +388,15 @@ class HFStepScorer:
             input_ids[row, : len(ids)] = torch.tensor(ids)
             attention_mask[row, : len(ids)] = 1
         device = self.model.device
-        with torch.inference_mode():
-            logits = self.model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
+        logits = self.model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
         logits = logits.float()  # (B, L, V) for a causal LM, (B, L, num_labels) for a value head
         out = []
         for row, (_, positions) in enumerate(encoded):
             at_tags = logits[row, positions]  # (num_steps, V or num_labels)
-            if self.mode == "token":
-                pair = at_tags[:, [self.good_id, self.bad_id]]  # (num_steps, 2)
-                scores = pair.softmax(-1)[:, 0]
+            if self.mode == "token":  # p(good) / (p(good) + p(bad)) = sigmoid(good - bad)
+                out.append(at_tags[:, self.good_id] - at_tags[:, self.bad_id])
             elif at_tags.shape[-1] == 1:
-                scores = at_tags[:, 0].sigmoid()
-            else:
-                scores = at_tags.softmax(-1)[:, 1]
-            out.append([float(s) for s in scores])
+                out.append(at_tags[:, 0])
+            else:  # the softmax's second label: sigmoid(l1 - l0)
+                out.append(at_tags[:, 1] - at_tags[:, 0])
         return out

@@ -38,7 +38,6 @@ import json
 import math
 import subprocess
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -58,12 +57,10 @@ from agents.prm import HFStepScorer, score_steps, tokenizer_fingerprint
 from agents.training.checkpoints import CheckpointError, Checkpoints, log_scalars, open_writer
 from agents.training.grpo import NonFiniteLossError
 from agents.training.prm_config import PRMConfig
+from agents.training.prm_records import META_FILE, load_step_data, read_meta
 from reason_gym.core import EpisodeState, is_final_answer
 from reason_gym.files import write_atomic
 
-RECORD_FIELDS = {"env_id": str, "split": str, "index": int, "question": str, "steps": list, "outcome": int,
-                 "labels": dict}  # fmt: skip
-"""The fields of a step-data record that training reads, and their types (the format has a few more)."""
 SAME = ("data", "method", "label", "step_tag", "separator", "good_token", "bad_token", "gamma", "td_lambda", "n_step",
         "num_proposals", "include_taken", "policy", "proposal_temperature", "max_new_tokens", "target_sync_every",
         "seed", "batch_size")  # fmt: skip
@@ -75,48 +72,23 @@ PROPOSAL_CHUNK = 32
 
 
 def read_step_data(folder: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The trajectories of a step-data folder and its ``meta.json``, every record checked.
-
-    A torn last line (a labelling run killed mid-write) is skipped with a warning.
-
-    Raises:
-        FileNotFoundError: The folder has no ``steps.jsonl`` or no ``meta.json``.
-        ValueError: A line is not a record of the format (names the file, the line and what is wrong).
-    """
-    folder = Path(folder)
-    meta = json.loads((folder / "meta.json").read_text())
-    data = (folder / "steps.jsonl").read_bytes()
-    end = data.rfind(b"\n") + 1
-    if end < len(data):
-        warnings.warn(f"{folder}/steps.jsonl: skipped a half-written last line", stacklevel=2)
-    records = []
-    for number, line in enumerate(data[:end].decode().splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{folder}/steps.jsonl:{number}"
-        try:
-            record = json.loads(line)
-        except ValueError as error:
-            raise ValueError(f"{where} is not valid JSON ({error})") from None
-        wrong = [k for k, kind in RECORD_FIELDS.items() if not isinstance(record.get(k), kind)]
-        if wrong or not all(isinstance(s, str) for s in record["steps"]) or record["outcome"] not in (0, 1):
-            raise ValueError(f"{where} is not a step-data record: bad or missing {wrong or ['steps', 'outcome']}")
-        for name, labels in record["labels"].items():
-            if labels is not None and (len(labels) != len(record["steps"]) or not all(0 <= v <= 1 for v in labels)):
-                raise ValueError(f"{where}: labels.{name} must be one number in [0, 1] per step")
-        records.append(record)
-    return records, meta
+    """The trajectories of a step-data folder, each checked (:func:`~agents.training.prm_records.load_step_data`:
+    a bad record is a ValueError naming the file and line), and its ``meta.json``."""
+    return load_step_data(folder), read_meta(Path(folder) / META_FILE)
 
 
-def replay(record: dict[str, Any], envs: dict[str, Any]) -> tuple[list[EpisodeState], bool]:
-    """The env's states along a trajectory (at reset, then after each step) and whether it ended at a final answer.
+def replay(
+    record: dict[str, Any], envs: dict[str, Any], env_kwargs: dict[str, Any] | None = None
+) -> tuple[list[EpisodeState], bool]:
+    """The env's states along a trajectory (at reset, then after each step) and whether it ended at a final answer;
+    ``envs`` keeps one env per id (made with ``env_kwargs``, those the data was labelled with).
 
     Raises:
         ValueError: The env's problem, a step's verdict or the outcome disagrees with the record.
     """
     env = envs.get(record["env_id"])
     if env is None:
-        env = envs[record["env_id"]] = gym.make(record["env_id"]).unwrapped
+        env = envs[record["env_id"]] = gym.make(record["env_id"], **(env_kwargs or {})).unwrapped
     observation, _ = env.reset(options={"index": record["index"], "split": record["split"]})
     where = f"the record of {record['env_id']} {record['split']} #{record['index']}"
     if observation != record["question"]:
@@ -173,7 +145,9 @@ def td_targets(best_next: Sequence[float], outcome: float, terminal: bool, gamma
     return targets
 
 
-def make_proposals(records: list[dict[str, Any]], config: PRMConfig, path: Path) -> tuple[list[Any], dict[str, int]]:
+def make_proposals(
+    records: list[dict[str, Any]], config: PRMConfig, path: Path, env_kwargs: dict[str, Any]
+) -> tuple[list[Any], dict[str, int]]:
     """The actions the policy proposes at every non-terminal state of every trajectory, evaluated by the env: for
     record r and state i (after step i + 1), ``actions[r][i]`` is a list of ``[step, value]``, ``value`` being the
     outcome of a final answer, 0.0 for a step the env rejects, and None for a step to bootstrap from (``step`` is
@@ -196,7 +170,7 @@ def make_proposals(records: list[dict[str, Any]], config: PRMConfig, path: Path)
     envs: dict[str, Any] = {}
     todo = []  # (record, state index, state) for every state whose value bootstraps
     for r, record in enumerate(records):
-        states, terminal = replay(record, envs)
+        states, terminal = replay(record, envs, env_kwargs)
         todo += [(r, i, s) for i, s in enumerate(states[1:]) if not (terminal and i == len(states) - 2)]
     policy = None
     with path.open("a") as file:
@@ -261,29 +235,6 @@ def load_backbone(config: PRMConfig, device: str) -> tuple[Any, Any]:
         source, use_kernels=False, **({} if value_head else {"num_labels": 1})
     )
     return model.to(device), AutoTokenizer.from_pretrained(source)
-
-
-def step_logits(scorer: HFStepScorer, solutions: Sequence[tuple[str, Sequence[str]]]) -> list[torch.Tensor]:
-    """For each solution, the logit of each step's score (``scorer``'s score is its sigmoid), with gradients:
-    the sequences and tag positions are ``scorer``'s own, right-padded as :meth:`HFStepScorer.score_batch` pads."""
-    encoded = [scorer._encode(question, steps) for question, steps in solutions]
-    width = max(len(ids) for ids, _ in encoded)
-    pad = scorer.tokenizer.pad_token_id if scorer.tokenizer.pad_token_id is not None else 0
-    input_ids = torch.full((len(encoded), width), pad, dtype=torch.long)
-    attention_mask = torch.zeros_like(input_ids)
-    for row, (ids, _) in enumerate(encoded):
-        input_ids[row, : len(ids)] = torch.tensor(ids)
-        attention_mask[row, : len(ids)] = 1
-    device = scorer.model.device
-    logits = scorer.model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits.float()
-    out = []
-    for row, (_, positions) in enumerate(encoded):
-        at_tags = logits[row, positions]  # (num_steps, V) of a causal LM, (num_steps, num_labels) of a value head
-        if scorer.mode == "token":  # softmax over (good, bad) = sigmoid(good - bad)
-            out.append(at_tags[:, scorer.good_id] - at_tags[:, scorer.bad_id])
-        else:
-            out.append(at_tags[:, 0] if at_tags.shape[-1] == 1 else at_tags[:, 1] - at_tags[:, 0])
-    return out
 
 
 # -------------------------------------------------------------------------------------------------- evaluation
@@ -364,7 +315,8 @@ class PRMTrainer:
             proposals = self.run_dir / "proposals.jsonl"
             if not config.resume:
                 proposals.unlink(missing_ok=True)
-            self.proposals, self.proposal_cost = make_proposals(self.records, config, proposals)
+            env_kwargs = self.meta["config"].get("env_kwargs") or {}
+            self.proposals, self.proposal_cost = make_proposals(self.records, config, proposals, env_kwargs)
 
         torch.manual_seed(config.seed)  # the new head, then dropout
         model, self.tokenizer = load_backbone(config, self.device)
@@ -453,7 +405,7 @@ class PRMTrainer:
         """One optimizer step on one batch of trajectories; returns its metrics."""
         rows = self.batch_rows(self.global_step)
         targets = torch.cat(self.targets(rows)).to(self.device)
-        logits = torch.cat(step_logits(self.scorer, [(self.records[r]["question"], self.records[r]["steps"])
+        logits = torch.cat(self.scorer.step_logits([(self.records[r]["question"], self.records[r]["steps"])
                                                      for r in rows]))  # fmt: skip
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
         if not torch.isfinite(loss):

@@ -21,7 +21,7 @@ from agents.prm import Game24StepScorer, HFStepScorer, RuleBasedPRM, make_prm
 from agents.training import prm as prm_training
 from agents.training.checkpoints import CheckpointError
 from agents.training.grpo import NonFiniteLossError
-from agents.training.prm import PRMTrainer, evaluate_prm, read_step_data, roc_auc, step_logits, td_targets
+from agents.training.prm import PRMTrainer, evaluate_prm, read_step_data, roc_auc, td_targets
 from agents.training.prm_config import PRMConfig
 from reason_gym.envs.game24 import Game24Env
 
@@ -124,8 +124,9 @@ def test_the_loss_falls_on_a_separable_toy_set(tmp_path):
     for index in range(16):  # a step with '+' is good, one with '-' bad: one character separates them
         steps = [f"{rng.integers(10)} {'+-'[rng.integers(2)]} {rng.integers(10)}" for _ in range(3)]
         labels = [int("+" in step) for step in steps]
-        records.append({"env_id": ENV_ID, "split": "train", "index": index, "question": "Toy:", "steps": steps,
-                        "outcome": 0, "labels": {"mc_soft": labels, "mc_hard": labels, "exact": labels}})  # fmt: skip
+        records.append({"env_id": ENV_ID, "split": "train", "index": index, "problem_id": f"toy/{index}",
+                        "question": "Toy:", "steps": steps, "outcome": 0, "k": 0, "policy_calls": 0, "tokens": 0,
+                        "labels": {"mc_soft": labels, "mc_hard": labels, "exact": labels}, "source": "mc"})  # fmt: skip
     folder = write_data(tmp_path / "toy", records)
     trainer = PRMTrainer(config(folder, tmp_path, total_steps=30, batch_size=8, learning_rate=3e-3))
     losses = [trainer.step()["losses/bce"] for _ in range(30)]
@@ -179,14 +180,14 @@ def test_proposals_killed_mid_way_are_taken_up_where_they_stopped(data, tmp_path
 
 
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(data, tmp_path, monkeypatch):
-    real, calls = prm_training.step_logits, []
+    trainer, calls = PRMTrainer(config(data, tmp_path)), []
+    real = trainer.scorer.step_logits
 
     def poisoned(*args, **kwargs):  # the third step's logits are NaN
         calls.append(1)
         return [x * float("nan") for x in real(*args, **kwargs)] if len(calls) == 3 else real(*args, **kwargs)
 
-    monkeypatch.setattr(prm_training, "step_logits", poisoned)
-    trainer = PRMTrainer(config(data, tmp_path))
+    monkeypatch.setattr(trainer.scorer, "step_logits", poisoned)
     with pytest.raises(NonFiniteLossError, match=r"nan at step 3.*last good checkpoint"):
         trainer.train()
     saved = torch.load(tmp_path / "run/checkpoint.pt", weights_only=False)
@@ -236,7 +237,7 @@ def test_a_trained_prm_loads_back_through_make_prm_with_the_training_time_scores
     trainer.model.eval()
     at_training = trainer.scorer.score_batch(solutions)
     with torch.no_grad():  # what the loss reads: the logit whose sigmoid the scorer returns
-        logits = [x.sigmoid().tolist() for x in step_logits(trainer.scorer, solutions)]
+        logits = [x.sigmoid().tolist() for x in trainer.scorer.step_logits(solutions)]
     for a, b, c in zip(at_training, loaded.score_batch(solutions), logits, strict=True):
         assert a == pytest.approx(b, abs=1e-6) and a == pytest.approx(c, abs=1e-6)
     assert metrics["eval/roc_auc"] == pytest.approx(evaluate_prm(loaded, records)["roc_auc"], abs=1e-9)
@@ -271,7 +272,7 @@ def test_the_exact_rule_based_prm_is_perfect_on_exact_labels(data):
 def test_bad_step_data_and_configs_are_refused(tmp_path):
     record = game24_records(1)[0]
     write_data(tmp_path / "d", [record, {**record, "labels": {**record["labels"], "exact": [1]}}])
-    with pytest.raises(ValueError, match=r"steps.jsonl:2: labels.exact must be one number in \[0, 1\] per step"):
+    with pytest.raises(ValueError, match=r"steps.jsonl:2 is not a step-data record: labels.exact must be a list"):
         read_step_data(tmp_path / "d")
     with pytest.raises(ValueError, match=r"choose n-step targets .* or TD"):
         PRMConfig(n_step=3, td_lambda=0.5)
