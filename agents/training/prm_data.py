@@ -12,8 +12,11 @@ then one sampled step per ``env.step``), and every step of it is labelled three 
   Arithmetic ``step_check``): the task's rule-based scorer (:meth:`agents.prm.EnvStepScorer.for_task`) replays the
   steps; ``null`` for other tasks. Use them to evaluate learned PRMs, and to train only as a labelled upper bound.
 - With ``mode="star"`` (STaR, §4.1 of the o1 tutorial) ``attempts`` solutions are sampled per problem and the first
-  one the env verifies (``info["is_correct"]``) is kept and labelled; problems without one are listed in
-  ``meta.json`` (``unsolved``) with what they cost.
+  one the env verifies (``info["is_correct"]``) is kept and labelled.
+
+A problem whose trajectory has no step to label (star mode: no verified solution; or every action was rejected until
+the step limit) gets no record: it is listed in ``meta.json`` under ``unlabelled``, with the reason and its cost, and
+counts as done when a run resumes.
 
 Rationalization (steps generated with the answer as a hint) is not offered: no env exposes its gold answer as data
 (``TaskSpec`` has no such field, and the problem records keep it under task-private keys, or, for the Game24, have
@@ -198,7 +201,7 @@ class Labeller:
         return played
 
     def label(self, problems: Sequence[tuple[int, str]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """The records of a batch of problems, and (star mode) the problems left without a verified solution."""
+        """The records of a batch of problems, and the problems left without one (``unlabelled``)."""
         config, roots = self.config, []
         for index, problem_id in problems:
             _, info = self.env.reset(options={"index": index, "split": config.split})
@@ -211,14 +214,17 @@ class Labeller:
             [root for root in roots for _ in range(attempts)], [i for i, _ in problems for _ in range(attempts)]
         )
         kept: list[tuple[int, Played]] = []  # (position in problems, trajectory)
-        unsolved = []
+        unlabelled = []
         for p, (index, problem_id) in enumerate(problems):
             mine = tries[p * attempts : (p + 1) * attempts]
             keep = mine[0] if config.mode == "mc" else next((t for t in mine if t.correct), None)
-            if keep is not None:
+            if keep is not None and keep.path:
                 kept.append((p, keep))
             else:
-                unsolved.append({"index": index, "problem_id": problem_id, **_cost(self.costs[index])})
+                reason = "no verified solution" if keep is None else "no accepted step"
+                unlabelled.append(
+                    {"index": index, "problem_id": problem_id, "reason": reason, **_cost(self.costs[index])}
+                )
 
         # k completions from every state after a step that is not the end of its episode, all in one set of calls
         jobs = [
@@ -236,7 +242,7 @@ class Labeller:
         for row, (p, trajectory) in enumerate(kept):
             index, problem_id = problems[p]
             counts = [wins.get((row, t), config.k * trajectory.correct) for t in range(len(trajectory.path))]
-            final = trajectory.path[-1] if trajectory.path else roots[p]
+            final = trajectory.path[-1]
             exact = None if self.scorer is None else [int(s) for s in self.scorer.score_state(final)]
             records.append(
                 {
@@ -257,7 +263,7 @@ class Labeller:
                     "source": config.mode,
                 }
             )
-        return records, unsolved
+        return records, unlabelled
 
 
 def _cost(budget: Budget) -> dict[str, int]:
@@ -325,8 +331,8 @@ def label_steps(config: LabelConfig, policy: Policy | None = None) -> dict[str, 
                 f"{steps_path}: problem {record['index']} is {ids[record['index']]} here, not "
                 f"{record['problem_id']}: the data is of another task setting; pass --overwrite"
             )
-    unsolved: list[dict[str, Any]] = list(meta.get("unsolved", []))
-    done = {r["index"] for r in records} | {u["index"] for u in unsolved}
+    unlabelled: list[dict[str, Any]] = list(meta.get("unlabelled", []))
+    done = {r["index"] for r in records} | {u["index"] for u in unlabelled}
     todo = [problem for problem in problems if problem[0] not in done]
     previous = meta.get("compute", {})
     meta = {
@@ -336,7 +342,7 @@ def label_steps(config: LabelConfig, policy: Policy | None = None) -> dict[str, 
         "split": config.split,
         "commit": _commit(),
         "validation": {"rule": VAL_RULE, "val_fraction": config.val_fraction, "held_out_indices": held_out},
-        "unsolved": unsolved,
+        "unlabelled": unlabelled,
     }
     labeller = Labeller(env, policy if policy is not None or not todo else _make_policy(config), config)
 
@@ -346,13 +352,14 @@ def label_steps(config: LabelConfig, policy: Policy | None = None) -> dict[str, 
         compute["wall_s"] = round(previous.get("wall_s", 0.0) + time.perf_counter() - started, 3)
         meta["compute"] = compute
         meta["per_trajectory_totals"] = {
-            name: sum(r[name] for r in records) + sum(u[name] for u in unsolved) for name in ("policy_calls", "tokens")
+            name: sum(r[name] for r in records) + sum(u[name] for u in unlabelled)
+            for name in ("policy_calls", "tokens")
         }
         meta["counts"] = {
             "trajectories": len(records),
             "correct": sum(r["outcome"] for r in records),
             "steps": sum(len(r["steps"]) for r in records),
-            "unsolved": len(unsolved),
+            "unlabelled": len(unlabelled),
             "by_source": {s: sum(r["source"] == s for r in records) for s in sorted({r["source"] for r in records})},
         }
         write_atomic(meta_path, json.dumps(meta, indent=1) + "\n")
@@ -371,7 +378,7 @@ def label_steps(config: LabelConfig, policy: Policy | None = None) -> dict[str, 
             file.write("".join(json.dumps(record) + "\n" for record in new))
             file.flush()  # whole lines per batch: a kill loses at most the batch being labelled
             records += new
-            unsolved += failed
+            unlabelled += failed
             save()
             bar.update(len(batch))
     return meta
@@ -384,7 +391,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     counts, compute = meta["counts"], meta["compute"]
     print(
         f"{counts['trajectories']} trajectories ({counts['correct']} correct, {counts['steps']} steps, "
-        f"{counts['unsolved']} problems unsolved) in {config.out}/{STEPS_FILE}; compute: "
+        f"{counts['unlabelled']} problems unlabelled) in {config.out}/{STEPS_FILE}; compute: "
         f"{compute['policy_calls']} policy calls, {compute['samples']} samples, {compute['tokens']} tokens, "
         f"{compute['wall_s']} s"
     )

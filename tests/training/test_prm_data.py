@@ -177,7 +177,7 @@ def test_tokens_are_attributed_to_problems_and_calls_are_shared_by_a_batch(tmp_p
     assert meta["compute"]["policy_calls"] < sum(r["policy_calls"] for r in records)
 
 
-def test_star_keeps_only_verified_solutions_and_lists_the_unsolved(tmp_path):
+def test_star_keeps_only_verified_solutions_and_lists_the_unsolved_as_unlabelled(tmp_path):
     meta = label_steps(config(tmp_path, problems=6, mode="star", attempts=2, k=1), SolvingPolicy(seed=0))
     records = load_step_data(tmp_path)
     assert records and all(r["outcome"] == 1 and r["source"] == "star" for r in records)
@@ -185,11 +185,21 @@ def test_star_keeps_only_verified_solutions_and_lists_the_unsolved(tmp_path):
     assert all(
         r["labels"]["mc_soft"] == [1.0] * len(r["steps"]) == [float(x) for x in r["labels"]["exact"]] for r in records
     )
-    solved, unsolved = {r["index"] for r in records}, {u["index"] for u in meta["unsolved"]}
+    solved, unsolved = {r["index"] for r in records}, {u["index"] for u in meta["unlabelled"]}
+    assert {u["reason"] for u in meta["unlabelled"]} == {"no verified solution"}
     assert not solved & unsolved and len(solved | unsolved) == 6 and unsolved  # random play solves some, not all
     again = SolvingPolicy(seed=0)
     label_steps(config(tmp_path, problems=6, mode="star", attempts=2, k=1), again)
     assert again.calls == 0 and load_step_data(tmp_path) == records  # nothing relabelled, unsolved ones included
+
+
+def test_a_trajectory_without_an_accepted_step_is_listed_not_written(tmp_path):
+    policy = ScriptedPolicy({}, default=["not a step"])  # every action rejected until the step limit (10)
+    meta = label_steps(config(tmp_path, problems=2), policy)
+    assert load_step_data(tmp_path) == [] and policy.calls == 10
+    assert [(u["reason"], u["policy_calls"]) for u in meta["unlabelled"]] == [("no accepted step", 10)] * 2
+    label_steps(config(tmp_path, problems=2), policy)
+    assert policy.calls == 10  # done: not played again
 
 
 # ---------------------------------------------------------------------- resume
@@ -315,10 +325,11 @@ def test_the_command_labels_with_the_embedded_model(tmp_path):
     command = [sys.executable, str(ROOT / "scripts/label_steps.py"), "--problems", "2", "--k", "1", "--out", str(out)]
     done = subprocess.run([*command, "--no-progress"], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
-    assert "2 trajectories" in done.stdout and "policy calls" in done.stdout
+    assert "trajectories" in done.stdout and "policy calls" in done.stdout
     records = load_step_data(out)
-    assert len(records) == 2 and all(r["tokens"] > 0 and r["source"] == "mc" for r in records)
     meta = json.loads((out / "meta.json").read_text())
+    assert len(records) + len(meta["unlabelled"]) == 2 and records
+    assert all(r["tokens"] > 0 and r["source"] == "mc" and r["k"] == 1 for r in records)
     assert meta["config"]["policy"] == "tiny" and meta["compute"]["tokens"] == sum(r["tokens"] for r in records)
     bad = subprocess.run([*command[:2], "--k", "0"], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert bad.returncode == 2 and "k must be an int >= 1" in bad.stderr
