@@ -62,6 +62,11 @@ def pack_steps(rows: Sequence[Row]) -> list[PackedRow]:
     (so every token it generated is predicted from exactly what the policy saw) and its tokens end before the
     sequence's first scored column (one target per column). Steps are taken from the last, whose prompt is the
     longest; a step the environment rejected (its text is not in the next prompt) gets a sequence of its own.
+
+    Every sequence that starts with the episode's first prompt is split there, the tokens after it and before its
+    first scored one left unscored: then all of a group's sequences share one prompt, which
+    :class:`CompletionLogits` runs once, instead of a rejected step's long prompt (the question and the steps
+    before it) running alone and widening the prompt column of the whole micro-batch.
     """
     segments: list[tuple[int, list[int], int, dict[int, tuple[int, float]]]] = []
     # (its earliest step, its tokens, its first scored column, {column: (target, advantage)})
@@ -77,12 +82,14 @@ def pack_steps(rows: Sequence[Row]) -> list[PackedRow]:
         else:
             segments.append((index, [*row.prompt_ids, *row.completion_ids], start, scored))
     packed = []
+    base = list(rows[0].prompt_ids)  # the episode's first prompt: every sequence that starts with it splits there
     for _, tokens, first, scored in sorted(segments):  # in the order of their first steps
-        columns = range(first, len(tokens))
+        split = len(base) if tokens[: len(base)] == base else first
+        columns = range(split, len(tokens))
         packed.append(
             PackedRow(
-                prompt_ids=tokens[:first],
-                continuation_ids=tokens[first:],
+                prompt_ids=tokens[:split],
+                continuation_ids=tokens[split:],
                 targets=[scored[c][0] if c in scored else None for c in columns],
                 advantages=[scored[c][1] if c in scored else 0.0 for c in columns],
             )
@@ -117,11 +124,26 @@ class MicroBatch:
         return MicroBatch(**moved)
 
 
-def make_micro_batch(episodes: Sequence[Sequence[Row]], pad_id: int = 0, pack: bool = True) -> MicroBatch:
-    """Packs each episode's rows (:func:`pack_steps`; ``pack=False``: a sequence per row) into one micro-batch."""
+def layout_cost(sequences: Sequence[Sequence[PackedRow]]) -> int:
+    """The token positions :class:`CompletionLogits` runs for these sequences in one micro-batch: each distinct
+    prompt once at the prompt width, then every sequence at the continuation width (both padded to the longest)."""
+    rows = [row for episode in sequences for row in episode]
+    prompts = {tuple(row.prompt_ids) for row in rows}
+    width = max(len(row.prompt_ids) for row in rows)
+    return len(prompts) * width + len(rows) * max(len(row.continuation_ids) for row in rows)
+
+
+def make_micro_batch(episodes: Sequence[Sequence[Row]], pad_id: int = 0, pack: bool | None = None) -> MicroBatch:
+    """Puts episodes' rows into one micro-batch, each episode's steps packed (:func:`pack_steps`) when ``pack`` is
+    True, a sequence per step when it is False, and by default whichever of the two runs fewer token positions
+    (:func:`layout_cost`): packing wins when steps extend each other, and loses when many rejected steps each need
+    a sequence as long as the whole episode."""
     if not episodes or not all(episodes):
         raise ValueError("a micro-batch needs episodes, each with at least one row")
-    packed = [pack_steps(episode) if pack else [_unpacked(row) for row in episode] for episode in episodes]
+    unpacked = [[_unpacked(row) for row in episode] for episode in episodes]
+    packed = [pack_steps(episode) for episode in episodes] if pack is not False else unpacked
+    if pack is None and layout_cost(unpacked) < layout_cost(packed):
+        packed = unpacked
     rows = [row for episode in packed for row in episode]
     prompt_width = max(len(r.prompt_ids) for r in rows)
     columns = max(len(r.continuation_ids) for r in rows)
@@ -165,7 +187,9 @@ def _checked(row: Row) -> Row:
     return row
 
 
-def micro_batches(episodes: Sequence[Sequence[Row]], size: int, pad_id: int = 0, pack: bool = True) -> list[MicroBatch]:
+def micro_batches(
+    episodes: Sequence[Sequence[Row]], size: int, pad_id: int = 0, pack: bool | None = None
+) -> list[MicroBatch]:
     """Consecutive micro-batches of ``size`` episodes (the last may be smaller)."""
     return [make_micro_batch(episodes[i : i + size], pad_id, pack) for i in range(0, len(episodes), size)]
 

@@ -19,7 +19,13 @@ pytest.importorskip("transformers")
 from agents.models import build_char_tokenizer, tiny_llama_config  # noqa: E402
 from agents.policies.base import Candidate  # noqa: E402
 from agents.training import grpo  # noqa: E402
-from agents.training.batches import CompletionLogits, Row, make_micro_batch, pack_steps, row_logprobs  # noqa: E402
+from agents.training.batches import (  # noqa: E402
+    CompletionLogits,
+    Row,
+    make_micro_batch,
+    pack_steps,
+    row_logprobs,
+)
 from agents.training.grpo import GRPOConfig, GRPOTrainer, NonFiniteLossError  # noqa: E402
 from agents.training.rollouts import collect_groups  # noqa: E402
 
@@ -148,13 +154,13 @@ EPISODE = [
             EPISODE,
             [
                 ([1, 5, 6], [7, 8, 3, 9, 10, 3, 4, 12, 13, 2], [7, 8, 2, 9, 10, 2, None, 12, 13, 2]),
-                ([1, 5, 6, 7, 8, 3, 9, 10, 3, 4], [11, 2], [11, 2]),
+                ([1, 5, 6], [7, 8, 3, 9, 10, 3, 4, 11, 2], [None] * 7 + [11, 2]),
             ],
         ),
         # the next prompt drops the stop token and adds nothing: both would score one column, so no packing
         (
             [Row([1, 5], [7, 2], 1.0), Row([1, 5, 7], [8, 2], 1.0)],
-            [([1, 5], [7, 2], [7, 2]), ([1, 5, 7], [8, 2], [8, 2])],
+            [([1, 5], [7, 2], [7, 2]), ([1, 5], [7, 8, 2], [None, 8, 2])],
         ),
         # a step whose prompt differs from what the earlier step saw (a re-tokenised prompt) is not packed
         (
@@ -169,6 +175,24 @@ def test_steps_that_extend_each_other_are_packed_into_one_sequence(rows, expecte
     assert [(r.prompt_ids, r.continuation_ids, r.targets) for r in packed] == expected
     scored = sorted((a, t) for r in packed for t, a in zip(r.targets, r.advantages, strict=True) if t is not None)
     assert scored == sorted((row.advantage, t) for row in rows for t in row.completion_ids)
+
+
+# Five steps rejected from the same state, then an accepted one: packed, each rejected step is a sequence as long as
+# the episode; alone, each is a short continuation of one shared prompt.
+REJECTED = [Row([1, 5, 6], [9, 9, 9, 2], -1.0) for _ in range(5)] + [Row([1, 5, 6], [7, 8, 2], 1.0)]
+LONG = [Row([1, 5, 6, *[7] * 10 * i], [*[7] * 10, 2], 1.0) for i in range(4)]  # each step extends the last
+
+
+@pytest.mark.parametrize(
+    ("episodes", "packed"),
+    [([EPISODE], True), ([LONG, LONG], True), ([REJECTED], False), ([REJECTED, REJECTED, LONG], False)],
+    ids=["extending steps", "long episodes", "rejected steps", "mixed"],
+)
+def test_a_micro_batch_takes_the_layout_with_fewer_token_positions(episodes, packed):
+    chosen = make_micro_batch(episodes)
+    both = {pack: make_micro_batch(episodes, pack=pack) for pack in (True, False)}
+    assert chosen.input_ids.tolist() == both[packed].input_ids.tolist()
+    assert chosen.num_tokens == sum(len(row.completion_ids) for episode in episodes for row in episode)
 
 
 def test_packed_episodes_get_the_log_probs_and_gradients_of_their_steps_alone(random_model_dir):
