@@ -26,7 +26,6 @@ cluster of this machine's CPUs, started for the run and shut down by :meth:`RayR
 
 from __future__ import annotations
 
-import time
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
@@ -235,8 +234,6 @@ class RayRollouts:
         self.workers: list[Any] = []
         self.where = self._stack.enter_context(ray_cluster())
         self._synced: tuple[tuple[int, int], ...] | None = None
-        self.sync_s = 0.0
-        """seconds spent sending weights to the workers so far"""
         try:
             actor = ray.remote(num_cpus=CPUS_PER_WORKER)(RolloutWorker)
             self.workers = [actor.remote(config) for _ in range(config.rollout_workers)]
@@ -256,12 +253,10 @@ class RayRollouts:
         key = weights_key(model)
         if key == self._synced:
             return False
-        started = time.perf_counter()
         weights = ray.put({name: tensor.detach().cpu() for name, tensor in model.state_dict().items()})
         for ref in [worker.load_weights.remote(weights) for worker in self.workers]:
             _get(ref)
         self._synced = key
-        self.sync_s += time.perf_counter() - started
         return True
 
     def collect(
