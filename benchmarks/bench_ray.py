@@ -51,7 +51,7 @@ class RayBenchConfig:
     """the budgets of every run"""
     small: int = 10
     """problems of the small random-policy run (for the slope)"""
-    problems: int = 50
+    problems: int = 100
     """problems of the large random-policy run"""
     slow_problems: int = 10
     """problems of the run with the slow policy (0: none)"""

@@ -1,7 +1,9 @@
 """``reason-gym bench --ray`` when Ray actors die mid-run: the episode a dead actor held is played again by another
 actor in the same run, so the run finishes with every episode exactly once and the records of a local run; actors
-that keep dying stop the run with a clear error, keeping what was played. The actors' processes are really killed
-(SIGKILL), found among this test process's descendants (the local cluster each run starts is a child of it)."""
+that keep dying stop the run with a clear error, keeping what was played; a node lost mid-run costs only the
+episodes its actors held. The actors' processes are really killed (SIGKILL), found among this test process's
+descendants (the local cluster each run starts is a child of it); the node is removed from a two-node cluster of
+Ray's test utilities on this machine."""
 
 from __future__ import annotations
 
@@ -153,3 +155,35 @@ def test_actors_that_keep_dying_stop_the_run_with_what_was_played_kept(local, tm
     # A rerun (no more killing) resumes the rest: every episode once, the local run's records.
     run_bench(BenchConfig(**SETTINGS, policy=SLOW_POLICY, out=folder, ray=True, ray_workers=2))
     assert records(folder) == local
+
+
+@pytest.mark.slow
+def test_a_lost_node_costs_only_the_episodes_its_actors_held(local, tmp_path):
+    """Two nodes of one CPU each (Ray's own multi-node test cluster, on this machine); the second is removed (its
+    raylet and actors killed) once 3 episodes are written."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        node = cluster.add_node(num_cpus=1)
+        ray.init(address=cluster.address)  # connected: the run uses this cluster and leaves it up
+        folder = tmp_path / "ray"
+
+        def remove_node() -> None:
+            path, deadline = folder / "episodes.jsonl", time.monotonic() + 60
+            while (not path.exists() or path.read_bytes().count(b"\n") < 3) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            cluster.remove_node(node)
+
+        remover = threading.Thread(target=remove_node, daemon=True)
+        remover.start()
+        with pytest.warns(WorkerLostWarning, match="is played again"):
+            run_bench(BenchConfig(**SETTINGS, policy=SLOW_POLICY, out=folder, ray=True, ray_workers=4))
+        remover.join(timeout=10)
+        assert len(ray.nodes()) == 2 and sum(n["Alive"] for n in ray.nodes()) == 1  # the node was lost mid-run
+        assert records(folder) == local
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    assert not no_ray_processes_left()
