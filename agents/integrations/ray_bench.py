@@ -168,7 +168,13 @@ def ray_episodes(config: BenchConfig, todo: Sequence[Episode]) -> Iterator[Itera
         try:
             for _ in range(min(workers, len(todo))):
                 pool.start()
-            _get(pool.living[0].probe.remote(todo[0][2]))
+            try:
+                _get(pool.living[0].probe.remote(todo[0][2]))
+            except _actor_lost_errors() as error:
+                raise WorkersLostError(
+                    f"the Ray actor that probes the policy died before any episode ({type(error).__name__}: "
+                    f"{_first_line(error)}): out of memory building the policy?"
+                ) from None
             yield pool.play(todo)
             pool.close()  # a served env's session ends
         finally:
@@ -194,8 +200,8 @@ class _Pool:
     def play(self, todo: Sequence[Episode]) -> Iterator[dict[str, Any]]:
         """Keeps every living actor busy with one episode at a time; yields each record as it comes back."""
         import ray
-        from ray.exceptions import RayActorError
 
+        lost_errors = _actor_lost_errors()
         queue, idle = deque(todo), list(self.living)
         running: dict[Any, tuple[Any, Episode]] = {}  # a play call: its actor and episode
         starting: dict[Any, Any] = {}  # the readiness call of a replacement: its actor
@@ -205,7 +211,7 @@ class _Pool:
         def lost(actor: Any, error: Exception, episode: Episode | None = None) -> None:
             self.living.remove(actor)
             ray.kill(actor)  # an actor only unreachable for now must not come back holding resources
-            self.deaths.append(f"{type(error).__name__}: {str(error).strip().splitlines()[0][:300]}")
+            self.deaths.append(f"{type(error).__name__}: {_first_line(error)}")
             if episode is not None:
                 tries[episode] += 1
                 if tries[episode] >= MAX_EPISODE_TRIES:
@@ -255,7 +261,7 @@ class _Pool:
                 actor = starting.pop(ref)
                 try:
                     ray.get(ref)
-                except RayActorError as error:
+                except lost_errors as error:
                     lost(actor, error)
                 else:
                     idle.append(actor)
@@ -264,7 +270,7 @@ class _Pool:
             actor, episode = running.pop(ref)
             try:
                 record = _get(ref)
-            except RayActorError as error:
+            except lost_errors as error:
                 lost(actor, error, episode)
                 hand_out()
                 continue
@@ -278,10 +284,9 @@ class _Pool:
     def close(self) -> None:
         """Closes the env of every living actor (an actor that died since its last episode has nothing to close)."""
         import ray
-        from ray.exceptions import RayActorError
 
         for ref in [actor.close.remote() for actor in self.living]:
-            with suppress(RayActorError):
+            with suppress(*_actor_lost_errors()):
                 ray.get(ref, timeout=30)
 
     def kill(self) -> None:
@@ -289,6 +294,19 @@ class _Pool:
 
         for actor in self.every:
             ray.kill(actor)
+
+
+def _actor_lost_errors() -> tuple[type[Exception], ...]:
+    """The errors of a call whose actor is gone: died or unreachable (:class:`~ray.exceptions.RayActorError`),
+    killed for memory, its node or worker process lost. A call's own exception is a ``RayTaskError`` instead."""
+    from ray.exceptions import NodeDiedError, OutOfMemoryError, RayActorError, WorkerCrashedError
+
+    return (RayActorError, OutOfMemoryError, NodeDiedError, WorkerCrashedError)
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0][:300] if lines else ""
 
 
 def _get(ref: Any) -> Any:

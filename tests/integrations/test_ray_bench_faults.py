@@ -81,21 +81,22 @@ def descendants() -> dict[int, str]:
 
 
 class Killer(threading.Thread):
-    """SIGKILLs the process of an actor playing an episode (title ``ray::EpisodeWorker.play``) once ``folder``'s
-    episodes file has ``after`` lines: once, or every such process it sees until stopped (``every=True``)."""
+    """SIGKILLs the process of an actor busy with ``method`` (title ``ray::EpisodeWorker.play``) once ``folder``'s
+    episodes file has ``after`` lines (0: at once): once, or every actor process it sees until stopped
+    (``every=True``)."""
 
-    def __init__(self, folder: Path, after: int, every: bool = False) -> None:
+    def __init__(self, folder: Path, after: int, every: bool = False, method: str = "play") -> None:
         super().__init__(daemon=True)
-        self.path, self.after, self.every = folder / "episodes.jsonl", after, every
+        self.path, self.after, self.every, self.method = folder / "episodes.jsonl", after, every, method
         self.killed: list[int] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.wait(0.01):
-            if not self.path.exists() or self.path.read_bytes().count(b"\n") < self.after:
+            if self.after and (not self.path.exists() or self.path.read_bytes().count(b"\n") < self.after):
                 continue
             for pid, title in descendants().items():
-                if title.startswith("ray::EpisodeWorker") and (self.every or title.endswith(".play")):
+                if title.startswith("ray::EpisodeWorker") and (self.every or title.endswith("." + self.method)):
                     os.kill(pid, signal.SIGKILL)
                     self.killed.append(pid)
                     if not self.every:
@@ -133,7 +134,7 @@ def test_a_killed_actor_costs_only_its_episode(local, tmp_path, killer):
     assert len(local) == EPISODES
     assert json.loads((folder / "summary.json").read_text())  # the run finished: summary written
     assert not no_ray_processes_left()
-    assert elapsed < 30, f"took {elapsed:.1f} s"
+    assert elapsed < 120, f"took {elapsed:.1f} s"  # 9-22 s here (2 shared cores); no waiting on a timeout
 
 
 @pytest.mark.slow
@@ -186,4 +187,17 @@ def test_a_lost_node_costs_only_the_episodes_its_actors_held(local, tmp_path):
     finally:
         ray.shutdown()
         cluster.shutdown()
+    assert not no_ray_processes_left()
+
+
+@pytest.mark.slow
+def test_an_actor_that_dies_while_probing_the_policy_stops_the_run_before_any_episode(tmp_path, killer):
+    folder = tmp_path / "ray"
+    killer.append(Killer(folder, after=0, method="probe"))
+    killer[0].start()
+    with pytest.raises(WorkersLostError, match="the Ray actor that probes the policy died before any episode"):
+        run_bench(BenchConfig(**SETTINGS, policy="random:0.5", out=folder, ray=True, ray_workers=2))
+    assert len(killer[0].killed) == 1
+    episodes = folder / "episodes.jsonl"
+    assert not episodes.exists() or not episodes.read_bytes()
     assert not no_ray_processes_left()
