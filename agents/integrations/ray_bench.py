@@ -24,6 +24,8 @@ its call returns). Both are bounded: an episode that has lost :data:`MAX_EPISODE
 may be what kills them), and so does a pool that has no living actor left once :data:`REPLACEMENTS_PER_WORKER`
 replacements per worker are spent, each time with a :class:`WorkersLostError` that says what died; the episodes
 already written stay, and a rerun resumes the rest. Each loss is reported as a :class:`WorkerLostWarning`.
+
+Running on a cluster of several machines (setup, how models reach the actors, what scales): ``docs/ray.md``.
 """
 
 from __future__ import annotations
