@@ -131,6 +131,20 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def cpu_s(pid: int) -> float:
+    """The CPU time (user + system, all threads) process ``pid`` has used so far, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_step(server_s: float, client_s: float, steps: int) -> dict[str, float]:
+    """CPU ms per step (a reset every 4 steps included) of the server process and of this (the client) process."""
+    return {
+        "server_cpu_ms_per_step": round(1000 * server_s / steps, 4),
+        "client_cpu_ms_per_step": round(1000 * client_s / steps, 4),
+    }
+
+
 # ---------------------------------------------------------------------- the anchor: OpenEnv's echo env
 
 
@@ -170,21 +184,30 @@ def anchor_server(env_dir: Path, log: Path) -> Iterator[tuple[str, subprocess.Po
         server = subprocess.Popen(command, cwd=env_dir, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"the anchor server exited ({server.returncode}): {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/health", trust_env=False, timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the anchor server did not answer /health: {log.read_text()[-2000:]}")
-            time.sleep(0.1)
+        wait_until_up(url, server, lambda: log.read_text()[-2000:])
         yield url, server
     finally:
         stop(server)
+
+
+def wait_until_up(url: str, server: subprocess.Popen, output: Callable[[], str], wait_s: float = 120) -> None:
+    """Until the server at ``url`` answers OpenEnv's ``GET /health``.
+
+    Raises:
+        RuntimeError: The server exited, or did not answer in ``wait_s`` (with the tail of its ``output()``).
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server at {url} exited ({server.returncode}): {output()}")
+        try:
+            if httpx.get(f"{url}/health", trust_env=False, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server at {url} did not answer /health in {wait_s} s: {output()}")
+        time.sleep(0.1)
 
 
 def stop(server: subprocess.Popen) -> None:
@@ -292,6 +315,7 @@ async def one_client(targets: list[Target], steps: int, rounds: int = 4) -> dict
     local: dict[str, list[float]] = {t.name: [] for t in targets}
     served: dict[str, list[float]] = {t.name: [] for t in targets}
     walls = {(t.name, kind): 0.0 for t in targets for kind in ("local", "served")}
+    cpu = {(t.name, side): 0.0 for t in targets for side in ("server", "client")}
     async with contextlib.AsyncExitStack() as stack:
         clients = {t.name: await stack.enter_async_context(client(t.url)) for t in targets}
         for t in targets:  # warm up
@@ -304,14 +328,20 @@ async def one_client(targets: list[Target], steps: int, rounds: int = 4) -> dict
                 started = time.perf_counter()
                 local[t.name] += play_local(t.reset, t.step, n, seed=r)
                 walls[t.name, "local"] += time.perf_counter() - started
+                server_cpu, client_cpu = cpu_s(t.pid), time.process_time()
                 started = time.perf_counter()
                 served[t.name] += await play_client(clients[t.name], t, n, seed=r)
                 walls[t.name, "served"] += time.perf_counter() - started
+                cpu[t.name, "server"] += cpu_s(t.pid) - server_cpu
+                cpu[t.name, "client"] += time.process_time() - client_cpu
     results: dict[str, Any] = {}
     for t in targets:
         rows = {
             "in_process": summary(local[t.name], walls[t.name, "local"]),
-            "served": summary(served[t.name], walls[t.name, "served"]),
+            "served": {
+                **summary(served[t.name], walls[t.name, "served"]),
+                **cpu_per_step(cpu[t.name, "server"], cpu[t.name, "client"], len(served[t.name])),
+            },
         }
         results[t.name] = {**rows, **overheads(rows["in_process"], rows["served"])}
     return results
@@ -362,11 +392,13 @@ async def concurrent_clients(target: Target, sessions: int, steps: int, capacity
     rss_before = rss_mib(target.pid)
     async with contextlib.AsyncExitStack() as stack:
         clients = [await stack.enter_async_context(client(target.url)) for _ in range(sessions)]
+        server_cpu, client_cpu = cpu_s(target.pid), time.process_time()
         started = time.perf_counter()
         outcomes = await asyncio.gather(
             *(play_client(c, target, steps, seed=i) for i, c in enumerate(clients)), return_exceptions=True
         )
         wall = time.perf_counter() - started
+        server_cpu, client_cpu = cpu_s(target.pid) - server_cpu, time.process_time() - client_cpu
         rss_during = rss_mib(target.pid)
     errors = [o for o in outcomes if isinstance(o, BaseException)]
     latencies = [x for o in outcomes if not isinstance(o, BaseException) for x in o]
@@ -375,6 +407,7 @@ async def concurrent_clients(target: Target, sessions: int, steps: int, capacity
         "steps_per_session": steps,
         **summary(latencies or [float("nan")], wall),
         "steps": len(latencies),
+        **cpu_per_step(server_cpu, client_cpu, max(len(latencies), 1)),
         "errors": len(errors),
         "first_errors": [repr(e)[:300] for e in errors[:5]],
         "sessions_left_open": await sessions_left_open(target.url, capacity),
@@ -403,7 +436,10 @@ def table(side: dict[str, Any]) -> str:
         f"overhead ratio ours/anchor: p50 {one['overhead_ratio_p50']}, mean {one['overhead_ratio_mean']} "
         f"(target <= {one['target_ratio']}: {'met' if one['target_met'] else 'NOT met'})"
     )
-    for stat in ("steps_per_s", "p50_ms", "p99_ms", "errors", "sessions_left_open"):
+    for stat in ("server_cpu_ms_per_step", "client_cpu_ms_per_step"):
+        lines.append(f"{'served ' + stat:34} {one['ours']['served'][stat]:>16} {one['anchor']['served'][stat]:>22}")
+    stats = ("steps_per_s", "p50_ms", "p99_ms", "server_cpu_ms_per_step", "client_cpu_ms_per_step", "errors")
+    for stat in (*stats, "sessions_left_open"):
         lines.append(f"{'concurrent ' + stat:34} {many['ours'][stat]:>16} {many['anchor'][stat]:>22}")
     return "\n".join(lines)
 
@@ -432,6 +468,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if not line.startswith("serving "):
             raise RuntimeError(f"`reason-gym serve` did not start: {line!r}")
         url = line.split()[-1]
+        wait_until_up(url, server, lambda: "")
         results: dict[str, Any] = {"env": ENV_ID, "cpus": os.cpu_count()}
         for name, make in (
             ("in_process", lambda: gym.make(ENV_ID)),

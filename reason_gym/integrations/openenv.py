@@ -32,6 +32,11 @@ actions (``max_action_chars``); a bad request gets an error answer and the other
 this way run programs in their sandbox, as in-process.
 
 This module imports OpenEnv (and FastAPI, uvicorn) at its top: ``import reason_gym`` never loads it.
+
+The pin: the HTTP session routes use private members of OpenEnv's ``HTTPEnvServer`` (:data:`OPENENV_PRIVATE_MEMBERS`;
+OpenEnv 0.10 has no public way to open, find, run in or close a session outside its own routes), so the ``serve``
+extra pins ``openenv==0.10.0``. ``tests/integrations/test_openenv_private_members.py`` fails, naming the member, if one
+of them goes or changes shape: check it first when moving the pin.
 """
 
 from __future__ import annotations
@@ -79,6 +84,14 @@ DEFAULT_MAX_ACTION_CHARS = 65_536
 DEFAULT_MAX_SNAPSHOTS = 10_000
 """Snapshots kept per session (the oldest are dropped first)."""
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+OPENENV_PRIVATE_MEMBERS = (
+    "_sessions",
+    "_create_session",
+    "_destroy_session",
+    "_run_in_session_executor",
+    "_update_session_activity",
+)
+"""The private members of OpenEnv 0.10.0's ``HTTPEnvServer`` that the session routes use (see the pin above)."""
 
 
 class StepAction(Action):
@@ -550,6 +563,7 @@ def serve(
     # (Nagle's algorithm against the client's delayed ACK); uvicorn sets it only on sockets it opens itself
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
+    sock.listen(2048)  # uvicorn's backlog: a client that connects once the line below is out waits, is not refused
     bound = sock.getsockname()[1]
     url_host = f"[{host}]" if ":" in host else host
     print(f"serving {env_id} at http://{url_host}:{bound}", file=out, flush=True)
