@@ -1,34 +1,29 @@
 """Training process reward models on step data: classification on step labels, or value iteration (TD).
 
-    reason-gym train prm --data runs/prm_data/game24 --label mc_soft          # BCE on Monte-Carlo labels
+    reason-gym train prm --data runs/prm_data/game24 --label mc_soft               # BCE on Monte-Carlo labels
     reason-gym train prm --data runs/prm_data/game24 --method td --td-lambda 0.5   # value iteration
-    reason-gym train prm --help                                               # every setting
-    tensorboard --logdir runs                                                 # losses/, charts/, eval/
+    reason-gym train prm --help                                                    # every setting
 
-The data is a step-data folder (``meta.json`` + ``steps.jsonl``, one trajectory a line, written by
-:mod:`agents.training.prm_data`). A PRM reads the question, then each step followed by ``step_tag``, and gives each
-step a score in [0, 1], the value ``V(s_t)`` of the state after it: a value head's sigmoid at the tag's last token
-(``--head value``, the default: a token-classification model, e.g. the embedded model with a new one-label head), or
-``p(+) / (p(+) + p(-))`` of a causal LM there (``--head token``, Math-Shepherd). Training reads the scores exactly as
-:class:`agents.prm.HFStepScorer` does at inference (its encoding, the same logit), and the saved folder's
+The data is a step-data folder (``meta.json`` + ``steps.jsonl``, see :mod:`agents.training.prm_data`). A PRM gives
+the state after each step a score in [0, 1], read at the end of the step's tag: a value head's sigmoid (``--head
+value``: a token-classification model, e.g. the embedded model with a new one-label head) or a causal LM's
+``p(+) / (p(+) + p(-))`` (``--head token``, Math-Shepherd). Training reads the very logits that
+:class:`agents.prm.HFStepScorer` scores with (:meth:`~agents.prm.HFStepScorer.step_logits`), and the saved folder's
 ``training.json`` tells ``make_prm("hf:PATH")`` how to read it back.
 
-- **Classification** (``--method classification``, §4.2.1 first form): BCE on the labels ``--label``: ``mc_soft``
-  (share of the Monte-Carlo completions from the step that end correct), ``mc_hard`` (whether any does), or
-  ``exact`` (the env's exact step check: an upper bound, for it trains on what the PRM is evaluated against).
-- **Value iteration** (``--method td``, §4.2.1 second form): the target of the state ``s_t`` after step t is
-  ``gamma * max_a V'(s_t + a)`` over the actions A_t: ``num_proposals`` steps the policy proposes at ``s_t``
-  (sampled once, before training, kept in ``run_dir/proposals.jsonl``; their cost is counted with
-  :class:`agents.budget.Budget`) and the trajectory's own next step. ``V'(s + a)`` is the env's outcome (0/1) when
-  ``a`` is a final answer, 0 when the env rejects ``a``, else the target network's score (a copy of the PRM synced
-  every ``target_sync_every`` steps). A trajectory's final answer is terminal: its target is the outcome. There is
-  no reward before the end, so with ``gamma = 1`` the value is the probability of ending correct. ``--n-step n``
-  follows the trajectory n-1 steps before taking the max, ``--td-lambda`` mixes them (see :func:`td_targets`).
+- **Classification** (§4.2.1 first form): BCE on ``--label`` ``mc_soft`` (share of Monte-Carlo completions that end
+  correct), ``mc_hard`` (whether any does) or ``exact`` (the env's exact check: an upper bound, trained on the very
+  signal the PRM is evaluated against).
+- **Value iteration** (``--method td``, §4.2.1 second form): the state after a step gets ``gamma * max_a V'(s + a)``
+  over ``num_proposals`` steps the policy proposes there (sampled once into ``run_dir/proposals.jsonl``, their cost
+  counted with :class:`agents.budget.Budget`) and the trajectory's own next step. ``V'(s + a)`` is the env's outcome
+  (0/1) for a final answer, 0 for a step the env rejects, else the target network's score (a copy of the PRM synced
+  every ``target_sync_every`` steps); a trajectory's final answer is terminal, its target the outcome. n-step and
+  TD(lambda) targets: :func:`td_targets`.
 
-Checkpoints (``run_dir/checkpoint.pt``: the PRM, the target network, the optimizer, every generator, see
-:mod:`agents.training.checkpoints`) resume a killed run exactly; a checkpoint of another kind of PRM (head, backbone,
-tokenizer) is refused with an error naming both; a non-finite loss stops the run and keeps the last good checkpoint.
-:func:`evaluate_prm` measures any PRM against exact step labels (ROC-AUC, Brier score, calibration).
+``run_dir/checkpoint.pt`` (PRM, target network, optimizer, every generator: :mod:`agents.training.checkpoints`)
+resumes a killed run exactly; a checkpoint of another kind of PRM is refused naming both; a non-finite loss stops the
+run and keeps the last good checkpoint. :func:`evaluate_prm` measures any PRM against exact step labels.
 """
 
 from __future__ import annotations
@@ -337,6 +332,8 @@ class PRMTrainer:
         if self.state is not None:
             self._check_kind(self.state)
             self.global_step, _ = self.checkpoints.restore(self.state, model=self.nets, optimizer=self.optimizer)
+            for group in self.optimizer.param_groups:  # a resumed run may lower the learning rate (after a NaN)
+                group["lr"] = config.learning_rate
 
     def _check_kind(self, state: dict[str, Any]) -> None:
         """Refuses a checkpoint of another PRM: another head or backbone, other weights (another tokenizer's

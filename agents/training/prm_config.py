@@ -26,9 +26,9 @@ class PRMConfig:
     """classification: BCE on the step labels (``--label``); td: value iteration, targets
     ``gamma * max_a V_target(s + a)`` over the policy's proposals at each state, the terminal value the env's outcome"""
     label: Literal["mc_soft", "mc_hard", "exact"] = "mc_soft"
-    """classification targets: mc_soft (fraction of Monte-Carlo completions that end correct), mc_hard (whether any
-    does), or exact (the env's exact step check, e.g. Game24's solver: an UPPER BOUND, since it trains on the very
-    signal the PRM is evaluated against; tasks without an exact check have none)"""
+    """classification targets: mc_soft (the share of Monte-Carlo completions that end correct), mc_hard (whether
+    any does), or exact (the env's exact step check, e.g. the Game24 solver's verdict: an UPPER BOUND, as it trains
+    on what the PRM is evaluated against; only tasks with an exact check have it)"""
 
     # Model
     backbone: str = "tiny"
