@@ -300,7 +300,8 @@ class PRMTrainer:
         self.state = None
         if config.resume and self.checkpoints.exists():  # first: a run that cannot resume fails before any work
             self.state = self.checkpoints.read(config, (), map_location=self.device)
-        self.records, self.meta = read_step_data(config.data)
+        records, self.meta = read_step_data(config.data)
+        self.records = [r for r in records if r["steps"]]  # a trajectory of rejected actions only has no target
         if config.method == "classification" and any(r["labels"].get(config.label) is None for r in self.records):
             raise ValueError(f"{config.data} has records without {config.label} labels: choose another --label")
         self.eval_records = read_step_data(config.eval_data)[0] if config.eval_data else None

@@ -65,7 +65,10 @@ def write_data(folder: Path, records: list[dict]) -> Path:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    return write_data(tmp_path_factory.mktemp("prm") / "game24", game24_records(12))
+    records = game24_records(12)
+    empty = {**records[0], "steps": [], "outcome": 0}
+    empty["labels"] = {"mc_soft": [], "mc_hard": [], "exact": []}
+    return write_data(tmp_path_factory.mktemp("prm") / "game24", [*records, empty])  # no step accepted: no target
 
 
 def config(data: Path, folder: Path, **overrides) -> PRMConfig:
