@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from agents.bench import seed_policy
 from agents.budget import Budget
 from agents.cli import parse, run_script
 from agents.policies import make_policy, model_path
@@ -153,15 +154,13 @@ def make_proposals(
                                                  "max_new_tokens", "seed")}  # fmt: skip
     settings["chunk"] = PROPOSAL_CHUNK
     done: dict[int, dict[str, Any]] = {}
-    if path.exists():
-        lines = path.read_text().split("\n")[:-1]  # a torn last line (no newline yet) is dropped: sampled again
-        header = json.loads(lines[0]) if lines else settings
+    lines = path.read_text().split("\n")[:-1] if path.exists() else []  # a torn last line is dropped: sampled again
+    if lines:
+        header = json.loads(lines[0])
         if header != settings:
             raise CheckpointError(f"{path} holds proposals of {header}, not of this run's {settings}: pass --no-resume")
         done = {item["chunk"]: item for item in map(json.loads, lines[1:])}
-        path.write_text("".join(line + "\n" for line in lines[: 1 + len(done)]) if lines else "")
-    if not done:
-        write_atomic(path, json.dumps(settings) + "\n")
+    write_atomic(path, "".join(line + "\n" for line in [json.dumps(settings), *lines[1 : 1 + len(done)]]))
     envs: dict[str, Any] = {}
     todo = []  # (record, state index, state) for every state whose value bootstraps
     for r, record in enumerate(records):
@@ -174,9 +173,7 @@ def make_proposals(
                 continue
             policy = policy or make_policy(config.policy, temperature=config.proposal_temperature,
                                            max_new_tokens=config.max_new_tokens)  # fmt: skip
-            torch.manual_seed(config.seed * 100_003 + chunk)  # this chunk's draws, wherever a run starts
-            if hasattr(policy, "seed"):
-                policy.seed(config.seed * 100_003 + chunk)
+            seed_policy(policy, config.seed * 100_003 + chunk)  # this chunk's draws, wherever a run starts
             items, budget = todo[start : start + PROPOSAL_CHUNK], Budget()
             states = [state for _, _, state in items]
             candidates = policy.propose(policy_inputs(policy, states), n=config.num_proposals)

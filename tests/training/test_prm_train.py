@@ -180,6 +180,10 @@ def test_proposals_killed_mid_way_are_taken_up_where_they_stopped(data, tmp_path
         file.write('{"chunk": 2, "act')  # a line cut short by the kill
     resumed = PRMTrainer(config(data, tmp_path / "killed", **overrides)).proposals
     assert resumed == straight and len(calls) > 3  # the first two chunks were not sampled again
+    with (tmp_path / "killed/run/proposals.jsonl").open("a") as file:
+        file.write('{"chunk": 9')  # torn again, then resumed with other settings
+    with pytest.raises(CheckpointError, match=r"holds proposals of \{.*'num_proposals': 2.*this run's .*: 3"):
+        PRMTrainer(config(data, tmp_path / "killed", **{**overrides, "num_proposals": 3}))
 
 
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(data, tmp_path, monkeypatch):
