@@ -1,0 +1,95 @@
+"""scripts/eval_prm.py in a subprocess: a PRM trained here for 2 steps, the rule-based oracle and the data's own
+labels against the exact labels of hand-built Game24 trajectories; the figures equal evaluate_prm's, the JSON, the
+plot, the group intervals and the selection rule; a bad spec is one line and exit status 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("transformers")
+
+from agents.prm import Game24StepScorer, make_prm
+from agents.training.prm import PRMTrainer, evaluate_prm
+from agents.training.prm_config import PRMConfig
+from reason_gym.envs.game24 import Game24Env
+
+ENV_ID = "reason_gym/Game24-v0"
+
+
+def trajectories(count: int) -> list[dict]:
+    """Step-data records of random legal moves on the first ``count`` Game24 test puzzles, exactly labelled; the
+    ``mc_soft`` label is the exact one, flipped on every third step (a noisy estimate)."""
+    env, scorer, rng, records = Game24Env(split="test"), Game24StepScorer(), np.random.default_rng(0), []
+    for index in range(count):
+        question, _ = env.reset(options={"index": index, "split": "test"})
+        terminated = False
+        while not terminated:
+            moves = [a for a in env.candidate_actions() if a is not None]
+            _, _, terminated, _, info = env.step(moves[int(rng.integers(len(moves)))])
+        state = env.get_state()
+        exact = [int(v) for v in scorer.score(state.problem, list(state.steps))]
+        noisy = [float(1 - v if i % 3 == 2 else v) for i, v in enumerate(exact)]
+        records.append({"env_id": ENV_ID, "split": "test", "index": index, "problem_id": state.problem_id,
+                        "question": question, "steps": list(state.steps), "outcome": int(info["is_correct"]),
+                        "labels": {"mc_soft": noisy, "mc_hard": [int(v) for v in noisy], "exact": exact},
+                        "k": 1, "policy_calls": 3, "tokens": 30, "source": "mc"})  # fmt: skip
+    return records
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory) -> tuple[Path, Path, list[dict]]:
+    folder = tmp_path_factory.mktemp("eval_prm")
+    records = trajectories(8)
+    data = folder / "data"
+    data.mkdir()
+    meta = {"config": {"made_by": "tests/training/test_eval_prm.py"}, "compute": {"policy_calls": 24, "samples": 40,
+            "tokens": 240, "wall_s": 1.5}}  # fmt: skip
+    (data / "meta.json").write_text(json.dumps(meta))
+    (data / "steps.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    config = PRMConfig(data=str(data), run_dir=str(folder / "run"), total_steps=2, batch_size=4, progress=False,
+                       label="mc_soft", learning_rate=1e-3)  # fmt: skip
+    PRMTrainer(config).train()
+    return data, folder / "run/model", records
+
+
+def test_eval_prm_figures_json_plot_and_choice(setup, tmp_path, run_script):
+    data, model, records = setup
+    out, png = tmp_path / "eval.json", tmp_path / "eval.png"
+    done = run_script("scripts/eval_prm.py", "--data", str(data), "--prms", f"learned=hf:{model}",
+                      f"learned={model}", "rule", "label:mc_soft", "--choose-from", "learned", "label:mc_soft",
+                      "--bootstrap", "50", "--out", str(out), "--plot", str(png), timeout=120)  # fmt: skip
+    result = json.loads(out.read_text())
+    rows = {row["spec"]: row for row in result["prms"]}
+    steps = sum(len(r["steps"]) for r in records)
+    assert result["trajectories"] == 8 and result["steps"] == steps
+    assert rows["rule"]["roc_auc"] == 1.0 and rows["rule"]["brier"] == 0.0
+    # the learned PRM's figures are evaluate_prm's (one definition), its cost is its data's
+    expected = evaluate_prm(make_prm(f"hf:{model}"), records)
+    learned = rows[f"hf:{model}"]
+    assert learned["roc_auc"] == pytest.approx(expected["roc_auc"], abs=1e-9)
+    assert learned["brier"] == pytest.approx(expected["brier"], abs=1e-9)
+    assert [tuple(c) for c in learned["calibration"]] == [pytest.approx(c) for c in expected["calibration"]]
+    assert learned["cost"]["policy_calls"] == 24 and learned["cost"]["tokens"] == 240
+    assert learned["cost"]["method"] == "classification" and learned["cost"]["train_steps"] == 2
+    low, high = learned["roc_auc_95"]
+    assert low <= high and 0.0 <= low <= 1.0
+    # a group of two members (the same PRM twice): mean equal to each, zero spread
+    group = result["groups"]["learned"]["roc_auc"]
+    assert group["n"] == 2 and group["mean"] == pytest.approx(learned["roc_auc"]) and group["sd"] == pytest.approx(0)
+    # the data's own noisy labels: 2 of every 3 steps right
+    flipped = rows["label:mc_soft"]["brier"]
+    assert flipped == pytest.approx(sum(i % 3 == 2 for r in records for i in range(len(r["steps"]))) / steps)
+    assert result["groups"]["rule"]["target_met"] and result["chosen"]["name"] in ("learned", "label:mc_soft")
+    assert "chosen" in done.stdout and "roc_auc" in done.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_bad_prm_spec_is_one_line_and_exit_status_2(setup, run_script):
+    data, _, _ = setup
+    done = run_script("scripts/eval_prm.py", "--data", str(data), "--prms", "no/such/folder", check=False)
+    assert done.returncode == 2
+    assert "eval_prm.py: PRM 'no/such/folder': not rule, label:NAME, hf:PATH or a folder" in done.stderr
