@@ -156,19 +156,22 @@ class GRPOTrainer:
         if self.world > 1:
             self.trained = torch.nn.parallel.DistributedDataParallel(self.scorer)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate, weight_decay=0.0)
-        probe = gym.make(config.env_id, **self.env_kwargs)
+        with gym.make(config.env_id, **self.env_kwargs) as probe:  # closed before the rollout envs open (a served
+            # env's session counts against the server's cap)
+            task = getattr(probe.unwrapped, "task", None)
+            problems = split_problems(probe, config.split)
+            max_steps = getattr(probe.unwrapped, "max_steps", 10**9)
         # Rollouts hand the policy observation strings: a chat prompt takes its system prompt from the task.
-        self.policy = self._make_policy(getattr(probe.unwrapped, "task", None))
+        self.policy = self._make_policy(task)
         self.prm = make_prm(config.prm) if config.prm else None
         self.envs = self._make_vector_env(config.batch_size)
         self.rollouts: Any = RayRollouts(config) if config.rollout_workers else None
         """the Ray rollout workers (``rollout_workers``; anything with ``collect`` / ``sync`` / ``close``, such as
         :class:`~agents.integrations.ray_rollouts.LocalRollouts`); None: :func:`collect_groups` in this process"""
-        problems = split_problems(probe, config.split)
         self.num_problems = len(problems) if problems is not None else 2**31 - 1  # a procedural task: any index
         if config.train_problems:
             self.num_problems = min(self.num_problems, config.train_problems)
-        self.max_tokens = config.max_new_tokens * min(config.max_turns, getattr(probe.unwrapped, "max_steps", 10**9))
+        self.max_tokens = config.max_new_tokens * min(config.max_turns, max_steps)
         self.global_step = 0
         """training steps done (:meth:`step` calls, a resumed run's included)"""
         self.samples_seen = 0

@@ -207,6 +207,32 @@ def test_openenv_bench_runs_planners_against_the_served_env(server: Server, tmp_
         run_bench(BenchConfig(env="reason_gym/Arithmetic-v0", env_url=server.url, out=tmp_path / "x"))
 
 
+def test_openenv_grpo_trains_against_the_served_env_as_in_process(server: Server, tmp_path: Path) -> None:
+    """One GRPO step with the embedded model through ``Remote-v0`` samples the same episodes and makes the same
+    update as in-process, for the same seed."""
+    torch = pytest.importorskip("torch")
+    from agents.training.grpo import GRPOConfig, GRPOTrainer
+
+    def one_step(env_id: str, env_kwargs: dict[str, str], run: str) -> tuple[dict[str, float], list]:
+        config = GRPOConfig(
+            env_id=env_id, env_kwargs=env_kwargs, split="train", eval_problems=0, run_dir=str(tmp_path / run),
+            resume=False, device="cpu", num_threads=1, progress=False, total_steps=1, batch_size=4, group_size=2,
+            max_turns=2, max_new_tokens=16, dynamic_sampling=False, seed=3,
+        )  # fmt: skip
+        trainer = GRPOTrainer(config)
+        try:
+            metrics = trainer.step()
+        finally:
+            trainer.envs.close()  # ends the sessions
+        return metrics, [p.detach().clone() for p in trainer.model.parameters()]
+
+    served, served_weights = one_step("reason_gym/Remote-v0", {"base_url": server.url}, "served")
+    local, local_weights = one_step(GAME24, {}, "local")
+    for key in ("rewards/mean", "rewards/accuracy", "charts/tokens_sampled", "charts/steps_per_episode"):
+        assert served[key] == pytest.approx(local[key]), key
+    assert all(torch.allclose(a, b) for a, b in zip(served_weights, local_weights, strict=True))
+
+
 # ---------------------------------------------------------------------- bad inputs
 
 
