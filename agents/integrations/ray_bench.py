@@ -171,7 +171,7 @@ def ray_episodes(config: BenchConfig, todo: Sequence[Episode]) -> Iterator[Itera
             for _ in range(min(workers, len(todo))):
                 pool.start()
             try:
-                _get(pool.living[0].probe.remote(todo[0][2]))
+                ray_get(pool.living[0].probe.remote(todo[0][2]))
             except _actor_lost_errors() as error:
                 raise WorkersLostError(
                     f"the Ray actor that probes the policy died before any episode ({type(error).__name__}: "
@@ -271,7 +271,7 @@ class _Pool:
                 continue
             actor, episode = running.pop(ref)
             try:
-                record = _get(ref)
+                record = ray_get(ref)
             except lost_errors as error:
                 lost(actor, error, episode)
                 hand_out()
@@ -311,7 +311,7 @@ def _first_line(error: BaseException) -> str:
     return lines[0][:300] if lines else ""
 
 
-def _get(ref: Any) -> Any:
+def ray_get(ref: Any) -> Any:
     """``ray.get``, raising the actor's own exception (a ValueError from a bad spec) rather than Ray's wrapper."""
     import ray
     from ray.exceptions import RayTaskError

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from agents.integrations.ray_bench import CPUS_PER_WORKER, _get, ray_cluster
+from agents.integrations.ray_bench import CPUS_PER_WORKER, ray_cluster, ray_get
 from agents.training.rollouts import Episode, collect_groups
 
 if TYPE_CHECKING:
@@ -238,7 +238,7 @@ class RayRollouts:
             actor = ray.remote(num_cpus=CPUS_PER_WORKER)(RolloutWorker)
             self.workers = [actor.remote(config) for _ in range(config.rollout_workers)]
             for worker in self.workers:
-                _get(worker.ready.remote())
+                ray_get(worker.ready.remote())
         except BaseException:
             self.close()
             raise
@@ -255,7 +255,7 @@ class RayRollouts:
             return False
         weights = ray.put({name: tensor.detach().cpu() for name, tensor in model.state_dict().items()})
         for ref in [worker.load_weights.remote(weights) for worker in self.workers]:
-            _get(ref)
+            ray_get(ref)
         self._synced = key
         return True
 
@@ -292,7 +292,7 @@ class RayRollouts:
         while running:
             [done], _ = ray.wait(list(running), num_returns=1)
             worker = running.pop(done)
-            index, group, generate_s = _get(done)
+            index, group, generate_s = ray_get(done)
             groups[index] = group
             if timings is not None:
                 timings["generate_s"] = timings.get("generate_s", 0.0) + generate_s
@@ -301,11 +301,11 @@ class RayRollouts:
 
     def worker_weights(self) -> list[dict[str, torch.Tensor]]:
         """Every worker's current weights."""
-        return [_get(worker.state_dict.remote()) for worker in self.workers]
+        return [ray_get(worker.state_dict.remote()) for worker in self.workers]
 
     def groups_played(self) -> list[int]:
         """Groups each worker played so far."""
-        return [_get(worker.played.remote()) for worker in self.workers]
+        return [ray_get(worker.played.remote()) for worker in self.workers]
 
     def close(self) -> None:
         """Ends the workers, and the cluster if it was started for them."""
