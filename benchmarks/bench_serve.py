@@ -79,6 +79,8 @@ def first_moves() -> list[str]:
 
 
 MOVES = first_moves()
+REJECTED_AND_WRONG = ("not a step", "1 + 1 = 3", "Answer: 1 + 1")
+"""The rest of each episode after its legal first step: two rejected steps and a wrong answer."""
 
 
 def episodes(steps: int, seed: int = 0) -> Iterator[tuple[dict[str, Any], list[str]]]:
@@ -87,7 +89,7 @@ def episodes(steps: int, seed: int = 0) -> Iterator[tuple[dict[str, Any], list[s
     index = seed % 100
     left = steps
     while left > 0:
-        actions = [MOVES[index], "not a step", "1 + 1 = 3", "Answer: 1 + 1"][:left]
+        actions = [MOVES[index], *REJECTED_AND_WRONG][:left]
         yield {"seed": seed, "options": {"index": index, "split": "test"}}, actions
         left -= len(actions)
         index = (index + 1) % 100
@@ -260,14 +262,12 @@ def anchor_target(env_dir: Path, url: str, pid: int) -> Target:
     finally:
         sys.path.remove(str(env_dir.parent))
     env = module.EchoEnvironment()
-    actions: dict[str, Any] = {}
+    actions: dict[str, Any] = {}  # every action of the workload, built before timing (ours takes the string)
 
     def step(text: str) -> Any:
         return env.step(actions[text])
 
-    for reset_kwargs, texts in episodes(400):
-        del reset_kwargs
-        actions.update({text: models.EchoAction(message=text) for text in texts})
+    actions.update({text: models.EchoAction(message=text) for text in (*MOVES, *REJECTED_AND_WRONG)})
     return Target(
         "anchor",
         url,
