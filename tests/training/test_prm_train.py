@@ -4,6 +4,7 @@ wrong-kind checkpoints, load-back through make_prm equal to training-time scores
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -27,6 +28,8 @@ from reason_gym.envs.game24 import Game24Env
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV_ID = "reason_gym/Game24-v0"
+QUESTION = "Game of 24: use each number once with + - * / to reach 24.\nInput: 4 9 10 13"
+STEPS = ["13 - 9 = 4 (left: 4 4 10)", "10 - 4 = 6 (left: 4 6)", "4 * 6 = 24 (left: 24)"]
 
 
 def game24_records(count: int, split: str = "train", seed: int = 0, keep_solvable: float = 0.6) -> list[dict]:
@@ -231,6 +234,21 @@ def test_a_saved_prm_of_the_wrong_kind_or_tokenizer_is_refused_naming_both(data,
     with pytest.raises(ValueError, match=r"tokenizer \(vocab 105 sha256:\w+\) is not the one this PRM was trained "
                                          r"with \(vocab 50257 sha256:0123456789abcdef"):  # fmt: skip
         make_prm(f"hf:{output}")
+
+
+def test_make_prm_reads_models_without_training_json_by_their_architecture(tmp_path, random_model, char_tokenizer):
+    from transformers import LlamaForTokenClassification
+
+    random_model.save_pretrained(tmp_path / "lm")
+    char_tokenizer.save_pretrained(tmp_path / "lm")
+    loaded = make_prm(f"hf:{tmp_path / 'lm'}")  # a causal LM: Math-Shepherd's good token, as before
+    expected = HFStepScorer(random_model, char_tokenizer)(QUESTION, STEPS)
+    assert loaded.mode == "token" and loaded(QUESTION, STEPS) == pytest.approx(expected, abs=1e-6)
+    config = copy.deepcopy(random_model.config)
+    config.num_labels = 1
+    LlamaForTokenClassification(config).save_pretrained(tmp_path / "head")  # a value head
+    char_tokenizer.save_pretrained(tmp_path / "head")
+    assert make_prm(f"hf:{tmp_path / 'head'}").mode == "value"
 
 
 @pytest.mark.parametrize("head", ["value", "token"])
