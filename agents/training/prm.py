@@ -449,6 +449,8 @@ class PRMTrainer:
                 self.checkpoints.save(self.global_step, model=self.nets, optimizer=self.optimizer, config=config)
         bar.close()
         writer.close()
+        if not metrics:  # resumed after the last step (killed while saving the model): evaluate it again
+            metrics = {f"eval/{k}": v for k, v in self.evaluate().items() if k in ("roc_auc", "brier")}
         metrics["time/train_s"] = time.perf_counter() - started
         self.save(metrics)
         return metrics

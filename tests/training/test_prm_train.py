@@ -152,6 +152,9 @@ def test_a_stopped_run_resumes_exactly(data, tmp_path):
         assert straight.proposals == resumed.proposals
         for (name, a), b in zip(straight.nets.state_dict().items(), resumed.nets.state_dict().values(), strict=True):
             assert torch.equal(a, b), name
+    again = PRMTrainer(config(data, tmp_path / "straight-td", **overrides))  # killed while saving the model, say
+    assert again.global_step == 4 and "time/train_s" in again.train()
+    assert (tmp_path / "straight-td/run/model/training.json").exists()
 
 
 def test_proposals_killed_mid_way_are_taken_up_where_they_stopped(data, tmp_path, monkeypatch):
@@ -244,9 +247,9 @@ def test_make_prm_reads_models_without_training_json_by_their_architecture(tmp_p
     loaded = make_prm(f"hf:{tmp_path / 'lm'}")  # a causal LM: Math-Shepherd's good token, as before
     expected = HFStepScorer(random_model, char_tokenizer)(QUESTION, STEPS)
     assert loaded.mode == "token" and loaded(QUESTION, STEPS) == pytest.approx(expected, abs=1e-6)
-    config = copy.deepcopy(random_model.config)
-    config.num_labels = 1
-    LlamaForTokenClassification(config).save_pretrained(tmp_path / "head")  # a value head
+    head_config = copy.deepcopy(random_model.config)
+    head_config.num_labels = 1
+    LlamaForTokenClassification(head_config).save_pretrained(tmp_path / "head")  # a value head
     char_tokenizer.save_pretrained(tmp_path / "head")
     assert make_prm(f"hf:{tmp_path / 'head'}").mode == "value"
 
