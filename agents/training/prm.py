@@ -209,10 +209,7 @@ def make_proposals(
 
 def load_backbone(config: PRMConfig, device: str) -> tuple[Any, Any]:
     """The model to train and its tokenizer: a token-classification model as it is, a causal LM with a new one-label
-    value head (``head=value``) or as it is (``head=token``).
-
-    Raises:
-        ValueError: ``head=token`` on a model that has no language-model head.
+    value head (``head=value``) or as it is (``head=token``; a ValueError for a model without a language-model head).
     """
     from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 
@@ -460,15 +457,9 @@ class PRMTrainer:
         output = Path(self.config.output_dir or self.run_dir / "model")
         self.model.save_pretrained(output)
         self.tokenizer.save_pretrained(output)
-        info = {
-            "prm": self.options | {"tokenizer": tokenizer_fingerprint(self.tokenizer)},
-            "config": asdict(self.config),
-            "data_meta": self.meta,
-            "commit": _commit(),
-            "steps": self.global_step,
-            "metrics": metrics,
-            "proposal_cost": self.proposal_cost,
-        }
+        prm = self.options | {"tokenizer": tokenizer_fingerprint(self.tokenizer)}  # how make_prm reads it back
+        info = {"prm": prm, "config": asdict(self.config), "data_meta": self.meta, "commit": _commit(),
+                "steps": self.global_step, "metrics": metrics, "proposal_cost": self.proposal_cost}  # fmt: skip
         write_atomic(output / "training.json", json.dumps(info, indent=1) + "\n")
         return output
 
