@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from reason_gym.checkers.numbers import AST_OPERATORS, LITERAL_PATTERN, Number, apply, parse_literal
+from reason_gym.parse import parse_python
 
 __all__ = [  # Number, apply and parse_number (parse_literal) are defined in reason_gym.checkers.numbers
     "MAX_ANSWER_CHARS",
@@ -279,7 +280,7 @@ def judge_answer(text: str, numbers: Sequence[int], target: int = 24) -> AnswerV
     if not _ANSWER_CHARS.fullmatch(expression):
         return AnswerVerdict(False, None, "only digits, + - * / and parentheses are allowed")
     try:
-        tree = ast.parse(expression.strip(), mode="eval")
+        tree = parse_python(expression.strip(), mode="eval")
         used: list[int] = []
         value = _evaluate(tree.body, used)
     except _Rejected as rejected:

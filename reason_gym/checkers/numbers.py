@@ -48,6 +48,8 @@ from collections.abc import Callable
 from fractions import Fraction
 from functools import lru_cache
 
+from reason_gym.parse import parse_python
+
 Number = int | Fraction
 """An exact number: an ``int`` whenever the value is whole (ints are ~30x faster than Fractions), else a Fraction."""
 
@@ -288,7 +290,7 @@ def _walk(node: ast.AST, source: str, variable: str | None) -> Linear:
 def _parse(expression: str, variable: str | None) -> Linear | None:
     """Parses whitelisted, normalised text; memoised, as rollouts repeat the same expressions."""
     try:
-        tree = ast.parse(expression, mode="eval")
+        tree = parse_python(expression, mode="eval")
         return _walk(tree.body, expression, variable)
     except (_Rejected, SyntaxError, ValueError, RecursionError, MemoryError):
         return None

@@ -19,6 +19,7 @@ import doctest
 import re
 from collections.abc import Sequence
 
+from reason_gym.parse import parse_python
 from reason_gym.sandbox.suite import Statement, TestSuite, rewrite_asserts
 
 _FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:^[ \t]*```|\Z)", re.S | re.M)
@@ -48,7 +49,7 @@ def extract_code(text: str) -> str:
 def defines(source: str, name: str) -> bool:
     """Whether ``source`` parses and binds ``name`` at its top level (a def, a class, an assignment, an import)."""
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return False
     for node in tree.body:
@@ -85,7 +86,7 @@ def _asserts(node: ast.AST) -> bool:
 
 def _parses(source: str) -> bool:
     try:
-        ast.parse(source)
+        parse_python(source)
     except (SyntaxError, ValueError):
         return False
     return True
@@ -102,7 +103,7 @@ def humaneval_tests(prompt: str, test: str, entry_point: str) -> TestSuite:
         ValueError: ``test`` is not valid Python.
     """
     try:
-        tree = ast.parse(test)
+        tree = parse_python(test)
     except SyntaxError as error:
         raise ValueError(f"the test code does not parse: {error}") from None
     setup = tuple(part for part in (prompt, test) if part.strip() and _parses(part))
@@ -149,7 +150,7 @@ def mbpp_entry_point(test_list: Sequence[str]) -> str:
     called = []
     for test in test_list:
         try:
-            tree = ast.parse(test)
+            tree = parse_python(test)
         except SyntaxError:
             continue
         called += [n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
@@ -169,7 +170,7 @@ def _one_line(source: str, limit: int = 200) -> str:
 
 def _entry_docstring(prompt: str, entry_point: str) -> str:
     try:
-        tree = ast.parse(prompt)
+        tree = parse_python(prompt)
     except SyntaxError:
         return ""
     for node in ast.walk(tree):
@@ -191,7 +192,7 @@ def _doctest_examples(docstring: str, entry_point: str) -> list[Statement]:
                 statements.append(Statement(source, _one_line(f">>> {source}"), test=False))
             continue
         try:
-            ast.parse(source, mode="eval")
+            parse_python(source, mode="eval")
         except SyntaxError:
             continue
         if entry_point in source:
@@ -208,7 +209,7 @@ def _arrow_example(line: str, entry_point: str) -> Statement | None:
     for end in (i for i, c in enumerate(line) if c == ")"):
         call = line[: end + 1]
         try:
-            node = ast.parse(call, mode="eval").body
+            node = parse_python(call, mode="eval").body
             if not isinstance(node, ast.Call) or node.keywords:
                 continue
             for argument in node.args:  # literal arguments only: ``is_happy(a)`` in a docstring means "a"

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from reason_gym.checkers.program_tests import defines, extract_code
 from reason_gym.core import CHARSET, AnswerOutcome, EpisodeState, ReasoningEnv, StepOutcome
+from reason_gym.parse import parse_python
 from reason_gym.sandbox import Limits, RunResult, Sandbox, TestSuite, default_sandbox
 from reason_gym.tasks import DatasetEnv
 
@@ -73,7 +74,7 @@ def format_program_step(prefix: str, code: str, report: str, limit: int) -> str:
 def defines_something(code: str) -> bool:
     """Whether ``code`` parses on its own and defines a function or class at its top level (a whole program)."""
     try:
-        tree = ast.parse(code)
+        tree = parse_python(code)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return False
     return any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for node in tree.body)

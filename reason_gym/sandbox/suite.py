@@ -25,6 +25,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from reason_gym.parse import parse_python
+
 _OPERATORS = {
     ast.Eq: "==",
     ast.NotEq: "!=",
@@ -75,7 +77,7 @@ def rewrite_asserts(source: str) -> str:
     Raises:
         SyntaxError: ``source`` is not valid Python.
     """
-    tree = ast.parse(source)
+    tree = parse_python(source)
     if not any(isinstance(node, ast.Assert) for node in ast.walk(tree)):
         return source
     return ast.unparse(ast.fix_missing_locations(_RewriteAsserts().visit(tree)))
@@ -164,7 +166,7 @@ def _parsed(sources: Iterable[str]) -> list[ast.Module]:
     trees = []
     for source in sources:
         try:
-            trees.append(ast.parse(source))
+            trees.append(parse_python(source))
         except (SyntaxError, ValueError):
             continue
     return trees
