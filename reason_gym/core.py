@@ -347,18 +347,22 @@ class ReasoningEnv(gym.Env[str, str]):
         Options:
             ``{"index": i}`` or ``{"index": i, "split": s}``: the i-th problem of the split, in file order;
             ``{"split": s}``: a random problem of that split;
-            ``{"problem": record}``: a problem given in the task's own record format.
+            ``{"problem": record}``: a problem given in the task's own record format;
+            with ``"hint": True``, the question ends with the problem's reference answer (:meth:`reference_answer`;
+            a ValueError where it has none): STaR's rationalization generates steps conditioned on it.
         """
         super().reset(seed=seed)
         options = dict(options or {})
-        reject_unknown("reset option", options, ("index", "split", "problem"))
+        reject_unknown("reset option", options, ("index", "split", "problem", "hint"))
+        if not isinstance(hint := options.pop("hint", False), bool):
+            raise ValueError(f"the 'hint' option is True or False, got {hint!r}")
         if "problem" in options:
             if len(options) > 1:
                 raise ValueError("the 'problem' option cannot be combined with 'index' or 'split'")
             problem = self._validate_problem(options["problem"])
         else:
             problem = self._choose_problem(options.get("index"), options.get("split"))
-        self._state = self._initial_state(problem)
+        self._state = self._initial_state(problem, hint)
         self._last_reward = None
         return self._state.observation, {"problem_id": self._state.problem_id}
 
@@ -370,8 +374,12 @@ class ReasoningEnv(gym.Env[str, str]):
         self._last_reward = None
         return self._state.observation
 
-    def _initial_state(self, problem: Mapping[str, Any]) -> EpisodeState:
+    def _initial_state(self, problem: Mapping[str, Any], hint: bool = False) -> EpisodeState:
         question = clean_text(self._question(problem), self.charset)
+        if hint:  # on the question's last line, so a fixed number of question lines stays fixed
+            if (reference := self.reference_answer(problem)) is None:
+                raise ValueError(f"{self.task.name} problems have no reference answer to hint at")
+            question += clean_text(f" (Hint: the answer is {reference}.)", self.charset)
         if len(question) > self.max_question_chars:
             raise ValueError(f"the question is longer than {self.max_question_chars} characters")
         return EpisodeState(
@@ -581,6 +589,11 @@ class ReasoningEnv(gym.Env[str, str]):
 
     def _question(self, problem: Mapping[str, Any]) -> str:
         raise NotImplementedError
+
+    def reference_answer(self, problem: Mapping[str, Any]) -> str | None:
+        """The text of a correct answer to ``problem`` (what follows ``Answer:``), or None for tasks without one
+        (many answers are right, or the judge runs tests)."""
+        return None
 
     def _problem_id(self, problem: Mapping[str, Any]) -> str:
         raise NotImplementedError

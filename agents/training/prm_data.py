@@ -18,9 +18,10 @@ A problem whose trajectory has no step to label (star mode: no verified solution
 the step limit) gets no record: it is listed in ``meta.json`` under ``unlabelled``, with the reason and its cost, and
 counts as done when a run resumes.
 
-Rationalization (steps generated with the answer as a hint) is not offered: no env exposes its gold answer as data
-(``TaskSpec`` has no such field, and the problem records keep it under task-private keys, or, for the Game24, have
-none), and ``agents`` does not parse task text.
+With ``rationalize`` (star mode), a problem none of the attempts solves gets STaR's rationalization: solutions
+sampled with the reference answer hinted in the question (the env's reset option ``hint=True``, on tasks whose env
+has a :meth:`~reason_gym.core.ReasoningEnv.reference_answer`), whose steps are kept only if the policy, from them in
+the unhinted episode, reaches a verified answer (``source: "rationalized"``).
 
 **Validation problems** are held out of the split by a fixed rule on the problem's id, not its position:
 :data:`VAL_RULE`. ``part="train"`` (the default) labels the other problems, ``part="val"`` the held-out ones (for
@@ -105,6 +106,11 @@ class LabelConfig:
     the env verifies"""
     attempts: int = 4
     """star mode: solutions sampled per problem"""
+    rationalize: bool = False
+    """star mode: for a problem none of the attempts solves, sample `attempts` more with the reference answer
+    hinted in the question (the env's reset option hint=True), and keep a hinted solution's steps only if the policy,
+    from those steps in the unhinted episode, reaches a verified answer in one of `attempts` tries (STaR's
+    rationalization); needs a task with reference answers (Arithmetic, GSM8K, MATH; not the Game of 24)"""
     k: int = 4
     """completions (rollouts to the end with the policy) from the state after each step"""
     policy: str = "tiny"
@@ -138,6 +144,8 @@ class LabelConfig:
                 raise ValueError(f"{name} must be an int >= 1, got {getattr(self, name)!r}")
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.rationalize and self.mode != "star":
+            raise ValueError("--rationalize is a STaR option: pass --mode star with it")
 
     def identity(self) -> dict[str, Any]:
         """The settings the labels depend on: a resumed run must have the same."""
@@ -215,9 +223,14 @@ class Labeller:
         )
         kept: list[tuple[int, Played]] = []  # (position in problems, trajectory)
         unlabelled = []
+        chosen = [
+            mine[0] if config.mode == "mc" else next((t for t in mine if t.correct), None)
+            for mine in (tries[p * attempts : (p + 1) * attempts] for p in range(len(problems)))
+        ]
+        unsolved = [p for p, keep in enumerate(chosen) if keep is None]
+        rationalized = self.rationalize(problems, roots, unsolved) if config.rationalize and unsolved else {}
         for p, (index, problem_id) in enumerate(problems):
-            mine = tries[p * attempts : (p + 1) * attempts]
-            keep = mine[0] if config.mode == "mc" else next((t for t in mine if t.correct), None)
+            keep = chosen[p] or rationalized.get(p)
             if keep is not None and keep.path:
                 kept.append((p, keep))
             else:
@@ -260,10 +273,58 @@ class Labeller:
                     },
                     "k": config.k,
                     **_cost(self.costs[index]),
-                    "source": config.mode,
+                    "source": "rationalized" if p in rationalized else config.mode,
                 }
             )
         return records, unlabelled
+
+    def rationalize(
+        self, problems: Sequence[tuple[int, str]], roots: Sequence[EpisodeState], unsolved: Sequence[int]
+    ) -> dict[int, Played]:
+        """STaR's rationalization for the ``unsolved`` problems (positions in ``problems``): ``attempts`` hinted
+        solutions each; a verified one's steps (its answer line left out) are replayed in the unhinted episode, and
+        kept, with the policy's own ending, if one of ``attempts`` unhinted completions from there is verified."""
+        config, attempts = self.config, self.config.attempts
+        hinted = []
+        for p in unsolved:
+            self.env.reset(options={"index": problems[p][0], "split": config.split, "hint": True})
+            hinted.append(self.env.get_state())
+        owners = [problems[p][0] for p in unsolved for _ in range(attempts)]
+        tries = self.play([state for state in hinted for _ in range(attempts)], owners)
+        rationales: dict[int, list[EpisodeState]] = {}  # unhinted states after each hinted step
+        for u, p in enumerate(unsolved):
+            solved = next((t for t in tries[u * attempts : (u + 1) * attempts] if t.correct), None)
+            if solved is not None and (path := self.replay(roots[p], solved.path[-1].steps[:-1])) is not None:
+                rationales[p] = path
+        if not rationales:
+            return {}
+        starts = [(path[-1] if path else roots[p]) for p, path in rationales.items()]
+        ends = self.play(
+            [start for start in starts for _ in range(attempts)],
+            [problems[p][0] for p in rationales for _ in range(attempts)],
+        )
+        kept = {}
+        for r, (p, path) in enumerate(rationales.items()):
+            ending = next((e for e in ends[r * attempts : (r + 1) * attempts] if e.correct), None)
+            if ending is not None:
+                kept[p] = Played([*path, *ending.path], True)
+        return kept
+
+    def replay(self, root: EpisodeState, steps: Sequence[str]) -> list[EpisodeState] | None:
+        """The states after each of ``steps`` played from ``root``, or None if the env rejects one or the episode
+        ends before the last."""
+        self.env.set_state(root)
+        path = []
+        for step in steps:
+            if self.env.get_state().done:
+                return None
+            self.env.step(step)
+            self.budget.charge_env_steps()
+            state = self.env.get_state()
+            if len(state.steps) == len(root.steps) + len(path):  # rejected: nothing changed
+                return None
+            path.append(state)
+        return path
 
 
 def _cost(budget: Budget) -> dict[str, int]:
@@ -324,6 +385,8 @@ def label_steps(config: LabelConfig, policy: Policy | None = None) -> dict[str, 
 
     env: ReasoningEnv = gym.make(config.env, split=config.split, **config.env_kwargs).unwrapped  # type: ignore[assignment]
     problems, held_out = select_problems(env, config.split, config.part, config.val_fraction, config.problems)
+    if config.rationalize and problems:  # a task without reference answers says so now, before any work
+        env.reset(options={"index": problems[0][0], "split": config.split, "hint": True})
     ids = dict(problems)
     for record in records:
         if record["index"] in ids and record["problem_id"] != ids[record["index"]]:

@@ -32,6 +32,7 @@ from reason_gym.core import (
     check_index,
     reject_unknown,
 )
+from reason_gym.parse import parse_python
 
 KINDS = ("expression", "linear")
 MAX_OPERATIONS = 12
@@ -172,7 +173,7 @@ def parse_tree(text: str, *, unknown: bool) -> Tree:
     if not unknown and "x" in source:
         raise ValueError(f"an expression problem has no unknown: {text!r}")
     try:
-        return _to_tree(ast.parse(source, mode="eval").body, source)
+        return _to_tree(parse_python(source, mode="eval").body, source)
     except (SyntaxError, RecursionError, MemoryError):
         raise ValueError(f"cannot read {text!r} as arithmetic") from None
 
@@ -511,6 +512,9 @@ class ArithmeticEnv(ReasoningEnv):
 
     def _problem_id(self, problem: Mapping[str, Any]) -> str:
         return problem_id(problem)
+
+    def reference_answer(self, problem: Mapping[str, Any]) -> str:
+        return str(problem["answer"])  # an int or a Fraction: 7, -7/2
 
     # ------------------------------------------------------------------ dynamics
 

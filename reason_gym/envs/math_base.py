@@ -88,6 +88,9 @@ class MathReasoningEnv(DatasetEnv):
     def _question(self, problem: Mapping[str, Any]) -> str:
         return normalize_spaces(problem[self.question_key])
 
+    def reference_answer(self, problem: Mapping[str, Any]) -> str:
+        return problem["gold"]
+
     def _problem_id(self, problem: Mapping[str, Any]) -> str:
         """``<name>/<split>/<row>`` for problems of a split (kept when such a problem is injected again), else
         ``<name>/injected/<hash of the question and the reference answer>``."""

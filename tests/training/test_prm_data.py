@@ -193,6 +193,52 @@ def test_star_keeps_only_verified_solutions_and_lists_the_unsolved_as_unlabelled
     assert again.calls == 0 and load_step_data(tmp_path) == records  # nothing relabelled, unsolved ones included
 
 
+class HintedSolver:
+    """Arithmetic: with the answer hinted in the question, the problem's solution trace; without, a wrong answer at
+    the start, and from any later state of the trace the rest of it (``unaided_finish=False``: a wrong answer)."""
+
+    takes_episode_states = True
+
+    def __init__(self, unaided_finish: bool = True) -> None:
+        self.unaided_finish = unaided_finish
+        self.hinted_states = 0
+
+    def propose(self, states, n=1, *, temperature=None):
+        out = []
+        for state in states:
+            trace, hinted = solution_trace(state.problem), "(Hint: the answer is" in state.question
+            self.hinted_states += hinted
+            step = trace[len(state.steps)] if hinted or (state.steps and self.unaided_finish) else "Answer: 1000"
+            out.append([Candidate(step, num_tokens=len(step))] * n)
+        return out
+
+
+def test_rationalization_keeps_hinted_steps_only_when_the_policy_then_finishes_unaided(tmp_path):
+    settings = dict(env=ARITHMETIC, env_kwargs={"num_operations": 2}, mode="star", attempts=2, k=1, problems=3)
+    policy = HintedSolver()
+    meta = label_steps(config(tmp_path / "kept", rationalize=True, **settings), policy)
+    records = load_step_data(tmp_path / "kept")
+    assert [r["source"] for r in records] == ["rationalized"] * 3 and policy.hinted_states > 0
+    for record in records:  # the hinted steps, then the policy's own unaided answer, in the unhinted episode
+        assert "Hint" not in record["question"] and record["outcome"] == 1
+        env = gym.make(ARITHMETIC, num_operations=2).unwrapped
+        env.reset(options={"index": record["index"], "split": "train"})
+        assert record["steps"] == solution_trace(env.get_state().problem)
+    assert meta["counts"]["by_source"] == {"rationalized": 3} and not meta["unlabelled"]
+
+    meta = label_steps(config(tmp_path / "dropped", rationalize=True, **settings), HintedSolver(unaided_finish=False))
+    assert load_step_data(tmp_path / "dropped") == []
+    assert [u["reason"] for u in meta["unlabelled"]] == ["no verified solution"] * 3
+
+    plain = label_steps(config(tmp_path / "plain", **settings), HintedSolver())  # STaR alone solves none
+    assert plain["counts"]["trajectories"] == 0
+
+    game24 = SolvingPolicy()
+    with pytest.raises(ValueError, match="game24 problems have no reference answer"):
+        label_steps(config(tmp_path / "game24", mode="star", rationalize=True), game24)
+    assert game24.calls == 0
+
+
 def test_a_trajectory_without_an_accepted_step_is_listed_not_written(tmp_path):
     policy = ScriptedPolicy({}, default=["not a step"])  # every action rejected until the step limit (10)
     meta = label_steps(config(tmp_path, problems=2), policy)
@@ -283,6 +329,7 @@ def test_the_validation_hold_out_is_deterministic_disjoint_and_recorded(tmp_path
         ({"val_fraction": 1.0}, r"val_fraction must be in \[0, 1\)"),
         ({"part": "val", "val_fraction": 0.0}, "and > 0 for --part val"),
         ({"env_kwargs": {"split": "test"}}, "pass the split with --split"),
+        ({"rationalize": True}, "pass --mode star"),
     ],
 )
 def test_bad_settings_are_refused(tmp_path, overrides, message):
