@@ -294,6 +294,7 @@ class PRMTrainer:
         self.state = None
         if config.resume and self.checkpoints.exists():  # first: a run that cannot resume fails before any work
             self.state = self.checkpoints.read(config, (), map_location=self.device)
+            self._check_kind(self.state)
         records, self.meta = read_step_data(config.data)
         self.records = [r for r in records if r["steps"]]  # a trajectory of rejected actions only has no target
         if config.method == "classification" and any(r["labels"].get(config.label) is None for r in self.records):
@@ -325,31 +326,30 @@ class PRMTrainer:
         )
         self.global_step = 0
         if self.state is not None:
-            self._check_kind(self.state)
+            self._check_kind(self.state, self.nets)
             self.global_step, _ = self.checkpoints.restore(self.state, model=self.nets, optimizer=self.optimizer)
             for group in self.optimizer.param_groups:  # a resumed run may lower the learning rate (after a NaN)
                 group["lr"] = config.learning_rate
 
-    def _check_kind(self, state: dict[str, Any]) -> None:
-        """Refuses a checkpoint of another PRM: another head or backbone, other weights (another tokenizer's
-        embeddings, a causal LM where a value head is expected), or other settings; the message names both."""
-        saved, mine = state["config"], asdict(self.config)
+    def _check_kind(self, state: dict[str, Any], nets: torch.nn.Module | None = None) -> None:
+        """Refuses a checkpoint of another PRM, naming both: another head, method or backbone, other settings, or
+        (given ``nets``) other weights than theirs (another tokenizer's embeddings, a causal LM for a value head)."""
+        saved, mine, path = state["config"], asdict(self.config), self.checkpoints.path
         kind = "{head}-head {method} PRM of {backbone}"
         if any(saved.get(k) != mine[k] for k in ("head", "method", "backbone")):
-            raise CheckpointError(f"{self.checkpoints.path} holds a {kind.format(**saved)}, this run trains a "
-                                  f"{kind.format(**mine)}: pass --no-resume or another --run-dir")  # fmt: skip
-        theirs = {k: tuple(v.shape) for k, v in state["model"].items()}
-        ours = {k: tuple(v.shape) for k, v in self.nets.state_dict().items()}
-        if theirs != ours:
-            key = sorted(set(theirs) ^ set(ours)) or [k for k in ours if theirs[k] != ours[k]]
-            raise CheckpointError(
-                f"{self.checkpoints.path} holds other weights than {self.config.backbone}'s PRM (another tokenizer or "
-                f"head): {key[0]} is {theirs.get(key[0], 'absent')} there, {ours.get(key[0], 'absent')} here"
-            )
+            raise CheckpointError(f"{path} holds a {kind.format(**saved)}, this run trains a {kind.format(**mine)}: "
+                                  "pass --no-resume or another --run-dir")  # fmt: skip
         changed = [f"{k}: {saved.get(k)!r} there, {mine[k]!r} here" for k in SAME if saved.get(k) != mine[k]]
         if changed:
-            raise CheckpointError(f"{self.checkpoints.path} was trained with other settings ({'; '.join(changed)}): "
-                                  "pass --no-resume to start over")  # fmt: skip
+            raise CheckpointError(f"{path} was trained with other settings ({'; '.join(changed)}): pass --no-resume")
+        theirs = {k: tuple(v.shape) for k, v in state["model"].items()}
+        ours = {k: tuple(v.shape) for k, v in nets.state_dict().items()} if nets is not None else theirs
+        if theirs != ours:
+            key = (sorted(set(theirs) ^ set(ours)) or [k for k in ours if theirs[k] != ours[k]])[0]
+            raise CheckpointError(
+                f"{path} holds other weights than {self.config.backbone}'s PRM (another tokenizer or head): {key} "
+                f"is {theirs.get(key, 'absent')} there, {ours.get(key, 'absent')} here"
+            )
 
     def targets(self, rows: Sequence[int]) -> list[torch.Tensor]:
         """The targets of every step of the trajectories ``rows``: labels, or TD targets from the target network."""

@@ -208,14 +208,17 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(data, tmp_p
     assert not (tmp_path / "run/model").exists()
 
 
-def test_a_checkpoint_of_another_kind_is_refused_naming_both(data, tmp_path, char_tokenizer):
+def test_a_checkpoint_of_another_kind_is_refused_naming_both(data, tmp_path, monkeypatch):
     PRMTrainer(config(data, tmp_path, total_steps=2)).train()
+    real = prm_training.load_backbone
+    monkeypatch.setattr(prm_training, "load_backbone", lambda *a: pytest.fail("refused only after loading a model"))
     with pytest.raises(CheckpointError, match=r"holds a value-head classification PRM of tiny, this run trains a "
                                               r"token-head classification PRM of tiny"):  # fmt: skip
         PRMTrainer(config(data, tmp_path, head="token"))
     with pytest.raises(CheckpointError, match=r"other settings \(label: 'exact' there, 'mc_soft' here\)"):
         PRMTrainer(config(data, tmp_path, label="mc_soft"))
     # The same config over a checkpoint of other weights (a causal LM's, with no value head)
+    monkeypatch.setattr(prm_training, "load_backbone", real)
     state = torch.load(tmp_path / "run/checkpoint.pt", weights_only=False)
     state["model"] = {k: v for k, v in state["model"].items() if not k.startswith("prm.score")}
     state["model"]["prm.lm_head.weight"] = state["model"]["prm.model.embed_tokens.weight"]
