@@ -164,8 +164,9 @@ class GRPOTrainer:
         # Rollouts hand the policy observation strings: a chat prompt takes its system prompt from the task.
         self.policy = self._make_policy(task)
         self.prm = make_prm(config.prm) if config.prm else None
-        self.envs = self._make_vector_env(config.batch_size)
         self.rollouts: Any = RayRollouts(config) if config.rollout_workers else None
+        # the rollout envs of this process (the Ray workers build their own)
+        self.envs = None if self.rollouts is not None else self._make_vector_env(config.batch_size)
         """the Ray rollout workers (``rollout_workers``; anything with ``collect`` / ``sync`` / ``close``, such as
         :class:`~agents.integrations.ray_rollouts.LocalRollouts`); None: :func:`collect_groups` in this process"""
         self.num_problems = len(problems) if problems is not None else 2**31 - 1  # a procedural task: any index
