@@ -34,7 +34,7 @@ import os
 import socket
 import warnings
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
@@ -166,7 +166,7 @@ def ray_episodes(config: BenchConfig, todo: Sequence[Episode]) -> Iterator[Itera
     with ray_cluster():
         workers = config.ray_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         actor_class = ray.remote(num_cpus=CPUS_PER_WORKER)(EpisodeWorker)
-        pool = _Pool(lambda: actor_class.remote(config))
+        pool = RetryingPool(lambda: actor_class.remote(config))
         try:
             for _ in range(min(workers, len(todo))):
                 pool.start()
@@ -183,11 +183,13 @@ def ray_episodes(config: BenchConfig, todo: Sequence[Episode]) -> Iterator[Itera
             pool.kill()
 
 
-class _Pool:
-    """The actors of one run: hands out episodes, replaces the actors that die, and hands back each record once."""
+class RetryingPool:
+    """The actors of one run: hands out work items (``actor.play.remote(item)``: bench episodes, labelling
+    batches), replaces the actors that die, replays the items they held, and hands back each result once."""
 
-    def __init__(self, make_actor: Callable[[], Any]) -> None:
+    def __init__(self, make_actor: Callable[[], Any], noun: str = "episode") -> None:
         self.make_actor = make_actor
+        self.noun = noun  # what an item is called in errors and warnings
         self.living: list[Any] = []  # every actor not known dead, started or starting
         self.every: list[Any] = []  # every actor made, to kill at the end
         self.replaced = 0
@@ -199,18 +201,18 @@ class _Pool:
         self.every.append(actor)
         return actor
 
-    def play(self, todo: Sequence[Episode]) -> Iterator[dict[str, Any]]:
-        """Keeps every living actor busy with one episode at a time; yields each record as it comes back."""
+    def play(self, todo: Sequence[Hashable]) -> Iterator[Any]:
+        """Keeps every living actor busy with one item at a time; yields each result as it comes back."""
         import ray
 
         lost_errors = _actor_lost_errors()
         queue, idle = deque(todo), list(self.living)
-        running: dict[Any, tuple[Any, Episode]] = {}  # a play call: its actor and episode
+        running: dict[Any, tuple[Any, Hashable]] = {}  # a play call: its actor and item
         starting: dict[Any, Any] = {}  # the readiness call of a replacement: its actor
-        tries: Counter[Episode] = Counter()
+        tries: Counter[Hashable] = Counter()
         limit = REPLACEMENTS_PER_WORKER * len(self.living)
 
-        def lost(actor: Any, error: Exception, episode: Episode | None = None) -> None:
+        def lost(actor: Any, error: Exception, episode: Hashable | None = None) -> None:
             self.living.remove(actor)
             ray.kill(actor)  # an actor only unreachable for now must not come back holding resources
             self.deaths.append(f"{type(error).__name__}: {_first_line(error)}")
@@ -218,8 +220,8 @@ class _Pool:
                 tries[episode] += 1
                 if tries[episode] >= MAX_EPISODE_TRIES:
                     raise WorkersLostError(
-                        f"episode {episode} lost its Ray actor {tries[episode]} times (it may be what kills them, "
-                        f"e.g. out of memory); last: {self.deaths[-1]}. The episodes played so far are written: "
+                        f"{self.noun} {episode} lost its Ray actor {tries[episode]} times (it may be what kills them, "
+                        f"e.g. out of memory); last: {self.deaths[-1]}. The {self.noun}s done so far are written: "
                         "rerun the command to resume the rest"
                     )
                 queue.appendleft(episode)
@@ -232,11 +234,11 @@ class _Pool:
                 raise WorkersLostError(
                     f"every Ray actor died ({len(self.deaths)} deaths, {self.replaced} replacements, the most "
                     f"allowed for {limit // REPLACEMENTS_PER_WORKER} workers); last: {self.deaths[-1]}. The "
-                    "episodes played so far are written: rerun the command to resume the rest"
+                    f"{self.noun}s done so far are written: rerun the command to resume the rest"
                 )
             warnings.warn(
                 f"a Ray actor died ({self.deaths[-1]})"
-                + (f"; its episode {episode} is played again" if episode is not None else "")
+                + (f"; its {self.noun} {episode} is played again" if episode is not None else "")
                 + (f"; started a replacement ({self.replaced} of {limit})" if replacing else ""),
                 WorkerLostWarning,
                 stacklevel=3,
@@ -256,7 +258,7 @@ class _Pool:
                 raise WorkersLostError(
                     f"no replacement Ray actor started within {START_TIMEOUT_S:.0f} s and none is left playing "
                     f"(deaths: {self.deaths[-3:]}); does the cluster still have {CPUS_PER_WORKER} of a CPU free? "
-                    "The episodes played so far are written: rerun the command to resume the rest"
+                    f"The {self.noun}s done so far are written: rerun the command to resume the rest"
                 )
             ref = done[0]
             if ref in starting:

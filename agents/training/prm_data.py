@@ -49,7 +49,8 @@ import json
 import subprocess
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,7 @@ __all__ = ["VAL_RULE", "LabelConfig", "is_validation", "label_steps", "load_step
 MODES = ("mc", "star")
 PARTS = ("train", "val", "all")
 FORMAT = "reason_gym/prm-steps/v1"
-_RUN_ONLY = ("problems", "batch_problems", "out", "overwrite", "progress")
+_RUN_ONLY = ("problems", "batch_problems", "ray_workers", "out", "overwrite", "progress")
 """Settings a resumed run may change (the others change the labels: see :meth:`LabelConfig.identity`)."""
 
 
@@ -119,6 +120,9 @@ class LabelConfig:
     """sampling temperature of trajectories and completions"""
     batch_problems: int = 8
     """problems labelled together: their trajectories and completions share propose calls"""
+    ray_workers: int = 0
+    """label the batches on this many Ray actors (RAY_ADDRESS, else a local cluster), each with its own env and
+    policy built from --policy; 0: in this process. The records are the same either way"""
     seed: int = 0
     """seeds each batch (with its first problem's index)"""
     out: str = "runs/prm_data"
@@ -144,6 +148,8 @@ class LabelConfig:
                 raise ValueError(f"{name} must be an int >= 1, got {getattr(self, name)!r}")
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if type(self.ray_workers) is not int or self.ray_workers < 0:
+            raise ValueError(f"ray_workers must be an int >= 0, got {self.ray_workers!r}")
         if self.rationalize and self.mode != "star":
             raise ValueError("--rationalize is a STaR option: pass --mode star with it")
 
@@ -327,6 +333,59 @@ class Labeller:
         return path
 
 
+Labelled = tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int]]
+"""A batch's records, its problems left unlabelled, and the compute it took (``Budget.used()``)."""
+
+
+def label_batch(labeller: Labeller, batch: Sequence[tuple[int, str]]) -> Labelled:
+    """Labels one batch, the policy seeded from the batch alone (so where and after what it runs changes nothing)."""
+    config = labeller.config
+    seed_policy(labeller.policy, zlib.crc32(f"{config.seed}/{config.mode}/{batch[0][0]}".encode()))
+    labeller.budget = Budget()
+    records, unlabelled = labeller.label(batch)
+    return records, unlabelled, labeller.budget.used()
+
+
+class LabelWorker:
+    """A Ray actor: its own env and policy, built from the run's settings; labels one batch per call."""
+
+    def __init__(self, config: LabelConfig) -> None:
+
+        env = gym.make(config.env, split=config.split, **config.env_kwargs).unwrapped
+        self.labeller = Labeller(env, _make_policy(config), config)  # type: ignore[arg-type]
+
+    def play(self, batch: tuple[tuple[int, str], ...]) -> Labelled:
+        return label_batch(self.labeller, batch)
+
+
+@contextmanager
+def labelled_batches(
+    config: LabelConfig, env: ReasoningEnv, policy: Policy | None, batches: Sequence[tuple[tuple[int, str], ...]]
+) -> Iterator[Iterator[Labelled]]:
+    """The labelled batches, in this process in order, or on ``config.ray_workers`` Ray actors as they finish (an
+    actor that dies costs only its batch, labelled again by another: see
+    :class:`~agents.integrations.ray_bench.RetryingPool`)."""
+    if not batches:
+        yield iter(())
+    elif not config.ray_workers:
+        labeller = Labeller(env, policy if policy is not None else _make_policy(config), config)
+        yield (label_batch(labeller, batch) for batch in batches)
+    else:
+        import ray
+
+        from agents.integrations.ray_bench import CPUS_PER_WORKER, RetryingPool, ray_cluster
+
+        with ray_cluster():
+            actor_class = ray.remote(num_cpus=CPUS_PER_WORKER)(LabelWorker)
+            pool = RetryingPool(lambda: actor_class.remote(config), noun="batch")
+            try:
+                for _ in range(min(config.ray_workers, len(batches))):
+                    pool.start()
+                yield pool.play(batches)
+            finally:
+                pool.kill()
+
+
 def _cost(budget: Budget) -> dict[str, int]:
     used = budget.used()
     return {"policy_calls": used["policy_calls"], "tokens": used["tokens"]}
@@ -407,11 +466,13 @@ def label_steps(config: LabelConfig, policy: Policy | None = None) -> dict[str, 
         "validation": {"rule": VAL_RULE, "val_fraction": config.val_fraction, "held_out_indices": held_out},
         "unlabelled": unlabelled,
     }
-    labeller = Labeller(env, policy if policy is not None or not todo else _make_policy(config), config)
+    if config.ray_workers and policy is not None:
+        raise ValueError("--ray-workers builds the policy in each worker from --policy: pass no policy object")
+    batches = [tuple(todo[i : i + config.batch_problems]) for i in range(0, len(todo), config.batch_problems)]
+    used: dict[str, int] = {}
 
     def save() -> None:
-        used = labeller.budget.used()
-        compute = {name: previous.get(name, 0) + used[name] for name in used}
+        compute = {name: previous.get(name, 0) + used.get(name, 0) for name in Budget().used()}
         compute["wall_s"] = round(previous.get("wall_s", 0.0) + time.perf_counter() - started, 3)
         meta["compute"] = compute
         meta["per_trajectory_totals"] = {
@@ -430,20 +491,20 @@ def label_steps(config: LabelConfig, policy: Policy | None = None) -> dict[str, 
     save()
     with (
         steps_path.open("a") as file,
+        labelled_batches(config, env, policy, batches) as results,
         tqdm(
             total=len(problems), initial=len(problems) - len(todo), disable=not config.progress, unit="problem"
         ) as bar,
     ):
-        for start in range(0, len(todo), config.batch_problems):
-            batch = todo[start : start + config.batch_problems]
-            seed_policy(labeller.policy, zlib.crc32(f"{config.seed}/{config.mode}/{batch[0][0]}".encode()))
-            new, failed = labeller.label(batch)
+        for new, failed, cost in results:  # in the order batches finish (any order on Ray workers)
             file.write("".join(json.dumps(record) + "\n" for record in new))
-            file.flush()  # whole lines per batch: a kill loses at most the batch being labelled
+            file.flush()  # whole lines per batch: a kill loses at most the batches being labelled
             records += new
             unlabelled += failed
+            for name, value in cost.items():
+                used[name] = used.get(name, 0) + value
             save()
-            bar.update(len(batch))
+            bar.update(len(new) + len(failed))
     return meta
 
 
