@@ -23,10 +23,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from reason_gym.settings import env_flag
+
 DATA_DIR_VARIABLE = "REASON_GYM_DATA_DIR"
 HUB_VARIABLE = "REASON_GYM_ALLOW_HUB"
 """Set to ``1`` to let every environment fall back to the Hugging Face hub (as ``allow_hub=True`` does)."""
-_TRUE = ("1", "true", "yes", "on")
 
 Records = tuple[Mapping[str, Any], ...]
 
@@ -89,12 +90,12 @@ def find_data_file(
 def hub_unavailable(allow_hub: bool) -> str | None:
     """Why the hub cannot be used (every reason, joined), or ``None`` if it may be tried."""
     problems = []
-    if not (allow_hub or os.environ.get(HUB_VARIABLE, "").strip().lower() in _TRUE):
+    if not (allow_hub or env_flag(HUB_VARIABLE)):
         problems.append(f"it is not allowed: pass allow_hub=True or set {HUB_VARIABLE}=1")
     if importlib.util.find_spec("datasets") is None:
         problems.append("the datasets package is not installed: pip install 'reason-gym[datasets]'")
     for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
-        if os.environ.get(variable, "").strip().lower() in _TRUE:
+        if env_flag(variable):
             problems.append(f"{variable} is set")
     return "; ".join(problems) or None
 

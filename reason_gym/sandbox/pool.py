@@ -28,6 +28,7 @@ from reason_gym.sandbox.launch import Launch, bubblewrap_problem, find_bwrap, is
 from reason_gym.sandbox.results import Isolation, Limits, RunResult, Status, TestOutcome
 from reason_gym.sandbox.suite import TestSuite
 from reason_gym.sandbox.worker import HELLO_TIMEOUT, Worker, WorkerLost, assemble
+from reason_gym.settings import env_flag
 
 _EMPTY_SUITE = TestSuite()
 
@@ -51,7 +52,7 @@ _HOW_TO_GET_FULL = (
 
 
 def _env_allows_partial() -> bool:
-    return os.environ.get(ALLOW_PARTIAL_ENV, "").strip().lower() in ("1", "true", "yes")
+    return env_flag(ALLOW_PARTIAL_ENV)
 
 
 _LIVE: LiveObjects[Sandbox] = LiveObjects(
