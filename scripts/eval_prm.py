@@ -319,14 +319,23 @@ def plot(result: dict[str, Any], path: str | Path) -> None:
         seen.add(row["name"])
         fpr, tpr = zip(*row["curve"], strict=True)
         left.plot(fpr, tpr, color=colours[row["name"]], alpha=0.8, label=label)
-        mean_score, share, _ = zip(*row["calibration"], strict=True)
-        right.plot(mean_score, share, "o-", color=colours[row["name"]], alpha=0.7, markersize=3,
-                   label=None if label is None else row["name"])  # fmt: skip
+    for name in result["groups"]:  # one reliability curve per group: its members' bins pooled, by count
+        cells = [c for row in result["prms"] if row["name"] == name for c in row["calibration"]]
+        bins = result["config"]["bins"]
+        pooled = {}
+        for mean_score, share, count in cells:
+            b = min(int(mean_score * bins), bins - 1)
+            total = pooled.setdefault(b, [0.0, 0.0, 0])
+            total[0], total[1], total[2] = total[0] + mean_score * count, total[1] + share * count, total[2] + count
+        points = [(s / n, g / n, n) for s, g, n in (pooled[b] for b in sorted(pooled))]
+        right.plot([p[0] for p in points], [p[1] for p in points], "-", color=colours[name], alpha=0.7, label=name)
+        right.scatter([p[0] for p in points], [p[1] for p in points], s=[6 + p[2] for p in points], color=colours[name],
+                      alpha=0.7)  # fmt: skip
     left.plot([0, 1], [0, 1], ":", color="grey")
     right.plot([0, 1], [0, 1], ":", color="grey")
     left.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC against the exact step values")
-    right.set(xlabel="PRM score (bin mean)", ylabel="share of exactly good steps", title="calibration",
-              xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))  # fmt: skip
+    right.set(xlabel="PRM score (bin mean)", ylabel="share of exactly good steps", xlim=(-0.02, 1.02),
+              ylim=(-0.02, 1.02), title="calibration (seeds pooled; dot area: steps)")  # fmt: skip
     left.legend(loc="lower right", fontsize=8)
     right.legend(loc="upper left", fontsize=8)
     figure.suptitle(f"{result['data']}: {result['trajectories']} trajectories, {result['steps']} steps")
