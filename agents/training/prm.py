@@ -31,7 +31,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -50,6 +49,7 @@ from agents.policies import make_policy, model_path
 from agents.policies.base import policy_inputs
 from agents.policies.hf import configure_threads, load_model_and_tokenizer
 from agents.prm import HFStepScorer, score_steps, tokenizer_fingerprint
+from agents.provenance import code_commit
 from agents.training.checkpoints import CheckpointError, Checkpoints, log_scalars, open_writer
 from agents.training.grpo import NonFiniteLossError
 from agents.training.prm_config import PRMConfig
@@ -458,20 +458,10 @@ class PRMTrainer:
         self.model.save_pretrained(output)
         self.tokenizer.save_pretrained(output)
         prm = self.options | {"tokenizer": tokenizer_fingerprint(self.tokenizer)}  # how make_prm reads it back
-        info = {"prm": prm, "config": asdict(self.config), "data_meta": self.meta, "commit": _commit(),
+        info = {"prm": prm, "config": asdict(self.config), "data_meta": self.meta, "commit": code_commit(),
                 "steps": self.global_step, "metrics": metrics, "proposal_cost": self.proposal_cost}  # fmt: skip
         write_atomic(output / "training.json", json.dumps(info, indent=1) + "\n")
         return output
-
-
-def _commit() -> str | None:
-    """The git commit of this code (None outside a git checkout)."""
-    try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                              cwd=Path(__file__).parent)  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() or None
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -46,7 +46,6 @@ The format of the folder and its reader, :func:`load_step_data`, are in :mod:`ag
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import zlib
 from collections.abc import Iterator, Sequence
@@ -64,6 +63,7 @@ from agents.budget import Budget
 from agents.cli import parse, run_script
 from agents.policies.base import Candidate, Policy, policy_inputs
 from agents.prm import EnvStepScorer
+from agents.provenance import code_commit
 from agents.training.prm_records import (
     META_FILE,
     STEPS_FILE,
@@ -391,17 +391,6 @@ def _cost(budget: Budget) -> dict[str, int]:
     return {"policy_calls": used["policy_calls"], "tokens": used["tokens"]}
 
 
-def _commit() -> str | None:
-    """The git commit of this checkout, or ``None`` outside one."""
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() or None if done.returncode == 0 else None
-
-
 def _make_policy(config: LabelConfig) -> Policy:
     from agents.policies import make_policy
 
@@ -462,7 +451,7 @@ def label_steps(config: LabelConfig, policy: Policy | None = None) -> dict[str, 
         "config": asdict(config),
         "env_id": config.env,
         "split": config.split,
-        "commit": _commit(),
+        "commit": code_commit(),
         "validation": {"rule": VAL_RULE, "val_fraction": config.val_fraction, "held_out_indices": held_out},
         "unlabelled": unlabelled,
     }
