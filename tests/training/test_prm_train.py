@@ -326,3 +326,21 @@ def test_reason_gym_train_prm_runs_and_its_prm_plugs_in(data, tmp_path):
     env.reset(options={"index": 0})
     _, _, _, _, info = env.step(env.candidate_actions()[0])
     assert 0.0 < info["reward_components"]["prm"] < 1.0
+
+
+def test_a_trained_prm_plugs_into_bench_and_grpo_by_its_path(data, tmp_path):
+    from agents.bench import BenchConfig, run_bench
+    from agents.training.grpo import GRPOConfig, GRPOTrainer
+
+    PRMTrainer(config(data, tmp_path, total_steps=2)).train()
+    spec = f"hf:{tmp_path / 'run/model'}"
+    rows = run_bench(BenchConfig(env=ENV_ID, policy="random", planners=("bon", "beam"), budgets=(4,), limit=2,
+                                 prm=spec, out=tmp_path / "bench", progress=False))  # fmt: skip
+    assert {row["value"] for row in rows} == {"prm_vote", "prm"} and all(row["prm_calls"] > 0 for row in rows)
+    trainer = GRPOTrainer(GRPOConfig(env_id=ENV_ID, prm=spec, prm_weight=1.0, split="train", eval_problems=0,
+                                     run_dir=str(tmp_path / "grpo"), resume=False, device="cpu", num_threads=1,
+                                     progress=False, total_steps=1, batch_size=4, group_size=2, max_turns=2,
+                                     max_new_tokens=16, dynamic_sampling=False))  # fmt: skip
+    metrics = trainer.step()
+    trainer.envs.close()
+    assert 0.0 < metrics["rewards/prm"] <= 2.0  # an episode sums its (at most 2) steps' PRM scores in [0, 1]
