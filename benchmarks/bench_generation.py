@@ -14,6 +14,10 @@ start (20-50 s on CPU with ``enforce_eager``) is reported apart. The vLLM part i
 Then the hand-written decode loop with and without dropping stopped rows from its cache
 (:data:`agents.policies.fast_decode.COMPACT_AT`): the same call, seeded alike, timed ``--repeats`` times
 alternately; it prints the median wall times and their ratio, after checking that both ways draw the same tokens.
+Last, multi-turn Game24 episodes (``--states / 4`` puzzles x 4 samples, ``--turns`` turns, each turn's prompts
+extending the last's, as GRPO's rollouts do) with the decode loop reusing the last call's keys and values
+(:class:`agents.policies.fast_decode.PrefixCache`) and with a full prefill every turn, checked to draw the same
+tokens: median wall times, their ratio and the ratio of CPU times.
 """
 
 from __future__ import annotations
@@ -94,6 +98,49 @@ def compare_row_dropping(policy: HFPolicy, states: list[str], n: int, repeats: i
     }
 
 
+def compare_prefix_cache(policy: HFPolicy, episodes: int, n: int, turns: int, repeats: int) -> dict[str, Any]:
+    """Median time of playing ``episodes`` Game24 train episodes x ``n`` samples for ``turns`` turns (GRPO's
+    rollout: every turn's prompts extend the last turn's), the decode loop reusing the last call's keys and values
+    (:class:`agents.policies.fast_decode.PrefixCache`) against a full prefill every turn."""
+    times: dict[str, list[float]] = {"cached": [], "full_prefill": []}
+    cpu: dict[str, list[float]] = {"cached": [], "full_prefill": []}
+    outputs: dict[str, list] = {}
+    for _ in range(repeats):
+        for way in times:
+            envs = [Game24Env(split="train") for _ in range(episodes * n)]
+            states = [env.reset(options={"index": i // n})[0] for i, env in enumerate(envs)]
+            torch.manual_seed(0)
+            policy._decoder = None  # a new decoder: nothing cached from the other way's run
+            drawn, wall, cpu_s = [], 0.0, 0.0
+            for _ in range(turns):
+                running = [i for i, env in enumerate(envs) if not env.get_state().done]
+                if not running:
+                    break
+                if way == "full_prefill" and policy._decoder is not None:
+                    policy._decoder.prefixes = fast_decode.PrefixCache()
+                started, started_cpu = time.perf_counter(), time.process_time()
+                out = policy.propose([states[i] for i in running], n=1, temperature=1.0)
+                wall, cpu_s = wall + time.perf_counter() - started, cpu_s + time.process_time() - started_cpu
+                for i, candidates in zip(running, out, strict=True):
+                    states[i] = envs[i].step(candidates[0].text)[0]
+                    drawn.append(candidates[0].token_ids)
+            times[way].append(wall)
+            cpu[way].append(cpu_s)
+            outputs[way] = drawn
+    if outputs["cached"] != outputs["full_prefill"]:
+        raise AssertionError("reusing the cached prefixes changed the sampled tokens")
+    cached, full = statistics.median(times["cached"]), statistics.median(times["full_prefill"])
+    return {
+        "episodes": episodes * n,
+        "turns": turns,
+        "repeats": repeats,
+        "cached_s": round(cached, 3),
+        "full_prefill_s": round(full, 3),
+        "speedup": round(full / cached, 2),
+        "cpu_speedup": round(statistics.median(cpu["full_prefill"]) / statistics.median(cpu["cached"]), 2),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--states", type=int, default=64)
@@ -101,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--num-threads", type=int, help="torch threads of the HF backend (default: the cores)")
     parser.add_argument("--repeats", type=int, default=5, help="alternate timings of the row-dropping comparison")
+    parser.add_argument("--turns", type=int, default=4, help="turns of the prefix-cache comparison's episodes")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
     states = bench_states(args.states)
@@ -114,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     if hf.uses_fast_decode() and args.repeats > 0:
         results["row_dropping"] = compare_row_dropping(hf, states, args.n, args.repeats)
         print(f"decode loop, stopped rows dropped vs kept: {results['row_dropping']}", flush=True)
+        episodes = max(1, args.states // 4)
+        results["prefix_cache"] = compare_prefix_cache(hf, episodes, 4, args.turns, args.repeats)
+        print(f"multi-turn episodes, cached prefixes vs a full prefill: {results['prefix_cache']}", flush=True)
 
     try:
         from agents.policies.vllm_backend import VLLMPolicy, import_vllm

@@ -165,6 +165,10 @@ class LlamaDecoder:
         self.eps = config.rms_norm_eps
         self.cos = self.sin = torch.empty(0)  # (positions, D) rotary tables in the model's dtype
         self._key: tuple | None = None
+        self.prefixes = PrefixCache()
+        """the keys and values of the last :func:`sample` call's sequences, which the next call's prompts extend"""
+        self.prefilled_tokens = 0
+        """token positions run by prefills so far (what the prefix cache saves shows here)"""
         self.refresh()
 
     def _weights_key(self) -> tuple | None:
@@ -179,6 +183,7 @@ class LlamaDecoder:
         key = self._weights_key()
         if key is not None and key == self._key:
             return False
+        self.prefixes = PrefixCache()  # computed with other weights
         model = self.model
         with torch.no_grad():
             self.embed = model.model.embed_tokens.weight.detach()  # (V, C)
@@ -275,6 +280,40 @@ class LlamaDecoder:
         return F.linear(_rms_norm(x, self.norm, self.eps), self.lm_head)
 
 
+class PrefixCache:
+    """The keys and values of every row of the last :func:`sample` call: its prompt and the tokens it fed back.
+
+    A multi-turn episode asks for its next step with a prompt that extends the last one (the question, the steps so
+    far, the step just generated, what the environment wrote); a planner's next call extends the states it just
+    expanded. Such a prompt's longest common prefix with a cached row needs no prefill: its keys and values are
+    copied, and only the rest of the prompt runs. A token's keys and values depend only on the tokens before it
+    (and the weights: :meth:`LlamaDecoder.refresh` empties the cache when they change), so the logits are those of
+    a full prefill up to floating-point rounding.
+    """
+
+    def __init__(self) -> None:
+        self.ids: list[torch.Tensor] = []  # (n,) each row's tokens
+        self.keys: list[torch.Tensor] = []  # (L, K, n, D)
+        self.values: list[torch.Tensor] = []
+
+    def add(self, ids: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> None:
+        self.ids.append(ids)
+        self.keys.append(keys)
+        self.values.append(values)
+
+    def longest(self, prompt: torch.Tensor) -> tuple[int, int]:
+        """(length, row) of the longest prefix of ``prompt`` (n,) that a cached row starts with; (0, -1) if none."""
+        if not self.ids:
+            return 0, -1
+        width = len(prompt)
+        table = torch.full((len(self.ids), width), -1, dtype=torch.long)
+        for row, ids in enumerate(self.ids):
+            table[row, : min(width, len(ids))] = ids[:width]
+        common = (table == prompt.cpu()).long().cumprod(1).sum(1)  # (rows,): each row's common prefix length
+        row = int(common.argmax())
+        return int(common[row]), row
+
+
 COMPACT_AT = 0.75
 """The sampling loop drops stopped rows from its KV cache once at most this share of the cache's rows still run.
 
@@ -335,7 +374,22 @@ def sample(
     causal = torch.ones((P, P), dtype=torch.bool, device=device).tril()
     mask = (causal & real[:, None, :]) | torch.eye(P, dtype=torch.bool, device=device)  # (U, P, P)
     keys, values = decoder.new_cache(U, P + T - 1)  # the last sampled token is never fed back
-    logits = decoder.forward(ids, positions, keys, values, 0, mask[:, None])  # (U, V)
+    # What the last call already computed: each prompt's longest cached prefix (all but its last token, whose
+    # logits are needed) goes into the cache, and the prefill runs only the last F columns, F the longest rest.
+    rest = P
+    if decoder.prefixes.ids:
+        rest = 1
+        for u, prompt in enumerate(distinct):
+            length, row = decoder.prefixes.longest(torch.tensor(prompt))
+            length = min(length, len(prompt) - 1)
+            if length:
+                left = P - len(prompt)
+                keys[:, u, :, left : left + length] = decoder.prefixes.keys[row][:, :, :length]
+                values[:, u, :, left : left + length] = decoder.prefixes.values[row][:, :, :length]
+            rest = max(rest, len(prompt) - length)
+    start = P - rest
+    decoder.prefilled_tokens += U * rest
+    logits = decoder.forward(ids[:, start:], positions[:, start:], keys, values, start, mask[:, None, start:])
 
     # Copy each prompt's cache and logits to its n rows.
     rows = torch.tensor(prompt_of_row, device=device)  # (B,)
@@ -347,6 +401,24 @@ def sample(
     done = torch.zeros(B, dtype=torch.bool, device=device)
     live = torch.arange(B, device=device)  # the rows the cache holds, which the model still runs
     tokens, logprobs = [], []
+    fed = torch.zeros(B, dtype=torch.long)  # tokens of each row fed back so far (their keys are in the cache)
+    prefixes = PrefixCache()  # this call's rows, for the next call
+    prompt_list = list(distinct)
+
+    def keep(cache_rows: torch.Tensor) -> None:
+        """Copies the keys and values of cache rows ``cache_rows`` (indices into ``live``) into ``prefixes``."""
+        generated = torch.stack(tokens, 1).cpu() if tokens else torch.empty((B, 0), dtype=torch.long)
+        for i in cache_rows.tolist():
+            b = int(live[i])
+            prompt = prompt_list[prompt_of_row[b]]
+            n = int(fed[b])
+            left = P - len(prompt)
+            prefixes.add(
+                torch.cat([torch.tensor(prompt, dtype=torch.long), generated[b, :n]]),
+                keys[:, i, :, left : P + n].clone(),
+                values[:, i, :, left : P + n].clone(),
+            )
+
     for t in range(T):
         scores = logits.float()  # (B, V)
         if not greedy:
@@ -360,15 +432,20 @@ def sample(
         token = torch.where(done, pad_id, token)
         tokens.append(token)
         logprobs.append(step_logprobs.gather(1, token[:, None]).squeeze(1))
+        fed_now = ~done  # rows that go on feeding tokens: this one, their stop token included, extends them
         done = done | torch.isin(token, stop)
         if t == T - 1 or bool(done.all()):
             break
         running = ~done[live]  # (rows in the cache,): those that have not stopped
         if int(running.sum()) <= COMPACT_AT * len(live):  # a copy of the cache: only once enough rows stopped
+            keep((~running).nonzero().squeeze(1))
             keys, values = keys[:, running], values[:, running]
             attend, position, live = attend[running], position[running], live[running]
         position = position + 1
         mask = attend[:, None, None, : P + t + 1]
         step_logits = decoder.forward(token[live, None], position, keys, values, P + t, mask)  # (live rows, V)
         logits[live] = step_logits  # in place (no (B, V) copy per token); stopped rows keep their last logits
+        fed[live[fed_now[live]].cpu()] += 1  # the pads fed to rows that stopped before are no prefix
+    keep(torch.arange(len(live)))
+    decoder.prefixes = prefixes
     return torch.stack(tokens, 1), torch.stack(logprobs, 1)

@@ -238,6 +238,51 @@ def test_dropping_stopped_rows_from_the_cache_changes_no_draw(
         assert [c.logprob for c in mine] == pytest.approx([c.logprob for c in theirs], abs=1e-5)
 
 
+@pytest.mark.parametrize("compact_at", [0.0, 0.75, 1.0])
+def test_multi_turn_prompts_reuse_the_last_calls_keys_and_values_and_sample_the_same(
+    compact_at: float, tiny: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Episodes played turn by turn (accepted steps with the env's canonical text, rejected steps that leave the
+    prompt as it was, answers): each turn's prompts extend the last turn's rows, and sampling with their cached
+    keys and values draws what a full prefill draws."""
+    from reason_gym.envs.game24 import Game24Env
+
+    monkeypatch.setattr(fast, "COMPACT_AT", compact_at)
+    model, tokenizer = tiny
+    cached, fresh = (HFPolicy(model, tokenizer, max_new_tokens=32) for _ in range(2))
+    envs = [Game24Env(reward_weights={"step_solvable": 1.0}) for _ in range(6)]
+    states = [env.reset(options={"index": i, "split": "train"})[0] for i, env in enumerate(envs)]
+    rejected = 0
+    for turn in range(4):
+        running = [i for i, env in enumerate(envs) if not env.get_state().done]
+        if not running:
+            break
+        draws = {}
+        for name, policy in (("cached", cached), ("fresh", fresh)):
+            if policy._decoder is not None and name == "fresh":
+                policy._decoder.prefixes = fast.PrefixCache()  # a full prefill every turn
+            torch.manual_seed(turn)
+            draws[name] = policy.propose([states[i] for i in running], n=2, temperature=1.0)
+        for mine, theirs in zip(draws["cached"], draws["fresh"], strict=True):
+            assert [c.token_ids for c in mine] == [c.token_ids for c in theirs]
+            assert [c.logprob for c in mine] == pytest.approx([c.logprob for c in theirs], abs=1e-4)
+        for i, candidates in zip(running, draws["cached"], strict=True):
+            states[i], _, _, _, info = envs[i].step(candidates[0].text)
+            rejected += "error" in info
+    assert turn >= 2 and rejected  # several turns, and prompts that a rejected step left unchanged
+    assert cached._decoder.prefilled_tokens < 0.6 * fresh._decoder.prefilled_tokens
+
+
+def test_the_prefix_cache_is_emptied_when_the_weights_change(tiny: tuple[Any, Any], states: list[str]) -> None:
+    model, tokenizer = tiny
+    policy = HFPolicy(copy.deepcopy(model), tokenizer, max_new_tokens=8)
+    policy.propose(states[:3], n=2, temperature=1.0)
+    assert len(policy._decoder.prefixes.ids) == 6
+    with torch.no_grad():
+        next(policy.model.parameters()).mul_(1.01)  # an optimizer step would do the same to the version counter
+    assert policy._decoder.refresh() and not policy._decoder.prefixes.ids
+
+
 def chi_square_limit(df: int, z: float = 3.09) -> float:
     """The chi-square quantile at normal quantile ``z`` (3.09: p = 0.999), Wilson-Hilferty approximation."""
     return df * (1 - 2 / (9 * df) + z * math.sqrt(2 / (9 * df))) ** 3
