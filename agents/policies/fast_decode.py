@@ -280,6 +280,11 @@ class LlamaDecoder:
         return F.linear(_rms_norm(x, self.norm, self.eps), self.lm_head)
 
 
+PREFIX_CACHE_BYTES = 256 * 2**20
+"""The most memory the keys and values kept for the next call take (the tiny model: about 4 KiB a token; a 1B model
+in float32: about 180 KiB): the rows that do not fit are not kept, and their continuations are prefilled in full."""
+
+
 class PrefixCache:
     """The keys and values of every row of the last :func:`sample` call: its prompt and the tokens it fed back.
 
@@ -291,25 +296,34 @@ class PrefixCache:
     a full prefill up to floating-point rounding.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_bytes: int | None = None) -> None:
         self.ids: list[torch.Tensor] = []  # (n,) each row's tokens
         self.keys: list[torch.Tensor] = []  # (L, K, n, D)
         self.values: list[torch.Tensor] = []
+        self.room = PREFIX_CACHE_BYTES if max_bytes is None else max_bytes  # rows that no longer fit are not kept
+        self._table: torch.Tensor | None = None  # (rows, longest) every row's ids, -1 after its end
 
     def add(self, ids: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> None:
+        size = 2 * keys.numel() * keys.element_size()
+        if size > self.room:
+            return
+        self.room -= size
         self.ids.append(ids)
-        self.keys.append(keys)
-        self.values.append(values)
+        self.keys.append(keys.clone())
+        self.values.append(values.clone())
+        self._table = None
 
     def longest(self, prompt: torch.Tensor) -> tuple[int, int]:
         """(length, row) of the longest prefix of ``prompt`` (n,) that a cached row starts with; (0, -1) if none."""
         if not self.ids:
             return 0, -1
-        width = len(prompt)
-        table = torch.full((len(self.ids), width), -1, dtype=torch.long)
-        for row, ids in enumerate(self.ids):
-            table[row, : min(width, len(ids))] = ids[:width]
-        common = (table == prompt.cpu()).long().cumprod(1).sum(1)  # (rows,): each row's common prefix length
+        if self._table is None:
+            self._table = torch.full((len(self.ids), max(len(ids) for ids in self.ids)), -1, dtype=torch.long)
+            for row, ids in enumerate(self.ids):
+                self._table[row, : len(ids)] = ids
+        width = min(len(prompt), self._table.shape[1])
+        same = self._table[:, :width] == prompt[:width]
+        common = same.long().cumprod(1).sum(1)  # (rows,): each row's common prefix length with the prompt
         row = int(common.argmax())
         return int(common[row]), row
 
@@ -415,8 +429,8 @@ def sample(
             left = P - len(prompt)
             prefixes.add(
                 torch.cat([torch.tensor(prompt, dtype=torch.long), generated[b, :n]]),
-                keys[:, i, :, left : P + n].clone(),
-                values[:, i, :, left : P + n].clone(),
+                keys[:, i, :, left : P + n],
+                values[:, i, :, left : P + n],
             )
 
     for t in range(T):

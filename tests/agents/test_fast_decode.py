@@ -273,6 +273,26 @@ def test_multi_turn_prompts_reuse_the_last_calls_keys_and_values_and_sample_the_
     assert cached._decoder.prefilled_tokens < 0.6 * fresh._decoder.prefilled_tokens
 
 
+def test_rows_beyond_the_prefix_caches_memory_are_not_kept(
+    tiny: tuple[Any, Any], states: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, tokenizer = tiny
+    policy = HFPolicy(model, tokenizer, max_new_tokens=8)
+    policy.propose(states[:3], n=2, temperature=1.0)
+    one_row = 2 * policy._decoder.prefixes.keys[0].numel() * 4
+    monkeypatch.setattr(fast, "PREFIX_CACHE_BYTES", one_row)
+    policy.propose(states[:3], n=2, temperature=1.0)
+    assert len(policy._decoder.prefixes.ids) <= 1
+    monkeypatch.setattr(fast, "PREFIX_CACHE_BYTES", 0)
+    torch.manual_seed(1)
+    drawn = policy.propose(states[:3], n=2, temperature=1.0)
+    assert policy._decoder.prefixes.ids == []
+    torch.manual_seed(1)
+    assert [[c.token_ids for c in cs] for cs in policy.propose(states[:3], n=2, temperature=1.0)] == [
+        [c.token_ids for c in cs] for cs in drawn
+    ]
+
+
 def test_the_prefix_cache_is_emptied_when_the_weights_change(tiny: tuple[Any, Any], states: list[str]) -> None:
     model, tokenizer = tiny
     policy = HFPolicy(copy.deepcopy(model), tokenizer, max_new_tokens=8)
