@@ -287,6 +287,7 @@ class PRMTrainer:
 
     def __init__(self, config: PRMConfig) -> None:
         self.config = config
+        self.commit = code_commit()  # of the code this run started with (the checkout may move while it trains)
         configure_threads(config.num_threads)
         self.device = config.device if config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         self.run_dir = Path(config.run_dir)
@@ -458,7 +459,7 @@ class PRMTrainer:
         self.model.save_pretrained(output)
         self.tokenizer.save_pretrained(output)
         prm = self.options | {"tokenizer": tokenizer_fingerprint(self.tokenizer)}  # how make_prm reads it back
-        info = {"prm": prm, "config": asdict(self.config), "data_meta": self.meta, "commit": code_commit(),
+        info = {"prm": prm, "config": asdict(self.config), "data_meta": self.meta, "commit": self.commit,
                 "steps": self.global_step, "metrics": metrics, "proposal_cost": self.proposal_cost}  # fmt: skip
         write_atomic(output / "training.json", json.dumps(info, indent=1) + "\n")
         return output
