@@ -117,7 +117,7 @@ def compare_prefix_cache(policy: HFPolicy, episodes: int, n: int, turns: int, re
                 if not running:
                     break
                 if way == "full_prefill" and policy._decoder is not None:
-                    policy._decoder.prefixes = fast_decode.PrefixCache()
+                    policy._decoder.prefix_cache = fast_decode.PrefixCache()
                 started, started_cpu = time.perf_counter(), time.process_time()
                 out = policy.propose([states[i] for i in running], n=1, temperature=1.0)
                 wall, cpu_s = wall + time.perf_counter() - started, cpu_s + time.process_time() - started_cpu

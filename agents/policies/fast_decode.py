@@ -165,7 +165,7 @@ class LlamaDecoder:
         self.eps = config.rms_norm_eps
         self.cos = self.sin = torch.empty(0)  # (positions, D) rotary tables in the model's dtype
         self._key: tuple | None = None
-        self.prefixes = PrefixCache()
+        self.prefix_cache = PrefixCache()
         """the keys and values of the last :func:`sample` call's sequences, which the next call's prompts extend"""
         self.prefilled_tokens = 0
         """token positions run by prefills so far (what the prefix cache saves shows here)"""
@@ -183,7 +183,7 @@ class LlamaDecoder:
         key = self._weights_key()
         if key is not None and key == self._key:
             return False
-        self.prefixes = PrefixCache()  # computed with other weights
+        self.prefix_cache = PrefixCache()  # computed with other weights
         model = self.model
         with torch.no_grad():
             self.embed = model.model.embed_tokens.weight.detach()  # (V, C)
@@ -391,15 +391,15 @@ def sample(
     # What the last call already computed: each prompt's longest cached prefix (all but its last token, whose
     # logits are needed) goes into the cache, and the prefill runs only the last F columns, F the longest rest.
     rest = P
-    if decoder.prefixes.ids:
+    if decoder.prefix_cache.ids:
         rest = 1
         for u, prompt in enumerate(distinct):
-            length, row = decoder.prefixes.longest(torch.tensor(prompt))
+            length, row = decoder.prefix_cache.longest(torch.tensor(prompt))
             length = min(length, len(prompt) - 1)
             if length:
                 left = P - len(prompt)
-                keys[:, u, :, left : left + length] = decoder.prefixes.keys[row][:, :, :length]
-                values[:, u, :, left : left + length] = decoder.prefixes.values[row][:, :, :length]
+                keys[:, u, :, left : left + length] = decoder.prefix_cache.keys[row][:, :, :length]
+                values[:, u, :, left : left + length] = decoder.prefix_cache.values[row][:, :, :length]
             rest = max(rest, len(prompt) - length)
     start = P - rest
     decoder.prefilled_tokens += U * rest
@@ -416,18 +416,18 @@ def sample(
     live = torch.arange(B, device=device)  # the rows the cache holds, which the model still runs
     tokens, logprobs = [], []
     fed = torch.zeros(B, dtype=torch.long)  # tokens of each row fed back so far (their keys are in the cache)
-    prefixes = PrefixCache()  # this call's rows, for the next call
+    next_cache = PrefixCache()  # this call's rows, for the next call
     prompt_list = list(distinct)
 
     def keep(cache_rows: torch.Tensor) -> None:
-        """Copies the keys and values of cache rows ``cache_rows`` (indices into ``live``) into ``prefixes``."""
+        """Copies the keys and values of cache rows ``cache_rows`` (indices into ``live``) into ``next_cache``."""
         generated = torch.stack(tokens, 1).cpu() if tokens else torch.empty((B, 0), dtype=torch.long)
         for i in cache_rows.tolist():
             b = int(live[i])
             prompt = prompt_list[prompt_of_row[b]]
             n = int(fed[b])
             left = P - len(prompt)
-            prefixes.add(
+            next_cache.add(
                 torch.cat([torch.tensor(prompt, dtype=torch.long), generated[b, :n]]),
                 keys[:, i, :, left : P + n],
                 values[:, i, :, left : P + n],
@@ -461,5 +461,5 @@ def sample(
         logits[live] = step_logits  # in place (no (B, V) copy per token); stopped rows keep their last logits
         fed[live[fed_now[live]].cpu()] += 1  # the pads fed to rows that stopped before are no prefix
     keep(torch.arange(len(live)))
-    decoder.prefixes = prefixes
+    decoder.prefix_cache = next_cache
     return torch.stack(tokens, 1), torch.stack(logprobs, 1)

@@ -260,7 +260,7 @@ def test_multi_turn_prompts_reuse_the_last_calls_keys_and_values_and_sample_the_
         draws = {}
         for name, policy in (("cached", cached), ("fresh", fresh)):
             if policy._decoder is not None and name == "fresh":
-                policy._decoder.prefixes = fast.PrefixCache()  # a full prefill every turn
+                policy._decoder.prefix_cache = fast.PrefixCache()  # a full prefill every turn
             torch.manual_seed(turn)
             draws[name] = policy.propose([states[i] for i in running], n=2, temperature=1.0)
         for mine, theirs in zip(draws["cached"], draws["fresh"], strict=True):
@@ -279,14 +279,14 @@ def test_rows_beyond_the_prefix_caches_memory_are_not_kept(
     model, tokenizer = tiny
     policy = HFPolicy(model, tokenizer, max_new_tokens=8)
     policy.propose(states[:3], n=2, temperature=1.0)
-    one_row = 2 * policy._decoder.prefixes.keys[0].numel() * 4
+    one_row = 2 * policy._decoder.prefix_cache.keys[0].numel() * 4
     monkeypatch.setattr(fast, "PREFIX_CACHE_BYTES", one_row)
     policy.propose(states[:3], n=2, temperature=1.0)
-    assert len(policy._decoder.prefixes.ids) <= 1
+    assert len(policy._decoder.prefix_cache.ids) <= 1
     monkeypatch.setattr(fast, "PREFIX_CACHE_BYTES", 0)
     torch.manual_seed(1)
     drawn = policy.propose(states[:3], n=2, temperature=1.0)
-    assert policy._decoder.prefixes.ids == []
+    assert policy._decoder.prefix_cache.ids == []
     torch.manual_seed(1)
     assert [[c.token_ids for c in cs] for cs in policy.propose(states[:3], n=2, temperature=1.0)] == [
         [c.token_ids for c in cs] for cs in drawn
@@ -297,10 +297,10 @@ def test_the_prefix_cache_is_emptied_when_the_weights_change(tiny: tuple[Any, An
     model, tokenizer = tiny
     policy = HFPolicy(copy.deepcopy(model), tokenizer, max_new_tokens=8)
     policy.propose(states[:3], n=2, temperature=1.0)
-    assert len(policy._decoder.prefixes.ids) == 6
+    assert len(policy._decoder.prefix_cache.ids) == 6
     with torch.no_grad():
         next(policy.model.parameters()).mul_(1.01)  # an optimizer step would do the same to the version counter
-    assert policy._decoder.refresh() and not policy._decoder.prefixes.ids
+    assert policy._decoder.refresh() and not policy._decoder.prefix_cache.ids
 
 
 def chi_square_limit(df: int, z: float = 3.09) -> float:
