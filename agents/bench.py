@@ -85,6 +85,9 @@ class BenchConfig:
     """samples per problem (see agents/budget.py)"""
     limit: int | None = DEFAULT_LIMIT
     """the first N problems of the split (None: all of them)"""
+    indices: tuple[int, ...] = ()
+    """play these problems of the split (their indices in split order) instead of the first `limit`, e.g. the
+    validation problems a step-data folder's meta.json holds out of the train split"""
     policy: str = "tiny"
     """tiny, hf:PATH, vllm:PATH, openai:URL[#MODEL], or random[:LATENCY_S] (random legal Game-of-24 steps, no
     model): a spec of agents.policies.make_policy"""
@@ -118,6 +121,9 @@ class BenchConfig:
             raise ValueError(f"budgets must be positive ints (samples per problem), got {list(self.budgets)}")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be >= 1, got {self.limit}")
+        self.indices = tuple(self.indices)
+        if any(not isinstance(i, int) or i < 0 for i in self.indices) or len(set(self.indices)) < len(self.indices):
+            raise ValueError(f"indices must be distinct ints >= 0, got {list(self.indices)}")
         if self.depth_hint < 1:
             raise ValueError(f"depth_hint must be >= 1, got {self.depth_hint}")
         if self.ray_workers is not None and self.ray_workers < 1:
@@ -180,9 +186,14 @@ def seed_policy(policy: Policy, seed: int) -> None:
         torch.manual_seed(seed)
 
 
-def problem_indices(env: gym.Env, split: str, limit: int | None) -> list[int]:
-    """The indices of the problems to play: the first ``limit`` of the split."""
+def problem_indices(env: gym.Env, split: str, limit: int | None, chosen: Sequence[int] = ()) -> list[int]:
+    """The indices of the problems to play: ``chosen`` when given (checked against the split's size), else the
+    first ``limit`` of the split."""
     indices = env.unwrapped.split_indices(split)  # None: a procedural task (see ReasoningEnv.split_indices)
+    if chosen:
+        if indices is not None and max(chosen) >= len(indices):
+            raise ValueError(f"index {max(chosen)} is past the {len(indices)} problems of split {split!r}")
+        return list(chosen)
     if indices is None:
         if limit is None:
             raise ValueError(f"{env.unwrapped.__class__.__name__} has no fixed problem list: pass a limit")
@@ -204,7 +215,7 @@ def run_bench(config: BenchConfig) -> list[dict[str, Any]]:
 
 
 def _run_bench(config: BenchConfig, env: gym.Env) -> list[dict[str, Any]]:
-    indices = problem_indices(env, config.split, config.limit)
+    indices = problem_indices(env, config.split, config.limit, config.indices)
     folder = Path(config.out)
     episodes = open_run(
         folder, config, lambda i: env.reset(options={"index": i, "split": config.split})[1]["problem_id"]

@@ -109,6 +109,17 @@ def test_bench_writes_episodes_a_summary_and_a_plot(tmp_path):
     assert result.stdout.splitlines()[0].split()[:4] == ["planner", "budget", "accuracy", "pass@k"]
 
 
+def test_bench_plays_the_chosen_problems_of_a_split(tmp_path):
+    flags = ["--policy", "random", "--planners", "greedy", "--budgets", "4", "--split", "train", "--no-progress"]
+    result = reason_gym_cli("bench", "--out", str(tmp_path / "some"), "--indices", "1,7,3", *flags)
+    assert result.returncode == 0, result.stderr
+    assert sorted(json.loads(line)["index"] for line in episode_lines(tmp_path / "some")) == [1, 3, 7]
+    assert json.loads((tmp_path / "some" / "summary.json").read_text())[0]["n_problems"] == 3
+    for indices, message in (("5,5", "distinct ints"), ("1262", "index 1262 is past the 1262 problems")):
+        refused = reason_gym_cli("bench", "--out", str(tmp_path / "bad"), "--indices", indices, *flags)
+        assert refused.returncode != 0 and message in refused.stderr, refused.stderr[-500:]
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not (ROOT / "agents" / "models" / "tiny" / "config.json").exists(), reason="no tiny checkpoint")
 def test_bench_runs_the_embedded_model(tmp_path):
