@@ -108,25 +108,13 @@ def step_scores(spec: str, records: Sequence[dict[str, Any]], batch_size: int = 
             raise ValueError(f"label:{rest}: some records of the data have no {rest!r} labels")
         return np.asarray([float(v) for r in records for v in r["labels"][rest]]), {}
     from agents.prm import make_prm
-    from agents.training.prm import replay
+    from agents.training.prm import prm_step_scores
 
     if spec != "rule" and kind != "hf":
         if not Path(spec).is_dir():
             raise ValueError(f"PRM {spec!r}: not rule, label:NAME, hf:PATH or a folder")
         spec = f"hf:{spec}"
-    prm = make_prm(spec)
-    scores: list[float] = []
-    if hasattr(prm, "score_batch"):
-        for start in range(0, len(records), batch_size):
-            chunk = records[start : start + batch_size]
-            scores += [s for row in prm.score_batch([(r["question"], r["steps"]) for r in chunk]) for s in row]
-    else:  # a StatePRM (the rule-based scorer): given the env's state at reset, as evaluate_prm does
-        from agents.prm import score_steps
-
-        envs: dict[str, Any] = {}
-        for record in records:
-            scores += [float(s) for s in score_steps(prm, replay(record, envs)[0][0], record["steps"])]
-    return np.asarray(scores, dtype=float), _cost(spec)
+    return np.asarray(prm_step_scores(make_prm(spec), records, batch_size), dtype=float), _cost(spec)
 
 
 def _cost(spec: str) -> dict[str, Any]:
@@ -155,22 +143,6 @@ def _cost(spec: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------- figures
-
-
-def metrics(scores: np.ndarray, labels: np.ndarray, bins: int = 10) -> dict[str, Any]:
-    """``roc_auc``, ``brier`` and ``calibration`` as :func:`agents.training.prm.evaluate_prm` computes them.
-
-    >>> m = metrics(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1]), bins=2)
-    >>> m["roc_auc"], round(m["brier"], 4), m["calibration"][1]
-    (0.75, 0.1381, (0.8, 1.0, 1))
-    """
-    from agents.training.prm import roc_auc
-
-    which = np.minimum((scores * bins).astype(int), bins - 1)
-    calibration = [(float(scores[which == b].mean()), float(labels[which == b].mean()), int((which == b).sum()))
-                   for b in range(bins) if (which == b).any()]  # fmt: skip
-    return {"roc_auc": roc_auc(scores, labels), "brier": float(np.mean((scores - labels) ** 2)),
-            "calibration": calibration, "steps": len(scores), "positives": int(labels.sum())}  # fmt: skip
 
 
 def bootstrap(scores: np.ndarray, labels: np.ndarray, owners: np.ndarray, resamples: int, seed: int) -> dict:
@@ -213,6 +185,7 @@ def group_summary(values: Sequence[float]) -> dict[str, Any]:
 def evaluate(config: EvalPRMConfig) -> dict[str, Any]:
     """The figures of every PRM and group of ``config`` (the JSON ``--out`` gets)."""
     from agents.policies.hf import configure_threads
+    from agents.training.prm import score_metrics
     from agents.training.prm_records import load_step_data
 
     configure_threads(config.num_threads)
@@ -227,7 +200,7 @@ def evaluate(config: EvalPRMConfig) -> dict[str, Any]:
         scores, cost = step_scores(spec, records, config.batch_size)
         if scores.shape != labels.shape:
             raise ValueError(f"PRM {text!r} gave {scores.size} scores for {labels.size} steps")
-        row = {"name": name, "spec": spec, **metrics(scores, labels, config.bins)}
+        row = {"name": name, "spec": spec, **score_metrics(scores, labels, config.bins)}
         row |= bootstrap(scores, labels, owners, config.bootstrap, config.seed + number)
         row |= {"cost": cost, "curve": roc_curve(scores, labels)}
         rows.append(row)

@@ -244,15 +244,44 @@ def roc_auc(scores: Sequence[float], labels: Sequence[float]) -> float:
     return float((ranks[y].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
+def prm_step_scores(prm: Any, records: Sequence[dict[str, Any]], batch_size: int = 64) -> list[float]:
+    """Every step's score under ``prm`` (records in order, steps in order): a plain ``prm(question, steps)``
+    (batched through ``score_batch`` where it has one) or a :class:`~reason_gym.core.StatePRM` (given the env's
+    state of each record at reset)."""
+    scores: list[float] = []
+    envs: dict[str, Any] = {}
+    for start in range(0, len(records), batch_size):
+        chunk = records[start : start + batch_size]
+        if hasattr(prm, "score_batch"):
+            scores += [s for row in prm.score_batch([(r["question"], r["steps"]) for r in chunk]) for s in row]
+        elif callable(getattr(prm, "score_state", None)):
+            scores += [s for r in chunk for s in score_steps(prm, replay(r, envs)[0][0], r["steps"])]
+        else:
+            scores += [float(s) for r in chunk for s in prm(r["question"], r["steps"])]
+    return scores
+
+
+def score_metrics(scores: Sequence[float], labels: Sequence[float], bins: int = 10) -> dict[str, Any]:
+    """``roc_auc``, ``brier`` (mean squared error of the scores), ``calibration`` (``(mean score, share of positives,
+    count)`` of each non-empty bin of ``bins`` equal-width score bins), ``steps`` and ``positives``.
+
+    >>> m = score_metrics([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1], bins=2)
+    >>> m["roc_auc"], round(m["brier"], 4), m["calibration"][1]
+    (0.75, 0.1581, (0.8, 1.0, 1))
+    """
+    p, y = np.asarray(scores, dtype=float), np.asarray(labels, dtype=float)
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    calibration = [(float(p[which == b].mean()), float(y[which == b].mean()), int((which == b).sum()))
+                   for b in range(bins) if (which == b).any()]  # fmt: skip
+    return {"roc_auc": roc_auc(p, y), "brier": float(np.mean((p - y) ** 2)), "calibration": calibration,
+            "steps": len(p), "positives": int(y.sum())}  # fmt: skip
+
+
 def evaluate_prm(
     prm: Any, records: Sequence[dict[str, Any]], *, bins: int = 10, batch_size: int = 64
 ) -> dict[str, Any]:
-    """A PRM's step scores against the exact step labels of ``records`` (those that have them).
-
-    ``prm`` is any PRM: a plain ``prm(question, steps)`` (batched through ``score_batch`` where it has one) or a
-    :class:`~reason_gym.core.StatePRM` (given the env's state of each record). Returns ``roc_auc``, ``brier`` (mean
-    squared error of the scores), ``calibration`` (``(mean score, share of positives, count)`` of each non-empty bin
-    of ``bins`` equal-width score bins), ``steps`` and ``positives``.
+    """A PRM's step scores (:func:`prm_step_scores`) against the exact step labels of ``records`` (those that have
+    them): :func:`score_metrics`.
 
     Raises:
         ValueError: No record has exact labels.
@@ -260,23 +289,8 @@ def evaluate_prm(
     usable = [r for r in records if r["labels"].get("exact") is not None]
     if not usable:
         raise ValueError("no record has exact step labels (labels.exact): evaluate on a task with an exact check")
-    scores: list[float] = []
-    envs: dict[str, Any] = {}
-    for start in range(0, len(usable), batch_size):
-        chunk = usable[start : start + batch_size]
-        if hasattr(prm, "score_batch"):
-            scores += [s for row in prm.score_batch([(r["question"], r["steps"]) for r in chunk]) for s in row]
-        elif callable(getattr(prm, "score_state", None)):
-            scores += [s for r in chunk for s in score_steps(prm, replay(r, envs)[0][0], r["steps"])]
-        else:
-            scores += [float(s) for r in chunk for s in prm(r["question"], r["steps"])]
-    p = np.asarray(scores, dtype=float)
-    y = np.asarray([v for r in usable for v in r["labels"]["exact"]], dtype=float)
-    which = np.minimum((p * bins).astype(int), bins - 1)
-    calibration = [(float(p[which == b].mean()), float(y[which == b].mean()), int((which == b).sum()))
-                   for b in range(bins) if (which == b).any()]  # fmt: skip
-    return {"roc_auc": roc_auc(p, y), "brier": float(np.mean((p - y) ** 2)), "calibration": calibration,
-            "steps": len(p), "positives": int(y.sum())}  # fmt: skip
+    labels = [v for r in usable for v in r["labels"]["exact"]]
+    return score_metrics(prm_step_scores(prm, usable, batch_size), labels, bins)
 
 
 # ------------------------------------------------------------------------------------------------- the trainer
