@@ -58,7 +58,7 @@ import gymnasium as gym
 from tqdm import tqdm
 
 import reason_gym  # noqa: F401  (registers the environments)
-from agents.bench import seed_policy
+from agents.bench import _make_policy, seed_policy
 from agents.budget import Budget
 from agents.cli import parse, run_script
 from agents.policies.base import Candidate, Policy, policy_inputs
@@ -352,7 +352,7 @@ class LabelWorker:
     def __init__(self, config: LabelConfig) -> None:
 
         env = gym.make(config.env, split=config.split, **config.env_kwargs).unwrapped
-        self.labeller = Labeller(env, _make_policy(config), config)  # type: ignore[arg-type]
+        self.labeller = Labeller(env, _make_policy(config.policy), config)  # type: ignore[arg-type]
 
     def play(self, batch: tuple[tuple[int, str], ...]) -> Labelled:
         return label_batch(self.labeller, batch)
@@ -368,7 +368,7 @@ def labelled_batches(
     if not batches:
         yield iter(())
     elif not config.ray_workers:
-        labeller = Labeller(env, policy if policy is not None else _make_policy(config), config)
+        labeller = Labeller(env, policy if policy is not None else _make_policy(config.policy), config)
         yield (label_batch(labeller, batch) for batch in batches)
     else:
         import ray
@@ -389,17 +389,6 @@ def labelled_batches(
 def _cost(budget: Budget) -> dict[str, int]:
     used = budget.used()
     return {"policy_calls": used["policy_calls"], "tokens": used["tokens"]}
-
-
-def _make_policy(config: LabelConfig) -> Policy:
-    from agents.policies import make_policy
-
-    try:
-        if config.policy == "tiny":  # one torch thread: the fastest for a model this small (agents.policies.hf)
-            return make_policy("tiny", num_threads=1)
-        return make_policy(config.policy, seed=config.seed) if config.policy == "random" else make_policy(config.policy)
-    except ImportError as error:
-        raise ValueError(f"the LLM policies are not available ({error}); `pip install -e .[llm]`") from None
 
 
 def label_steps(config: LabelConfig, policy: Policy | None = None) -> dict[str, Any]:
