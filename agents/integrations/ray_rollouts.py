@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from agents.integrations.ray_bench import CPUS_PER_WORKER, ray_cluster, ray_get
-from agents.training.rollouts import Episode, collect_groups
+from agents.training.rollouts import Episode, collect_groups, make_hf_policy, make_vector_env
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -78,22 +78,6 @@ def play_group(
     return group, timings["generate_s"]
 
 
-def make_group_envs(config: GRPOConfig) -> gym.vector.VectorEnv:
-    """A vector env of ``group_size`` copies of the run's task, vectorised as the trainer's is."""
-    import gymnasium as gym
-
-    import reason_gym  # noqa: F401  (registers the reason_gym/ ids in a fresh worker process)
-
-    vector_kwargs = {"shared_memory": False} if config.vectorization == "async" else {}
-    return gym.make_vec(
-        config.env_id,
-        num_envs=config.group_size,
-        vectorization_mode=config.vectorization,
-        vector_kwargs=vector_kwargs,
-        **config.env_kwargs,
-    )
-
-
 class RolloutWorker:
     """Holds a policy (loaded by path) and a group's vector env; made a Ray actor by :class:`RayRollouts`."""
 
@@ -110,26 +94,16 @@ class RolloutWorker:
         import gymnasium as gym
 
         from agents.policies import model_path
-        from agents.policies.hf import HFPolicy, load_model_and_tokenizer
+        from agents.policies.hf import load_model_and_tokenizer
         from agents.policies.prompts import encode_prompts
 
         self.config = config
         model, self.tokenizer = load_model_and_tokenizer(model_path(config.model), device="cpu")
         self.model = model.float().eval()
-        self.envs = make_group_envs(config)
-        probe = gym.make(config.env_id, **config.env_kwargs)
-        task = getattr(probe.unwrapped, "task", None)  # the chat prompt's system prompt, as in the trainer
-        probe.close()
-        # As the trainer's own policy (GRPOTrainer._make_policy, transformers backend), on this actor's CPU.
-        self.policy = HFPolicy(
-            self.model,
-            self.tokenizer,
-            temperature=config.temperature,
-            max_new_tokens=config.max_new_tokens,
-            max_batch_sequences=max(64, config.batch_size),
-            num_threads=config.num_threads,
-            task=task,
-        )
+        self.envs = make_vector_env(config, config.group_size)
+        with gym.make(config.env_id, **config.env_kwargs) as probe:
+            task = getattr(probe.unwrapped, "task", None)  # the chat prompt's system prompt, as in the trainer
+        self.policy = make_hf_policy(config, self.model, self.tokenizer, task)  # the trainer's, on this actor's CPU
         self.encode = lambda states: encode_prompts(self.tokenizer, self.policy.prompt, states)
 
     def ready(self) -> int:
@@ -178,7 +152,7 @@ class LocalRollouts:
 
     def __init__(self, config: GRPOConfig, policy: Policy, encode: Callable[[Sequence[str]], list[list[int]]]) -> None:
         self.config, self.policy, self.encode = config, policy, encode
-        self.envs = make_group_envs(config)
+        self.envs = make_vector_env(config, config.group_size)
 
     def sync(self, model: torch.nn.Module) -> bool:
         """Nothing to copy: the policy samples from the learner's model itself. Returns False."""

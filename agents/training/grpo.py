@@ -59,7 +59,7 @@ from agents.training.batches import CompletionLogits, Row, micro_batches, row_lo
 from agents.training.checkpoints import Checkpoints, log_scalars, open_writer
 from agents.training.grpo_config import GRPOConfig
 from agents.training.policy_loss import Window, aggregate, clipped_surrogate, k3_kl
-from agents.training.rollouts import Episode, collect_groups
+from agents.training.rollouts import Episode, collect_groups, make_hf_policy, make_vector_env
 from reason_gym.cli import parse_kwargs
 from reason_gym.files import write_atomic
 
@@ -165,10 +165,10 @@ class GRPOTrainer:
         self.policy = self._make_policy(task)
         self.prm = make_prm(config.prm) if config.prm else None
         self.rollouts: Any = RayRollouts(config) if config.rollout_workers else None
-        # the rollout envs of this process (the Ray workers build their own)
-        self.envs = None if self.rollouts is not None else self._make_vector_env(config.batch_size)
         """the Ray rollout workers (``rollout_workers``; anything with ``collect`` / ``sync`` / ``close``, such as
         :class:`~agents.integrations.ray_rollouts.LocalRollouts`); None: :func:`collect_groups` in this process"""
+        self.envs = None if self.rollouts is not None else make_vector_env(config, config.batch_size)
+        """the rollout envs of this process (the Ray workers build their own)"""
         self.num_problems = len(problems) if problems is not None else 2**31 - 1  # a procedural task: any index
         if config.train_problems:
             self.num_problems = min(self.num_problems, config.train_problems)
@@ -181,7 +181,7 @@ class GRPOTrainer:
     # ------------------------------------------------------------------ setup
 
     def _make_policy(self, task: Any) -> Any:
-        from agents.policies.hf import SMALL_MODEL_PARAMETERS, HFPolicy
+        from agents.policies.hf import SMALL_MODEL_PARAMETERS
 
         if self.config.generation_backend == "vllm":
             from agents.policies.vllm_backend import VLLMPolicy
@@ -203,25 +203,7 @@ class GRPOTrainer:
                 **({} if self.device == "cpu" else {"gpu_memory_utilization": self.config.vllm_gpu_memory_utilization}),
             )
         configure_threads(self.config.num_threads)
-        return HFPolicy(
-            self.model,
-            self.tokenizer,
-            temperature=self.config.temperature,
-            max_new_tokens=self.config.max_new_tokens,
-            max_batch_sequences=max(64, self.config.batch_size),
-            num_threads=self.config.num_threads,
-            task=task,
-        )
-
-    def _make_vector_env(self, num_envs: int) -> gym.vector.VectorEnv:
-        vector_kwargs = {"shared_memory": False} if self.config.vectorization == "async" else {}
-        return gym.make_vec(
-            self.config.env_id,
-            num_envs=num_envs,
-            vectorization_mode=self.config.vectorization,
-            vector_kwargs=vector_kwargs,
-            **self.env_kwargs,
-        )
+        return make_hf_policy(self.config, self.model, self.tokenizer, task)
 
     def encode(self, states: list[str]) -> list[list[int]]:
         return encode_prompts(self.tokenizer, self.policy.prompt, states)

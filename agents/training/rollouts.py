@@ -14,12 +14,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 
 from agents.policies.base import Policy
+
+if TYPE_CHECKING:
+    from agents.policies.hf import HFPolicy
+    from agents.training.grpo_config import GRPOConfig
 
 
 @dataclass
@@ -157,3 +161,34 @@ def _components(infos: Mapping[str, Any], i: int) -> dict[str, float]:
     if not isinstance(components, Mapping):
         return {}
     return {name: float(_info(components, name, i, 0.0)) for name in components if not name.startswith("_")}
+
+
+def make_vector_env(config: GRPOConfig, num_envs: int) -> gym.vector.VectorEnv:
+    """``num_envs`` copies of a GRPO run's task, vectorised as ``config.vectorization`` says (the trainer's batch,
+    or a Ray rollout worker's group)."""
+    import reason_gym  # noqa: F401  (registers the reason_gym/ ids, in a fresh Ray worker process too)
+
+    vector_kwargs = {"shared_memory": False} if config.vectorization == "async" else {}
+    return gym.make_vec(
+        config.env_id,
+        num_envs=num_envs,
+        vectorization_mode=config.vectorization,
+        vector_kwargs=vector_kwargs,
+        **config.env_kwargs,
+    )
+
+
+def make_hf_policy(config: GRPOConfig, model: Any, tokenizer: Any, task: Any) -> HFPolicy:
+    """A GRPO run's rollout policy on the transformers backend, sampling from ``model`` itself (the trainer's, or a
+    Ray rollout worker's copy); ``task`` (the env's TaskSpec) gives a chat prompt its system prompt."""
+    from agents.policies.hf import HFPolicy
+
+    return HFPolicy(
+        model,
+        tokenizer,
+        temperature=config.temperature,
+        max_new_tokens=config.max_new_tokens,
+        max_batch_sequences=max(64, config.batch_size),
+        num_threads=config.num_threads,
+        task=task,
+    )
