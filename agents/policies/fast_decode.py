@@ -415,17 +415,18 @@ def sample(
     done = torch.zeros(B, dtype=torch.bool, device=device)
     live = torch.arange(B, device=device)  # the rows the cache holds, which the model still runs
     tokens, logprobs = [], []
-    fed = torch.zeros(B, dtype=torch.long)  # tokens of each row fed back so far (their keys are in the cache)
+    fed = torch.zeros(B, dtype=torch.long, device=device)  # tokens of each row fed back so far (keys in the cache)
     next_cache = PrefixCache()  # this call's rows, for the next call
     prompt_list = list(distinct)
 
     def keep(cache_rows: torch.Tensor) -> None:
         """Copies the keys and values of cache rows ``cache_rows`` (indices into ``live``) into ``next_cache``."""
         generated = torch.stack(tokens, 1).cpu() if tokens else torch.empty((B, 0), dtype=torch.long)
+        rows, counts = live.tolist(), fed.tolist()  # one copy from the device, not one per row
         for i in cache_rows.tolist():
-            b = int(live[i])
+            b = rows[i]
             prompt = prompt_list[prompt_of_row[b]]
-            n = int(fed[b])
+            n = counts[b]
             left = P - len(prompt)
             next_cache.add(
                 torch.cat([torch.tensor(prompt, dtype=torch.long), generated[b, :n]]),
@@ -459,7 +460,7 @@ def sample(
         mask = attend[:, None, None, : P + t + 1]
         step_logits = decoder.forward(token[live, None], position, keys, values, P + t, mask)  # (live rows, V)
         logits[live] = step_logits  # in place (no (B, V) copy per token); stopped rows keep their last logits
-        fed[live[fed_now[live]].cpu()] += 1  # the pads fed to rows that stopped before are no prefix
+        fed[live[fed_now[live]]] += 1  # the pads fed to rows that stopped before are no prefix
     keep(torch.arange(len(live)))
     decoder.prefix_cache = next_cache
     return torch.stack(tokens, 1), torch.stack(logprobs, 1)
