@@ -72,12 +72,22 @@ class NonFiniteLossError(RuntimeError):
 
 
 def with_prm_rewards(groups: list[list[Episode]], prm: Any, weight: float) -> None:
-    """Adds ``weight`` times the PRM's score of each step to the step's reward (as the component ``prm``)."""
+    """Adds ``weight`` times the PRM's score of each accepted reasoning step to its reward (the component ``prm``).
+
+    The same steps and states as an env's own ``prm`` component (:class:`reason_gym.core.ReasoningEnv`): the PRM reads
+    the steps the env accepted, and scores each one that is not the final answer. A rejected step changed nothing,
+    so it earns no PRM score (a learned PRM never saw one, and would reward text that merely looks like a good step),
+    and the answer has the env's outcome.
+    """
     for episode in (e for group in groups for e in group):
-        scores = score_steps(prm, episode.state or episode.question, [step.text for step in episode.steps])
-        for step, score in zip(episode.steps, scores, strict=True):
-            step.components["prm"] = float(score)
-            step.reward += weight * float(score)
+        final = len(episode.steps) - 1 if episode.terminated else None
+        accepted = [i for i, step in enumerate(episode.steps) if not step.components.get("invalid_step") and i != final]
+        texts = [episode.steps[i].text for i in accepted]
+        scores = score_steps(prm, episode.state or episode.question, texts) if texts else []
+        by_step = dict(zip(accepted, scores, strict=True))
+        for i, step in enumerate(episode.steps):
+            step.components["prm"] = float(by_step.get(i, 0.0))
+            step.reward += weight * step.components["prm"]
 
 
 def group_advantages(group: list[Episode], config: GRPOConfig) -> list[list[float]]:

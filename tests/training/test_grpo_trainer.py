@@ -27,7 +27,7 @@ from agents.training.batches import (  # noqa: E402
     row_logprobs,
 )
 from agents.training.grpo import GRPOConfig, GRPOTrainer, NonFiniteLossError  # noqa: E402
-from agents.training.rollouts import collect_groups  # noqa: E402
+from agents.training.rollouts import Episode, Step, collect_groups  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -260,13 +260,41 @@ def test_groups_are_played_to_the_end_through_a_vector_env(mode):
     other = groups[1][0]  # another puzzle: the scripted steps do not apply, the fallback answer is wrong
     assert other.terminated and not other.is_correct and len(other.steps) == 1
 
-    # a PRM's step scores join the step rewards (weighted), as the "prm" component
+    # a PRM's step scores join the step rewards (weighted), as the "prm" component; the answer has the outcome
     from agents.prm import make_prm
 
     grpo.with_prm_rewards(groups, make_prm("rule"), weight=0.5)
-    assert [s.components["prm"] for s in first.steps] == [1.0, 1.0, 1.0, 1.0]
-    assert first.reward == pytest.approx(1.0 + 4 * 0.5)
+    assert [s.components["prm"] for s in first.steps] == [1.0, 1.0, 1.0, 0.0]
+    assert first.reward == pytest.approx(1.0 + 3 * 0.5)
     assert other.steps[0].components["prm"] == 0.0 and other.reward == pytest.approx(0.0)
+
+
+def _step(text: str, rejected: bool = False) -> Step:
+    return Step([1], [1], text, reward=0.0, components={"invalid_step": float(rejected)})
+
+
+@pytest.mark.parametrize(
+    ("steps", "terminated", "scored", "prm"),
+    [
+        # the PRM reads only the accepted steps, as the env's state holds them; a rejected step and the answer get 0
+        ([("a", False), ("junk", True), ("b", False), ("answer", False)], True, ["a", "b"], [0.5, 0.0, 0.5, 0.0]),
+        ([("a", False), ("b", False)], False, ["a", "b"], [0.5, 0.5]),  # truncated: its last step is not an answer
+        ([("junk", True), ("junk", True)], False, [], [0.0, 0.0]),
+        ([("answer", False)], True, [], [0.0]),
+    ],
+)
+def test_prm_rewards_score_accepted_reasoning_steps_only(steps, terminated, scored, prm) -> None:
+    seen = []
+
+    def halves(question: str, texts: list[str]) -> list[float]:
+        seen.append(list(texts))
+        return [0.5] * len(texts)
+
+    episode = Episode(0, "q", steps=[_step(text, rejected) for text, rejected in steps], terminated=terminated)
+    grpo.with_prm_rewards([[episode]], halves, weight=2.0)
+    assert seen == ([scored] if scored else [])
+    assert [s.components["prm"] for s in episode.steps] == prm
+    assert episode.reward == pytest.approx(2.0 * sum(prm))
 
 
 # ----------------------------------------------------------------------------------------- bad configuration

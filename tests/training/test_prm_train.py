@@ -340,7 +340,8 @@ def test_a_trained_prm_plugs_into_bench_and_grpo_by_its_path(data, tmp_path):
     trainer = GRPOTrainer(GRPOConfig(env_id=ENV_ID, prm=spec, prm_weight=1.0, split="train", eval_problems=0,
                                      run_dir=str(tmp_path / "grpo"), resume=False, device="cpu", num_threads=1,
                                      progress=False, total_steps=1, batch_size=4, group_size=2, max_turns=2,
-                                     max_new_tokens=16, dynamic_sampling=False))  # fmt: skip
+                                     max_new_tokens=40, dynamic_sampling=False))  # fmt: skip
     metrics = trainer.step()
     trainer.envs.close()
-    assert 0.0 < metrics["rewards/prm"] <= 2.0  # an episode sums its (at most 2) steps' PRM scores in [0, 1]
+    # an episode sums the PRM's scores in [0, 1] of its accepted steps that are not the answer (at most 2)
+    assert 0.0 < metrics["rewards/prm"] <= 2.0
