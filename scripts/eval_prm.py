@@ -16,7 +16,8 @@ rule-based scorer: the oracle, 1.0 by construction on Game24) or ``label:mc_soft
 name as scores: what the raw Monte-Carlo estimate gets). PRMs that share a NAME (the seeds of one method) form a
 group: its mean, standard deviation and the 95% Student-t interval of the mean over its members. A learned PRM's
 ``training.json`` gives its labelling cost: the policy calls, tokens and wall time of its step data (``meta.json``'s
-``compute``) plus, for value iteration, its proposals (``proposal_cost``).
+``compute``; for value iteration and exact labels without the Monte-Carlo completions they do not use, where the
+data counts them apart) plus, for value iteration, its proposals (``proposal_cost``).
 
 ``--choose-from mc-bce td`` states a selection rule in advance: the member of those groups with the best ROC-AUC on
 ``--data`` (run it on validation data, not the test split) is named under ``chosen`` in the JSON.
@@ -135,8 +136,12 @@ def _cost(spec: str) -> dict[str, Any]:
         "train_steps": info.get("steps"),
         "train_s": round((info.get("metrics") or {}).get("time/train_s", float("nan")), 1),
     }
+    # value iteration and exact labels use the trajectories, not the Monte-Carlo completions of their data
+    completions = (info.get("data_meta") or {}).get("compute_completions")
+    unused = completions if cost["method"] == "td" or cost["label"] == "exact" else None
+    cost["charged"] = "trajectories" if unused else "trajectories and Monte-Carlo completions"
     for counter in ("policy_calls", "samples", "tokens"):
-        cost[counter] = data.get(counter, 0) + proposals.get(counter, 0)
+        cost[counter] = data.get(counter, 0) - (unused or {}).get(counter, 0) + proposals.get(counter, 0)
     cost["label_wall_s"] = data.get("wall_s")
     cost["proposal_cost"] = proposals or None
     return cost

@@ -28,7 +28,9 @@ the unhinted episode, reaches a verified answer (``source: "rationalized"``).
 choosing PRMs and models without the test split); ``meta.json`` records the rule and the held-out indices.
 
 **Compute** is counted with the planners' :class:`~agents.budget.Budget`: ``meta.json``'s ``compute`` has the real
-``propose`` calls (batched across the problems of a batch), samples, tokens and env steps; a record's
+``propose`` calls (batched across the problems of a batch), samples, tokens and env steps, and
+``compute_completions`` the part of it spent on the Monte-Carlo completions (the rest made the trajectories: what
+a PRM that uses no Monte-Carlo label, value iteration or exact labels, needs of this data); a record's
 ``policy_calls`` and ``tokens`` are its problem's share: the calls its states took part in (what labelling that
 problem alone, its own states batched together, would cost) and the tokens of its samples, attempts included.
 
@@ -173,6 +175,9 @@ class Labeller:
     def __init__(self, env: ReasoningEnv, policy: Policy, config: LabelConfig) -> None:
         self.env, self.policy, self.config = env, policy, config
         self.budget = Budget()
+        self.completion_budget = Budget()
+        """the part of ``budget`` spent on Monte-Carlo completions"""
+        self.completing = False
         self.costs: dict[int, Budget] = {}
         spec = env.task
         self.scorer = EnvStepScorer.for_task(spec) if spec.exact_step_check and spec.env_id else None
@@ -183,13 +188,18 @@ class Labeller:
         if len(proposals) != len(states) or any(not candidates for candidates in proposals):
             raise ValueError(f"{type(self.policy).__name__} did not return a candidate for every state")
         chosen = [candidates[0] for candidates in proposals]
-        self.budget.charge_samples(len(chosen), sum(c.num_tokens for c in chosen))
+        for budget in self.charged():
+            budget.charge_samples(len(chosen), sum(c.num_tokens for c in chosen))
         shares: dict[int, list[int]] = {}
         for owner, candidate in zip(owners, chosen, strict=True):
             shares.setdefault(owner, []).append(candidate.num_tokens)
         for owner, tokens in shares.items():
             self.costs[owner].charge_samples(len(tokens), sum(tokens))
         return chosen
+
+    def charged(self) -> list[Budget]:
+        """The budgets the work being done now counts against."""
+        return [self.budget, self.completion_budget] if self.completing else [self.budget]
 
     def play(self, starts: Sequence[EpisodeState], owners: Sequence[int]) -> list[Played]:
         """Rolls every start out to the end of its episode, all running ones advancing in one call per turn."""
@@ -202,7 +212,8 @@ class Labeller:
             for i, candidate in zip(running, candidates, strict=True):
                 self.env.set_state(current[i])
                 _, _, terminated, truncated, info = self.env.step(candidate.text)
-                self.budget.charge_env_steps()
+                for budget in self.charged():
+                    budget.charge_env_steps()
                 state = self.env.get_state()
                 if len(state.steps) > len(current[i].steps):  # accepted (a rejected step changes nothing)
                     played[i].path.append(state)
@@ -249,10 +260,14 @@ class Labeller:
         jobs = [
             (row, t) for row, (_, trajectory) in enumerate(kept) for t, s in enumerate(trajectory.path) if not s.done
         ]
-        completions = self.play(
-            [kept[row][1].path[t] for row, t in jobs for _ in range(config.k)],
-            [problems[kept[row][0]][0] for row, _ in jobs for _ in range(config.k)],
-        )
+        self.completing = True
+        try:
+            completions = self.play(
+                [kept[row][1].path[t] for row, t in jobs for _ in range(config.k)],
+                [problems[kept[row][0]][0] for row, _ in jobs for _ in range(config.k)],
+            )
+        finally:
+            self.completing = False
         wins = {
             job: sum(c.correct for c in completions[j * config.k : (j + 1) * config.k]) for j, job in enumerate(jobs)
         }
@@ -333,17 +348,18 @@ class Labeller:
         return path
 
 
-Labelled = tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int]]
-"""A batch's records, its problems left unlabelled, and the compute it took (``Budget.used()``)."""
+Labelled = tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, dict[str, int]]]
+"""A batch's records, its problems left unlabelled, and the compute it took (``Budget.used()``): ``total`` and the
+part of it spent on ``completions``."""
 
 
 def label_batch(labeller: Labeller, batch: Sequence[tuple[int, str]]) -> Labelled:
     """Labels one batch, the policy seeded from the batch alone (so where and after what it runs changes nothing)."""
     config = labeller.config
     seed_policy(labeller.policy, zlib.crc32(f"{config.seed}/{config.mode}/{batch[0][0]}".encode()))
-    labeller.budget = Budget()
+    labeller.budget, labeller.completion_budget = Budget(), Budget()
     records, unlabelled = labeller.label(batch)
-    return records, unlabelled, labeller.budget.used()
+    return records, unlabelled, {"total": labeller.budget.used(), "completions": labeller.completion_budget.used()}
 
 
 class LabelWorker:
@@ -435,6 +451,8 @@ def label_steps(config: LabelConfig, policy: Policy | None = None) -> dict[str, 
     done = {r["index"] for r in records} | {u["index"] for u in unlabelled}
     todo = [problem for problem in problems if problem[0] not in done]
     previous = meta.get("compute", {})
+    # a folder labelled before completions were counted apart cannot be split: it gets no compute_completions
+    previous_completions = meta.get("compute_completions", None if previous.get("samples") else {})
     meta = {
         "format": FORMAT,
         "config": asdict(config),
@@ -447,12 +465,16 @@ def label_steps(config: LabelConfig, policy: Policy | None = None) -> dict[str, 
     if config.ray_workers and policy is not None:
         raise ValueError("--ray-workers builds the policy in each worker from --policy: pass no policy object")
     batches = [tuple(todo[i : i + config.batch_problems]) for i in range(0, len(todo), config.batch_problems)]
-    used: dict[str, int] = {}
+    used: dict[str, dict[str, int]] = {"total": {}, "completions": {}}
 
     def save() -> None:
-        compute = {name: previous.get(name, 0) + used.get(name, 0) for name in Budget().used()}
+        compute = {name: previous.get(name, 0) + used["total"].get(name, 0) for name in Budget().used()}
         compute["wall_s"] = round(previous.get("wall_s", 0.0) + time.perf_counter() - started, 3)
         meta["compute"] = compute
+        if previous_completions is not None:
+            meta["compute_completions"] = {
+                name: previous_completions.get(name, 0) + used["completions"].get(name, 0) for name in Budget().used()
+            }
         meta["per_trajectory_totals"] = {
             name: sum(r[name] for r in records) + sum(u[name] for u in unlabelled)
             for name in ("policy_calls", "tokens")
@@ -479,8 +501,9 @@ def label_steps(config: LabelConfig, policy: Policy | None = None) -> dict[str, 
             file.flush()  # whole lines per batch: a kill loses at most the batches being labelled
             records += new
             unlabelled += failed
-            for name, value in cost.items():
-                used[name] = used.get(name, 0) + value
+            for part, counters in cost.items():
+                for name, value in counters.items():
+                    used[part][name] = used[part].get(name, 0) + value
             save()
             bar.update(len(new) + len(failed))
     return meta
@@ -496,6 +519,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"{counts['unlabelled']} problems unlabelled) in {config.out}/{STEPS_FILE}; compute: "
         f"{compute['policy_calls']} policy calls, {compute['samples']} samples, {compute['tokens']} tokens, "
         f"{compute['wall_s']} s"
+        + (
+            f" ({completions['samples']} samples and {completions['tokens']} tokens of it in Monte-Carlo completions)"
+            if (completions := meta.get("compute_completions"))
+            else ""
+        )
     )
     return meta
 

@@ -5,6 +5,7 @@ plot, the group intervals and the selection rule; a bad spec is one line and exi
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -93,3 +94,29 @@ def test_a_bad_prm_spec_is_one_line_and_exit_status_2(setup, run_script):
     done = run_script("scripts/eval_prm.py", "--data", str(data), "--prms", "no/such/folder", check=False)
     assert done.returncode == 2
     assert "eval_prm.py: PRM 'no/such/folder': not rule, label:NAME, hf:PATH or a folder" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("method", "label", "split", "charged"),
+    [
+        ("classification", "mc_soft", True, (24, 240)),  # the Monte-Carlo labels need the completions
+        ("classification", "exact", True, (24 - 15, 240 - 150)),  # exact labels and TD need only the trajectories
+        ("td", "mc_soft", True, (24 - 15 + 7, 240 - 150 + 70)),  # plus the TD proposals
+        ("td", "mc_soft", False, (24 + 7, 240 + 70)),  # data labelled before completions were counted apart
+    ],
+)
+def test_each_prm_is_charged_the_labelling_compute_it_used(tmp_path, monkeypatch, method, label, split, charged):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("eval_prm", Path(__file__).parents[2] / "scripts/eval_prm.py")
+    eval_prm = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "eval_prm", eval_prm)  # its dataclasses look their module up
+    spec.loader.exec_module(eval_prm)
+    data_meta = {"compute": {"policy_calls": 24, "samples": 40, "tokens": 240, "wall_s": 1.5}}
+    if split:
+        data_meta["compute_completions"] = {"policy_calls": 15, "samples": 30, "tokens": 150}
+    proposals = {"policy_calls": 7, "samples": 9, "tokens": 70} if method == "td" else None
+    info = {"config": {"method": method, "label": label}, "data_meta": data_meta, "proposal_cost": proposals}
+    (tmp_path / "training.json").write_text(json.dumps(info))
+    cost = eval_prm._cost(f"hf:{tmp_path}")
+    assert (cost["policy_calls"], cost["tokens"]) == charged

@@ -163,6 +163,10 @@ def test_budget_counts_policy_calls_samples_and_tokens(tmp_path):
     compute = meta["compute"]
     assert (compute["policy_calls"], compute["samples"], compute["tokens"]) == (calls, samples, 0)
     assert compute["env_steps"] == samples
+    # the Monte-Carlo completions' part of it, apart from the trajectory's (what TD or exact labels need)
+    completions = meta["compute_completions"]
+    assert (completions["policy_calls"], completions["samples"]) == (length - 1, samples - length)
+    assert completions["env_steps"] == samples - length
     [record] = load_step_data(tmp_path)
     assert (record["policy_calls"], record["tokens"]) == (calls, 0)
 
@@ -277,6 +281,20 @@ def test_a_killed_run_resumes_each_trajectory_once_and_equal_to_an_uninterrupted
     whole, resumed = load_step_data(tmp_path / "whole"), load_step_data(tmp_path / "killed")
     assert [r["index"] for r in resumed] == [r["index"] for r in whole]  # each once, in order
     assert resumed == whole  # each batch is seeded on its own
+    # the compute grows over the resumed run, the completions' part with it (the killed batch's work is lost)
+    meta, whole_meta = (json.loads((tmp_path / name / "meta.json").read_text()) for name in ("killed", "whole"))
+    for part in ("compute", "compute_completions"):
+        assert meta[part]["samples"] >= whole_meta[part]["samples"] > 0
+
+
+def test_data_labelled_before_completions_were_counted_apart_gets_no_split(tmp_path):
+    label_steps(config(tmp_path, problems=2, batch_problems=1), RandomPolicy())
+    meta_path = tmp_path / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["compute_completions"]  # as an older labeller wrote it
+    meta_path.write_text(json.dumps(meta))
+    meta = label_steps(config(tmp_path, problems=3, batch_problems=1), RandomPolicy())
+    assert "compute_completions" not in meta  # this run's part alone would pass for the whole folder's
 
 
 def test_a_torn_last_line_is_dropped_and_its_trajectory_labelled_again(tmp_path):
