@@ -1,13 +1,15 @@
-"""The cost of a GRPO update with an episode's steps packed into one sequence, against one sequence per step.
+"""The cost of a GRPO update in each batch layout: an episode's steps packed into one sequence, one sequence per
+step, and an episode as one tree.
 
     python benchmarks/bench_grpo_update.py                                   # Arithmetic, 64 episodes
     python benchmarks/bench_grpo_update.py --env-id reason_gym/Game24-v0 --repeats 7 --json update.json
 
 One rollout batch of the embedded model (``--episodes`` episodes in groups of 8, temperature 1, train split), then
-the log-probabilities and gradients of every generated token, computed three ways in alternation (``--repeats``
-times each; medians reported): packed (:func:`agents.training.batches.pack_steps`), one sequence per step, and
-what the trainer does (per micro-batch, whichever of the two runs fewer token positions). Packed and per step must
-give the same loss and gradients; the script checks it before timing.
+the log-probabilities and gradients of every generated token, computed four ways in alternation (``--repeats``
+times each; medians reported): packed (:func:`agents.training.batches.pack_steps`), one sequence per step, the
+cheaper of the two per micro-batch (``auto``), and one tree per episode (:func:`agents.training.batches.tree_of`:
+rejected steps as branches under a 4D attention mask). Every layout must give the per-step loss and gradients; the
+script checks it before timing.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
@@ -29,18 +31,20 @@ from agents.models import TINY_MODEL_DIR
 from agents.policies.hf import HFPolicy, load_model_and_tokenizer
 from agents.policies.prompts import encode_prompts
 from agents.training.advantages import outcome_advantages
-from agents.training.batches import CompletionLogits, Row, micro_batches, pack_steps, row_logprobs
+from agents.training.batches import CompletionLogits, Row, micro_batches, pack_steps, row_logprobs, tree_of
 from agents.training.rollouts import collect_groups
 
 GROUP_SIZE = 8
 
 
-def sample_episodes(env_id: str, episodes: int, seed: int) -> tuple[Any, list[list[Row]]]:
+def sample_episodes(
+    env_id: str, episodes: int, seed: int, env_kwargs: dict[str, Any] | None = None
+) -> tuple[Any, list[list[Row]]]:
     """The model, and one batch of its episodes as training rows (outcome advantages)."""
     torch.manual_seed(seed)
     model, tokenizer = load_model_and_tokenizer(TINY_MODEL_DIR, device="cpu")
     policy = HFPolicy(model, tokenizer, temperature=1.0, max_batch_sequences=episodes, num_threads=1)
-    envs = gym.make_vec(env_id, num_envs=episodes, vectorization_mode="sync")
+    envs = gym.make_vec(env_id, num_envs=episodes, vectorization_mode="sync", **(env_kwargs or {}))
     indices = np.random.default_rng(seed).integers(1000, size=episodes // GROUP_SIZE)
     groups = collect_groups(
         envs,
@@ -57,13 +61,11 @@ def sample_episodes(env_id: str, episodes: int, seed: int) -> tuple[Any, list[li
     return model.float().train(), rows
 
 
-def loss_and_gradients(
-    model: Any, rows: list[list[Row]], micro_batch_size: int, pack: bool | None
-) -> tuple[float, Any]:
+def loss_and_gradients(model: Any, rows: list[list[Row]], micro_batch_size: int, layout: str) -> tuple[float, Any]:
     """The policy-gradient loss summed over every generated token, and its gradient, one micro-batch at a time."""
     model.zero_grad(set_to_none=True)
     scorer, total = CompletionLogits(model), 0.0
-    for batch in micro_batches(rows, micro_batch_size, pack=pack):
+    for batch in micro_batches(rows, micro_batch_size, layout=layout):
         logp, _ = row_logprobs(scorer, batch, temperature=1.0)
         loss = -(logp * batch.advantages * batch.mask).sum()
         loss.backward()
@@ -73,10 +75,12 @@ def loss_and_gradients(
 
 @dataclass
 class UpdateBenchConfig:
-    """The cost of a GRPO update, an episode's steps packed into one sequence against one sequence per step."""
+    """The cost of a GRPO update in each batch layout (packed, one sequence per step, auto, tree)."""
 
     env_id: str = "reason_gym/Arithmetic-v0"
     """the task the episodes are sampled on"""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """the env's keyword arguments (JSON or KEY=VALUE pairs), e.g. max_steps=4 (bench_grpo.py's Game24 workload)"""
     episodes: int = 64
     """episodes in the batch: a multiple of 8 (the group size)"""
     micro_batch_size: int = 32
@@ -96,41 +100,42 @@ class UpdateBenchConfig:
 def main(argv: list[str] | None = None) -> int:
     args = parse(UpdateBenchConfig, argv, "bench_grpo_update.py", description=__doc__.split("\n\n")[0])
     torch.set_num_threads(1)
-    model, rows = sample_episodes(args.env_id, args.episodes, args.seed)
+    model, rows = sample_episodes(args.env_id, args.episodes, args.seed, args.env_kwargs)
     steps = sum(len(episode) for episode in rows)
-    packed_loss, packed_grad = loss_and_gradients(model, rows, args.micro_batch_size, pack=True)
-    plain_loss, plain_grad = loss_and_gradients(model, rows, args.micro_batch_size, pack=False)
-    if abs(packed_loss - plain_loss) > 1e-3 * max(1.0, abs(plain_loss)) or not torch.allclose(
-        packed_grad, plain_grad, rtol=1e-4, atol=1e-4
-    ):
-        print(f"packed and per-step scoring disagree: loss {packed_loss} against {plain_loss}")
-        return 1
-    ways = {"packed": True, "per_step": False, "chosen": None}  # chosen: the trainer's default, the cheaper layout
+    plain_loss, plain_grad = loss_and_gradients(model, rows, args.micro_batch_size, "steps")
+    ways = ("packed", "steps", "auto", "tree")  # auto: the trainer's default, the cheaper of packed and steps
+    for layout in ways:
+        loss, grad = loss_and_gradients(model, rows, args.micro_batch_size, layout)
+        if abs(loss - plain_loss) > 1e-3 * max(1.0, abs(plain_loss)) or not torch.allclose(
+            grad, plain_grad, rtol=1e-4, atol=1e-4
+        ):
+            print(f"{layout} and per-step scoring disagree: loss {loss} against {plain_loss}")
+            return 1
     seconds: dict[str, list[float]] = {name: [] for name in ways}
     for _ in range(args.repeats):  # alternated, so machine noise hits every way alike
-        for name, pack in ways.items():
+        for layout in ways:
             started = time.perf_counter()
-            loss_and_gradients(model, rows, args.micro_batch_size, pack)
-            seconds[name].append(time.perf_counter() - started)
+            loss_and_gradients(model, rows, args.micro_batch_size, layout)
+            seconds[layout].append(time.perf_counter() - started)
     medians = {name: statistics.median(values) for name, values in seconds.items()}
     results = {
         "env_id": args.env_id,
         "episodes": len(rows),
         "steps_per_episode": round(steps / len(rows), 2),
         "sequences_packed": sum(len(pack_steps(episode)) for episode in rows),
+        "sequences_tree": sum(len(tree_of(pack_steps(episode))) for episode in rows),
         "sequences_per_step": steps,
         "median_s": {name: round(value, 3) for name, value in medians.items()},
-        "speedup": round(medians["per_step"] / medians["packed"], 2),
-        "speedup_chosen": round(medians["per_step"] / medians["chosen"], 2),
+        "speedup_over_steps": {name: round(medians["steps"] / value, 2) for name, value in medians.items()},
     }
     print(
         f"{args.env_id}: {len(rows)} episodes, {results['steps_per_episode']} steps each; "
-        f"{results['sequences_packed']} packed sequences against {steps}"
+        f"{results['sequences_packed']} packed sequences, {results['sequences_tree']} trees, against {steps}"
     )
     print(
-        f"loss and gradients (median of {args.repeats}): packed {medians['packed']:.3f} s, one sequence per step "
-        f"{medians['per_step']:.3f} s: {results['speedup']}x; the trainer's choice (the layout with fewer token "
-        f"positions, per micro-batch) {medians['chosen']:.3f} s: {results['speedup_chosen']}x"
+        f"loss and gradients (median of {args.repeats}): "
+        + ", ".join(f"{name} {medians[name]:.3f} s ({results['speedup_over_steps'][name]}x)" for name in ways)
+        + " (speed-up over one sequence per step)"
     )
     if args.json:
         with open(args.json, "w") as file:

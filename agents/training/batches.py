@@ -19,6 +19,14 @@ prompt)::
 
 Position ids count real tokens only, so a padded row computes what it would alone. Only the logits that predict
 columns ``P`` on are computed (:class:`CompletionLogits`), and rows that share a prompt run it once.
+
+The ``tree`` layout (:func:`tree_of`) goes further: an episode's sequences, which share its first prompt, are merged
+where they share a prefix, so an episode is one row however many steps the environment rejected. The continuation
+columns are then the nodes of a tree: each attends to the prompt and to its ancestors only (a 4D attention mask),
+sits at the position of its depth, and its token is scored from its parent's output::
+
+    input_ids   p p p | a a a r r b b      a: accepted step; r, b: two steps tried after it (r rejected)
+    parents           | - 0 1 2 3 2 5      r and b both continue from the last a; neither sees the other
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 
@@ -97,6 +105,57 @@ def pack_steps(rows: Sequence[Row]) -> list[PackedRow]:
     return packed
 
 
+class TreeRow(NamedTuple):
+    """An episode's sequences that share a prompt, merged into a tree: ``continuation_ids[j]`` follows the prompt
+    and its ancestors; ``parents[j]`` is the column of its parent (-1: the prompt's last token), whose output
+    scores ``targets[j]`` with ``advantages[j]`` (None and 0 where nothing is scored)."""
+
+    prompt_ids: list[int]
+    continuation_ids: list[int]
+    targets: list[int | None]
+    advantages: list[float]
+    parents: list[int]
+
+
+def tree_of(sequences: Sequence[PackedRow]) -> list[TreeRow]:
+    """An episode's sequences (:func:`pack_steps`) as trees, one per distinct prompt (one when every sequence starts
+    with the episode's first prompt, as ``pack_steps`` arranges).
+
+    A column joins an existing node when it has the same parent and token and at most one of the two scores it (two
+    steps that generated the same tokens from the same state are two samples, each scored); otherwise it starts a
+    branch. A node comes after its parent, so columns are in an order a causal pass can follow.
+    """
+    by_prompt: dict[tuple[int, ...], list[PackedRow]] = {}
+    for sequence in sequences:
+        by_prompt.setdefault(tuple(sequence.prompt_ids), []).append(sequence)
+    trees = []
+    for prompt, group in by_prompt.items():
+        tokens: list[int] = []
+        targets: list[int | None] = []
+        advantages: list[float] = []
+        parents: list[int] = []
+        children: dict[tuple[int, int], list[int]] = {}
+        for sequence in group:
+            parent = -1
+            for token, target, advantage in zip(
+                sequence.continuation_ids, sequence.targets, sequence.advantages, strict=True
+            ):
+                shared = children.get((parent, token), [])
+                node = next((n for n in shared if targets[n] is None or target is None), None)
+                if node is None:
+                    node = len(tokens)
+                    tokens.append(token)
+                    targets.append(None)
+                    advantages.append(0.0)
+                    parents.append(parent)
+                    children.setdefault((parent, token), []).append(node)
+                if target is not None:
+                    targets[node], advantages[node] = target, advantage
+                parent = node
+        trees.append(TreeRow(list(prompt), tokens, targets, advantages, parents))
+    return trees
+
+
 @dataclass
 class MicroBatch:
     """Whole episodes, packed and padded (see the module docstring); ``R`` sequences, ``C`` scored columns."""
@@ -111,6 +170,8 @@ class MicroBatch:
     num_outputs: int
     old_logp: torch.Tensor | None = None  # (R, C) under the policy that sampled the batch, when it has moved since
     ref_logp: torch.Tensor | None = None  # (R, C) under the reference policy, when beta > 0
+    parents: torch.Tensor | None = None  # (R, C) tree layout: each column's parent column (-1: the prompt's end)
+    tree_mask: torch.Tensor | None = None  # (R, C, C) tree layout: column i sees column j (an ancestor, or itself)
 
     @property
     def num_tokens(self) -> int:
@@ -124,7 +185,7 @@ class MicroBatch:
         return MicroBatch(**moved)
 
 
-def layout_cost(sequences: Sequence[Sequence[PackedRow]]) -> int:
+def layout_cost(sequences: Sequence[Sequence[PackedRow | TreeRow]]) -> int:
     """The token positions :class:`CompletionLogits` runs for these sequences in one micro-batch: each distinct
     prompt once at the prompt width, then every sequence at the continuation width (both padded to the longest)."""
     rows = [row for episode in sequences for row in episode]
@@ -133,43 +194,83 @@ def layout_cost(sequences: Sequence[Sequence[PackedRow]]) -> int:
     return len(prompts) * width + len(rows) * max(len(row.continuation_ids) for row in rows)
 
 
-def make_micro_batch(episodes: Sequence[Sequence[Row]], pad_id: int = 0, pack: bool | None = None) -> MicroBatch:
-    """Puts episodes' rows into one micro-batch, each episode's steps packed (:func:`pack_steps`) when ``pack`` is
-    True, a sequence per step when it is False, and by default whichever of the two runs fewer token positions
-    (:func:`layout_cost`): packing wins when steps extend each other, and loses when many rejected steps each need
-    a sequence as long as the whole episode."""
+Layout = Literal["auto", "packed", "steps", "tree"]
+"""How a micro-batch lays out its episodes: ``packed`` (:func:`pack_steps`), ``steps`` (a sequence per step),
+``tree`` (:func:`tree_of`), or ``auto``, whichever of the three runs the fewest token positions."""
+
+
+def make_micro_batch(episodes: Sequence[Sequence[Row]], pad_id: int = 0, layout: Layout = "auto") -> MicroBatch:
+    """Puts episodes' rows into one micro-batch in the given ``layout``; ``auto`` takes the one that runs the fewest
+    token positions (:func:`layout_cost`): usually the tree, which holds every token of an episode once."""
     if not episodes or not all(episodes):
         raise ValueError("a micro-batch needs episodes, each with at least one row")
+    if layout not in ("auto", "packed", "steps", "tree"):
+        raise ValueError(f"unknown layout {layout!r}: auto, packed, steps or tree")
     unpacked = [[_unpacked(row) for row in episode] for episode in episodes]
-    packed = [pack_steps(episode) for episode in episodes] if pack is not False else unpacked
-    if pack is None and layout_cost(unpacked) < layout_cost(packed):
+    packed = [pack_steps(episode) for episode in episodes] if layout != "steps" else unpacked
+    trees = [tree_of(sequences) for sequences in packed] if layout in ("auto", "tree") else []
+    if layout == "auto":  # ties go to the plainer layout
+        costs = {"steps": layout_cost(unpacked), "packed": layout_cost(packed), "tree": layout_cost(trees)}
+        layout = min(costs, key=costs.__getitem__)
+    if layout == "tree":
+        return _tree_batch(trees, pad_id)
+    if layout == "steps":
         packed = unpacked
     rows = [row for episode in packed for row in episode]
-    prompt_width = max(len(r.prompt_ids) for r in rows)
-    columns = max(len(r.continuation_ids) for r in rows)
+    batch = _padded([(row.prompt_ids, row.continuation_ids, row.targets, row.advantages) for row in rows], pad_id)
+    batch.position_ids = (batch.attention_mask.cumsum(1) - 1).clamp(min=0)
+    batch.output_of_row = torch.tensor([e for e, episode in enumerate(packed) for _ in episode], dtype=torch.long)
+    batch.num_outputs = len(episodes)
+    return batch
+
+
+def _tree_batch(trees: Sequence[Sequence[TreeRow]], pad_id: int) -> MicroBatch:
+    """The micro-batch of episodes laid out as trees: positions by depth, parents and ancestor masks."""
+    rows = [row for episode in trees for row in episode]
+    batch = _padded([(row.prompt_ids, row.continuation_ids, row.targets, row.advantages) for row in rows], pad_id)
+    width, columns = batch.input_ids.shape[1] - batch.targets.shape[1], batch.targets.shape[1]
+    batch.position_ids = (batch.attention_mask.cumsum(1) - 1).clamp(min=0)
+    batch.parents = torch.full((len(rows), columns), -1, dtype=torch.long)
+    batch.tree_mask = torch.eye(columns, dtype=torch.bool).repeat(len(rows), 1, 1)  # padding columns see themselves
+    for i, row in enumerate(rows):
+        for j, parent in enumerate(row.parents):
+            depth = 0 if parent < 0 else int(batch.position_ids[i, width + parent]) - len(row.prompt_ids) + 1
+            batch.position_ids[i, width + j] = len(row.prompt_ids) + depth
+            if parent >= 0:
+                batch.tree_mask[i, j] |= batch.tree_mask[i, parent]
+        batch.parents[i, : len(row.parents)] = torch.tensor(row.parents, dtype=torch.long)
+    batch.output_of_row = torch.tensor([e for e, episode in enumerate(trees) for _ in episode], dtype=torch.long)
+    batch.num_outputs = len(trees)
+    return batch
+
+
+def _padded(rows: Sequence[tuple[list[int], list[int], list[int | None], list[float]]], pad_id: int) -> MicroBatch:
+    """Prompts left-padded and continuations right-padded to a common column (see the module docstring); the
+    position ids and episode indices are the caller's to fill in."""
+    prompt_width = max(len(prompt) for prompt, *_ in rows)
+    columns = max(len(continuation) for _, continuation, *_ in rows)
     input_ids = torch.full((len(rows), prompt_width + columns), pad_id, dtype=torch.long)
     attention_mask = torch.zeros_like(input_ids)
     targets = torch.full((len(rows), columns), pad_id, dtype=torch.long)
     mask = torch.zeros_like(targets)
     advantages = torch.zeros((len(rows), columns), dtype=torch.float32)
-    for i, row in enumerate(rows):
-        start, end = prompt_width - len(row.prompt_ids), prompt_width + len(row.continuation_ids)
-        input_ids[i, start:end] = torch.tensor([*row.prompt_ids, *row.continuation_ids])
+    for i, (prompt, continuation, row_targets, row_advantages) in enumerate(rows):
+        start, end = prompt_width - len(prompt), prompt_width + len(continuation)
+        input_ids[i, start:end] = torch.tensor([*prompt, *continuation])
         attention_mask[i, start:end] = 1
-        scored = torch.tensor([target is not None for target in row.targets])
-        width = len(row.targets)
-        targets[i, :width] = torch.tensor([pad_id if target is None else target for target in row.targets])
-        mask[i, :width] = scored
-        advantages[i, :width] = torch.tensor(row.advantages)  # 0 where nothing is scored
+        width = len(row_targets)
+        targets[i, :width] = torch.tensor([pad_id if target is None else target for target in row_targets])
+        mask[i, :width] = torch.tensor([target is not None for target in row_targets])
+        advantages[i, :width] = torch.tensor(row_advantages)  # 0 where nothing is scored
     return MicroBatch(
         input_ids=input_ids,
         attention_mask=attention_mask,
-        position_ids=(attention_mask.cumsum(1) - 1).clamp(min=0),
+        position_ids=torch.zeros_like(input_ids),
         targets=targets,
         mask=mask,
         advantages=advantages,
-        output_of_row=torch.tensor([e for e, episode in enumerate(packed) for _ in episode], dtype=torch.long),
-        num_outputs=len(episodes),
+        output_of_row=torch.zeros(len(rows), dtype=torch.long),
+        num_outputs=0,
     )
 
 
@@ -188,10 +289,10 @@ def _checked(row: Row) -> Row:
 
 
 def micro_batches(
-    episodes: Sequence[Sequence[Row]], size: int, pad_id: int = 0, pack: bool | None = None
+    episodes: Sequence[Sequence[Row]], size: int, pad_id: int = 0, layout: Layout = "auto"
 ) -> list[MicroBatch]:
     """Consecutive micro-batches of ``size`` episodes (the last may be smaller)."""
-    return [make_micro_batch(episodes[i : i + size], pad_id, pack) for i in range(0, len(episodes), size)]
+    return [make_micro_batch(episodes[i : i + size], pad_id, layout) for i in range(0, len(episodes), size)]
 
 
 class CompletionLogits(torch.nn.Module):
@@ -212,12 +313,21 @@ class CompletionLogits(torch.nn.Module):
         # transformers 5.25 renamed ``past_key_values`` to ``cache`` (the old name warns, and goes in 5.40)
         self.cache_kwarg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor, columns: int):
-        """``(R, columns, V)`` logits; column j predicts the completion token at ``input_ids[:, P + j]``."""
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        position_ids: torch.Tensor,
+        columns: int,
+        parents: torch.Tensor | None = None,
+        tree_mask: torch.Tensor | None = None,
+    ):
+        """``(R, columns, V)`` logits; column j predicts the completion token at ``input_ids[:, P + j]`` (in the tree
+        layout, given ``parents`` and ``tree_mask``: the token scored at column j, from its parent's output)."""
         width = input_ids.shape[1] - columns  # P: prompts end here (left-padded), completions start
         prompts = torch.cat([input_ids[:, :width], attention_mask[:, :width]], dim=1)
         unique, inverse = torch.unique(prompts, dim=0, return_inverse=True)
-        if len(unique) == len(input_ids):  # nothing shared: one pass over whole rows
+        if tree_mask is None and len(unique) == len(input_ids):  # nothing shared: one pass over whole rows
             output = self.model(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
@@ -238,10 +348,13 @@ class CompletionLogits(torch.nn.Module):
             use_cache=True,
             logits_to_keep=1,
         ).logits[inverse]  # (R, 1, V): predicts the first completion token
-        if columns == 1:
+        if columns == 1 and tree_mask is None:
             return first
         for layer in cache.layers:  # every row continues from its prompt's keys and values
             layer.keys, layer.values = layer.keys[inverse], layer.values[inverse]
+        if tree_mask is not None:
+            nodes = input_ids[:, width:]
+            return self._tree_logits(first, cache, nodes, attention_mask, position_ids, parents, tree_mask)
         rest = self.model(
             input_ids=input_ids[:, width:-1],
             attention_mask=attention_mask[:, :-1],
@@ -250,6 +363,24 @@ class CompletionLogits(torch.nn.Module):
             use_cache=True,
         ).logits  # (R, columns - 1, V)
         return torch.cat([first, rest], dim=1)
+
+    def _tree_logits(self, first, cache, nodes, attention_mask, position_ids, parents, tree_mask) -> torch.Tensor:
+        """The tree layout's logits: every node runs once, seeing the prompt and its ancestors; column j is scored
+        from its parent's output (the prompt's, ``first``, for a root)."""
+        width, columns = attention_mask.shape[1] - nodes.shape[1], nodes.shape[1]
+        seen = torch.cat([attention_mask[:, None, :width].bool().expand(-1, columns, -1), tree_mask], dim=2)
+        dtype = first.dtype
+        additive = torch.zeros(seen.shape, dtype=dtype, device=seen.device).masked_fill(~seen, torch.finfo(dtype).min)
+        outputs = self.model(
+            input_ids=nodes,
+            attention_mask=additive[:, None],  # (R, 1, C, P + C): a 4D mask is used as it is
+            position_ids=position_ids[:, width:],
+            **{self.cache_kwarg: cache},
+            use_cache=True,
+        ).logits  # (R, C, V): the output after each node
+        outputs = torch.cat([first, outputs], dim=1)  # index 0: after the prompt; j + 1: after node j
+        index = (parents + 1).unsqueeze(-1).expand(-1, -1, outputs.shape[-1])
+        return outputs.gather(1, index)
 
 
 def row_logprobs(
@@ -265,7 +396,8 @@ def row_logprobs(
             not a loss term).
     """
     columns = batch.targets.shape[1]
-    logits = scorer(batch.input_ids, batch.attention_mask, batch.position_ids, columns).float() / temperature
+    logits = scorer(batch.input_ids, batch.attention_mask, batch.position_ids, columns, batch.parents, batch.tree_mask)
+    logits = logits.float() / temperature
     targets = batch.targets.unsqueeze(-1)
     logp = logits.gather(-1, targets).squeeze(-1) - torch.logsumexp(logits, dim=-1)
     entropy = None

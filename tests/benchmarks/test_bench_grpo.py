@@ -50,10 +50,10 @@ def test_quick_run_reports_the_three_arms_and_the_ratios(tmp_path: Path, run_scr
         assert png.stat().st_size > 0
 
 
-def test_update_benchmark_checks_packed_equals_per_step_and_reports_the_speedup(tmp_path: Path, run_script) -> None:
+def test_update_benchmark_checks_every_layout_equals_per_step_and_reports_the_speedups(tmp_path: Path, run_script):
     out = tmp_path / "update.json"
     done = run_script("benchmarks/bench_grpo_update.py", "--episodes", "8", "--repeats", "1", "--json", str(out))
     report = json.loads(out.read_text())
-    assert report["episodes"] == 8 and report["speedup"] > 0
-    assert report["sequences_packed"] <= report["sequences_per_step"]
-    assert "packed and per-step scoring disagree" not in done.stdout and done.stdout.splitlines()[-1].endswith("x")
+    assert report["episodes"] == 8 and set(report["speedup_over_steps"]) == {"packed", "steps", "auto", "tree"}
+    assert report["sequences_tree"] <= report["sequences_packed"] <= report["sequences_per_step"]
+    assert "disagree" not in done.stdout and done.stdout.splitlines()[-1].endswith("one sequence per step)")

@@ -117,7 +117,7 @@ def test_padded_rows_get_the_log_probs_and_gradients_they_get_alone(random_model
 
     model = AutoModelForCausalLM.from_pretrained(random_model_dir).eval()
     rows = [row for episode in episodes for row in episode]
-    batch = make_micro_batch(episodes)
+    batch = make_micro_batch(episodes, layout="steps")  # a row per step: this test is about padding and sharing
     assert batch.output_of_row.tolist() == [e for e, episode in enumerate(episodes) for _ in episode]
     assert batch.num_tokens == sum(len(r.completion_ids) for r in rows)
     together, _ = row_logprobs(CompletionLogits(model), batch, temperature=0.7)
@@ -178,30 +178,52 @@ def test_steps_that_extend_each_other_are_packed_into_one_sequence(rows, expecte
 
 
 # Five steps rejected from the same state, then an accepted one: packed, each rejected step is a sequence as long as
-# the episode; alone, each is a short continuation of one shared prompt.
+# the episode; alone, each is a short continuation of one shared prompt; as a tree, each is a branch of one row.
 REJECTED = [Row([1, 5, 6], [9, 9, 9, 2], -1.0) for _ in range(5)] + [Row([1, 5, 6], [7, 8, 2], 1.0)]
 LONG = [Row([1, 5, 6, *[7] * 10 * i], [*[7] * 10, 2], 1.0) for i in range(4)]  # each step extends the last
+SHORT = [Row([1, 5, 6], [9, 2], -1.0), Row([1, 5, 6], [7, 2], 1.0)]  # two one-token steps from the first prompt
 
 
 @pytest.mark.parametrize(
-    ("episodes", "packed"),
-    [([EPISODE], True), ([LONG, LONG], True), ([REJECTED], False), ([REJECTED, REJECTED, LONG], False)],
-    ids=["extending steps", "long episodes", "rejected steps", "mixed"],
+    ("episodes", "expected", "rows"),
+    [
+        ([EPISODE], "tree", 1),  # packed, the rejected step needs a second sequence
+        ([EPISODE[:2]], "packed", 1),  # one sequence either way: the plainer layout wins the tie
+        ([LONG, LONG], "tree", 2),  # the stop tokens collide with the next steps' columns: packing cannot merge
+        ([REJECTED], "tree", 1),
+        ([REJECTED, REJECTED, LONG], "tree", 3),
+        ([SHORT], "steps", 2),  # nothing to share beyond the prompt: every layout is the same size
+    ],
+    ids=["a rejected step", "extending steps", "long episodes", "rejected steps", "mixed", "nothing shared"],
 )
-def test_a_micro_batch_takes_the_layout_with_fewer_token_positions(episodes, packed):
+def test_a_micro_batch_takes_the_layout_with_fewer_token_positions(episodes, expected, rows):
     chosen = make_micro_batch(episodes)
-    both = {pack: make_micro_batch(episodes, pack=pack) for pack in (True, False)}
-    assert chosen.input_ids.tolist() == both[packed].input_ids.tolist()
+    layouts = {layout: make_micro_batch(episodes, layout=layout) for layout in ("packed", "steps", "tree")}
+    assert chosen.input_ids.tolist() == layouts[expected].input_ids.tolist() and len(chosen.input_ids) == rows
+    assert (chosen.tree_mask is None) == (expected != "tree")
     assert chosen.num_tokens == sum(len(row.completion_ids) for episode in episodes for row in episode)
 
 
-def test_packed_episodes_get_the_log_probs_and_gradients_of_their_steps_alone(random_model_dir):
+@pytest.mark.parametrize(
+    ("layout", "episodes", "sequences"),
+    [
+        ("packed", [EPISODE, EPISODE[:2], [ROWS[1]]], [0, 0, 1, 2]),  # 7 steps in 4 sequences
+        ("tree", [EPISODE, EPISODE[:2], [ROWS[1]]], [0, 1, 2]),  # the rejected step is a branch of its episode
+        ("tree", [REJECTED, LONG], [0, 1]),  # 5 identical rejected steps: 5 branches, each scored
+        ("tree", [[ROWS[0], ROWS[2], ROWS[3]]], [0]),  # steps from one prompt sharing a first token
+        ("tree", [[Row([1, 5], [7, 2], 1.0), Row([1, 4, 7, 2], [8, 2], -1.0)]], [0, 0]),  # two prompts: two trees
+    ],
+    ids=["packed", "tree", "tree, identical branches", "tree, shared first token", "tree, prompt differs"],
+)
+@pytest.mark.filterwarnings("error::FutureWarning")
+def test_packed_episodes_get_the_log_probs_and_gradients_of_their_steps_alone(
+    random_model_dir, layout, episodes, sequences
+):
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(random_model_dir).eval()
-    episodes = [EPISODE, EPISODE[:2], [ROWS[1]]]
-    batch = make_micro_batch(episodes)
-    assert len(batch.input_ids) == 4 and batch.output_of_row.tolist() == [0, 0, 1, 2]  # 7 steps in 4 sequences
+    batch = make_micro_batch(episodes, layout=layout)
+    assert batch.output_of_row.tolist() == sequences
     assert batch.num_tokens == sum(len(r.completion_ids) for e in episodes for r in e)
     together, _ = row_logprobs(CompletionLogits(model), batch, temperature=0.7)
     (together * batch.advantages * batch.mask).sum().backward()
