@@ -36,6 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
+import numpy as np
 import torch
 
 
@@ -228,17 +229,22 @@ def _tree_batch(trees: Sequence[Sequence[TreeRow]], pad_id: int) -> MicroBatch:
     """The micro-batch of episodes laid out as trees: positions by depth, parents and ancestor masks."""
     rows = [row for episode in trees for row in episode]
     batch = _padded([(row.prompt_ids, row.continuation_ids, row.targets, row.advantages) for row in rows], pad_id)
-    width, columns = batch.input_ids.shape[1] - batch.targets.shape[1], batch.targets.shape[1]
-    batch.position_ids = (batch.attention_mask.cumsum(1) - 1).clamp(min=0)
-    batch.parents = torch.full((len(rows), columns), -1, dtype=torch.long)
-    batch.tree_mask = torch.eye(columns, dtype=torch.bool).repeat(len(rows), 1, 1)  # padding columns see themselves
-    for i, row in enumerate(rows):
+    columns = batch.targets.shape[1]
+    width = batch.input_ids.shape[1] - columns
+    positions = (batch.attention_mask.cumsum(1) - 1).clamp(min=0).numpy()
+    parents = np.full((len(rows), columns), -1, dtype=np.int64)
+    seen = np.zeros((len(rows), columns, columns), dtype=bool)
+    seen[:, np.arange(columns), np.arange(columns)] = True  # every column sees itself (padding columns only that)
+    for i, row in enumerate(rows):  # numpy, not torch, in this loop: a torch op per node costs ~10x more
+        depth: list[int] = []
         for j, parent in enumerate(row.parents):
-            depth = 0 if parent < 0 else int(batch.position_ids[i, width + parent]) - len(row.prompt_ids) + 1
-            batch.position_ids[i, width + j] = len(row.prompt_ids) + depth
+            depth.append(0 if parent < 0 else depth[parent] + 1)
             if parent >= 0:
-                batch.tree_mask[i, j] |= batch.tree_mask[i, parent]
-        batch.parents[i, : len(row.parents)] = torch.tensor(row.parents, dtype=torch.long)
+                seen[i, j] |= seen[i, parent]
+        parents[i, : len(row.parents)] = row.parents
+        positions[i, width : width + len(depth)] = len(row.prompt_ids) + np.asarray(depth, dtype=np.int64)
+    batch.position_ids = torch.from_numpy(positions)
+    batch.parents, batch.tree_mask = torch.from_numpy(parents), torch.from_numpy(seen)
     batch.output_of_row = torch.tensor([e for e, episode in enumerate(trees) for _ in episode], dtype=torch.long)
     batch.num_outputs = len(trees)
     return batch
