@@ -6,10 +6,10 @@ step, and an episode as one tree.
 
 One rollout batch of the embedded model (``--episodes`` episodes in groups of 8, temperature 1, train split), then
 the log-probabilities and gradients of every generated token, computed four ways in alternation (``--repeats``
-times each; medians reported): packed (:func:`agents.training.batches.pack_steps`), one sequence per step, the
-cheaper of the two per micro-batch (``auto``), and one tree per episode (:func:`agents.training.batches.tree_of`:
-rejected steps as branches under a 4D attention mask). Every layout must give the per-step loss and gradients; the
-script checks it before timing.
+times each; medians reported): packed (:func:`agents.training.batches.pack_steps`), one sequence per step, one tree
+per episode (:func:`agents.training.batches.tree_of`: rejected steps as branches under a 4D attention mask), and the
+trainer's choice per micro-batch (``auto``: whichever of the three runs the fewest token positions). Every layout
+must give the per-step loss and gradients; the script checks it before timing.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     model, rows = sample_episodes(args.env_id, args.episodes, args.seed, args.env_kwargs)
     steps = sum(len(episode) for episode in rows)
     plain_loss, plain_grad = loss_and_gradients(model, rows, args.micro_batch_size, "steps")
-    ways = ("packed", "steps", "auto", "tree")  # auto: the trainer's default, the cheaper of packed and steps
+    ways = ("packed", "steps", "auto", "tree")  # auto: the trainer's default, the cheapest of the other three
     for layout in ways:
         loss, grad = loss_and_gradients(model, rows, args.micro_batch_size, layout)
         if abs(loss - plain_loss) > 1e-3 * max(1.0, abs(plain_loss)) or not torch.allclose(

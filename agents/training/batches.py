@@ -207,31 +207,54 @@ def make_micro_batch(episodes: Sequence[Sequence[Row]], pad_id: int = 0, layout:
         raise ValueError("a micro-batch needs episodes, each with at least one row")
     if layout not in ("auto", "packed", "steps", "tree"):
         raise ValueError(f"unknown layout {layout!r}: auto, packed, steps or tree")
-    unpacked = [[_unpacked(row) for row in episode] for episode in episodes]
-    packed = [pack_steps(episode) for episode in episodes] if layout != "steps" else unpacked
-    trees = [tree_of(sequences) for sequences in packed] if layout in ("auto", "tree") else []
-    if layout == "auto":  # ties go to the plainer layout
-        costs = {"steps": layout_cost(unpacked), "packed": layout_cost(packed), "tree": layout_cost(trees)}
-        layout = min(costs, key=costs.__getitem__)
-    if layout == "tree":
-        return _tree_batch(trees, pad_id)
-    if layout == "steps":
-        packed = unpacked
-    rows = [row for episode in packed for row in episode]
-    batch = _padded([(row.prompt_ids, row.continuation_ids, row.targets, row.advantages) for row in rows], pad_id)
-    batch.position_ids = (batch.attention_mask.cumsum(1) - 1).clamp(min=0)
-    batch.output_of_row = torch.tensor([e for e, episode in enumerate(packed) for _ in episode], dtype=torch.long)
-    batch.num_outputs = len(episodes)
-    return batch
+    layouts: dict[str, list[list[Any]]] = {"steps": [[_unpacked(row) for row in episode] for episode in episodes]}
+    if layout != "steps":
+        layouts["packed"] = [pack_steps(episode) for episode in episodes]
+    if layout in ("auto", "tree"):
+        layouts["tree"] = [tree_of(sequences) for sequences in layouts["packed"]]
+    if layout == "auto":  # the plainer layout wins a tie (min keeps the first of equals, in the order above)
+        layout = min(layouts, key=lambda name: layout_cost(layouts[name]))
+    batch = _padded(layouts[layout], pad_id)
+    return _with_trees(batch, layouts[layout]) if layout == "tree" else batch
 
 
-def _tree_batch(trees: Sequence[Sequence[TreeRow]], pad_id: int) -> MicroBatch:
-    """The micro-batch of episodes laid out as trees: positions by depth, parents and ancestor masks."""
+def _padded(sequences: Sequence[Sequence[PackedRow | TreeRow]], pad_id: int) -> MicroBatch:
+    """Each episode's sequences, prompts left-padded and continuations right-padded to a common column (see the
+    module docstring), position ids counting real tokens."""
+    rows = [row for episode in sequences for row in episode]
+    prompt_width = max(len(row.prompt_ids) for row in rows)
+    columns = max(len(row.continuation_ids) for row in rows)
+    input_ids = torch.full((len(rows), prompt_width + columns), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros_like(input_ids)
+    targets = torch.full((len(rows), columns), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(targets)
+    advantages = torch.zeros((len(rows), columns), dtype=torch.float32)
+    for i, row in enumerate(rows):
+        start, end = prompt_width - len(row.prompt_ids), prompt_width + len(row.continuation_ids)
+        input_ids[i, start:end] = torch.tensor([*row.prompt_ids, *row.continuation_ids])
+        attention_mask[i, start:end] = 1
+        width = len(row.targets)
+        targets[i, :width] = torch.tensor([pad_id if target is None else target for target in row.targets])
+        mask[i, :width] = torch.tensor([target is not None for target in row.targets])
+        advantages[i, :width] = torch.tensor(row.advantages)  # 0 where nothing is scored
+    return MicroBatch(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=(attention_mask.cumsum(1) - 1).clamp(min=0),
+        targets=targets,
+        mask=mask,
+        advantages=advantages,
+        output_of_row=torch.tensor([e for e, episode in enumerate(sequences) for _ in episode], dtype=torch.long),
+        num_outputs=len(sequences),
+    )
+
+
+def _with_trees(batch: MicroBatch, trees: Sequence[Sequence[TreeRow]]) -> MicroBatch:
+    """``batch`` of tree rows with each node at the position of its depth, its parent's column and its ancestors."""
     rows = [row for episode in trees for row in episode]
-    batch = _padded([(row.prompt_ids, row.continuation_ids, row.targets, row.advantages) for row in rows], pad_id)
     columns = batch.targets.shape[1]
     width = batch.input_ids.shape[1] - columns
-    positions = (batch.attention_mask.cumsum(1) - 1).clamp(min=0).numpy()
+    positions = batch.position_ids.numpy()  # a view: the nodes' positions are set in place below
     parents = np.full((len(rows), columns), -1, dtype=np.int64)
     seen = np.zeros((len(rows), columns, columns), dtype=bool)
     seen[:, np.arange(columns), np.arange(columns)] = True  # every column sees itself (padding columns only that)
@@ -243,41 +266,8 @@ def _tree_batch(trees: Sequence[Sequence[TreeRow]], pad_id: int) -> MicroBatch:
                 seen[i, j] |= seen[i, parent]
         parents[i, : len(row.parents)] = row.parents
         positions[i, width : width + len(depth)] = len(row.prompt_ids) + np.asarray(depth, dtype=np.int64)
-    batch.position_ids = torch.from_numpy(positions)
     batch.parents, batch.tree_mask = torch.from_numpy(parents), torch.from_numpy(seen)
-    batch.output_of_row = torch.tensor([e for e, episode in enumerate(trees) for _ in episode], dtype=torch.long)
-    batch.num_outputs = len(trees)
     return batch
-
-
-def _padded(rows: Sequence[tuple[list[int], list[int], list[int | None], list[float]]], pad_id: int) -> MicroBatch:
-    """Prompts left-padded and continuations right-padded to a common column (see the module docstring); the
-    position ids and episode indices are the caller's to fill in."""
-    prompt_width = max(len(prompt) for prompt, *_ in rows)
-    columns = max(len(continuation) for _, continuation, *_ in rows)
-    input_ids = torch.full((len(rows), prompt_width + columns), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros_like(input_ids)
-    targets = torch.full((len(rows), columns), pad_id, dtype=torch.long)
-    mask = torch.zeros_like(targets)
-    advantages = torch.zeros((len(rows), columns), dtype=torch.float32)
-    for i, (prompt, continuation, row_targets, row_advantages) in enumerate(rows):
-        start, end = prompt_width - len(prompt), prompt_width + len(continuation)
-        input_ids[i, start:end] = torch.tensor([*prompt, *continuation])
-        attention_mask[i, start:end] = 1
-        width = len(row_targets)
-        targets[i, :width] = torch.tensor([pad_id if target is None else target for target in row_targets])
-        mask[i, :width] = torch.tensor([target is not None for target in row_targets])
-        advantages[i, :width] = torch.tensor(row_advantages)  # 0 where nothing is scored
-    return MicroBatch(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        position_ids=torch.zeros_like(input_ids),
-        targets=targets,
-        mask=mask,
-        advantages=advantages,
-        output_of_row=torch.zeros(len(rows), dtype=torch.long),
-        num_outputs=0,
-    )
 
 
 def _unpacked(row: Row) -> PackedRow:
