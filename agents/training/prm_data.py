@@ -175,9 +175,8 @@ class Labeller:
     def __init__(self, env: ReasoningEnv, policy: Policy, config: LabelConfig) -> None:
         self.env, self.policy, self.config = env, policy, config
         self.budget = Budget()
-        self.completion_budget = Budget()
-        """the part of ``budget`` spent on Monte-Carlo completions"""
-        self.completing = False
+        self.completions_used: dict[str, int] = {}
+        """the part of ``budget`` the last :meth:`label` spent on Monte-Carlo completions (``Budget.used()``)"""
         self.costs: dict[int, Budget] = {}
         spec = env.task
         self.scorer = EnvStepScorer.for_task(spec) if spec.exact_step_check and spec.env_id else None
@@ -188,18 +187,13 @@ class Labeller:
         if len(proposals) != len(states) or any(not candidates for candidates in proposals):
             raise ValueError(f"{type(self.policy).__name__} did not return a candidate for every state")
         chosen = [candidates[0] for candidates in proposals]
-        for budget in self.charged():
-            budget.charge_samples(len(chosen), sum(c.num_tokens for c in chosen))
+        self.budget.charge_samples(len(chosen), sum(c.num_tokens for c in chosen))
         shares: dict[int, list[int]] = {}
         for owner, candidate in zip(owners, chosen, strict=True):
             shares.setdefault(owner, []).append(candidate.num_tokens)
         for owner, tokens in shares.items():
             self.costs[owner].charge_samples(len(tokens), sum(tokens))
         return chosen
-
-    def charged(self) -> list[Budget]:
-        """The budgets the work being done now counts against."""
-        return [self.budget, self.completion_budget] if self.completing else [self.budget]
 
     def play(self, starts: Sequence[EpisodeState], owners: Sequence[int]) -> list[Played]:
         """Rolls every start out to the end of its episode, all running ones advancing in one call per turn."""
@@ -212,8 +206,7 @@ class Labeller:
             for i, candidate in zip(running, candidates, strict=True):
                 self.env.set_state(current[i])
                 _, _, terminated, truncated, info = self.env.step(candidate.text)
-                for budget in self.charged():
-                    budget.charge_env_steps()
+                self.budget.charge_env_steps()
                 state = self.env.get_state()
                 if len(state.steps) > len(current[i].steps):  # accepted (a rejected step changes nothing)
                     played[i].path.append(state)
@@ -260,14 +253,12 @@ class Labeller:
         jobs = [
             (row, t) for row, (_, trajectory) in enumerate(kept) for t, s in enumerate(trajectory.path) if not s.done
         ]
-        self.completing = True
-        try:
-            completions = self.play(
-                [kept[row][1].path[t] for row, t in jobs for _ in range(config.k)],
-                [problems[kept[row][0]][0] for row, _ in jobs for _ in range(config.k)],
-            )
-        finally:
-            self.completing = False
+        before = self.budget.used()
+        completions = self.play(
+            [kept[row][1].path[t] for row, t in jobs for _ in range(config.k)],
+            [problems[kept[row][0]][0] for row, _ in jobs for _ in range(config.k)],
+        )
+        self.completions_used = {name: used - before[name] for name, used in self.budget.used().items()}
         wins = {
             job: sum(c.correct for c in completions[j * config.k : (j + 1) * config.k]) for j, job in enumerate(jobs)
         }
@@ -357,9 +348,9 @@ def label_batch(labeller: Labeller, batch: Sequence[tuple[int, str]]) -> Labelle
     """Labels one batch, the policy seeded from the batch alone (so where and after what it runs changes nothing)."""
     config = labeller.config
     seed_policy(labeller.policy, zlib.crc32(f"{config.seed}/{config.mode}/{batch[0][0]}".encode()))
-    labeller.budget, labeller.completion_budget = Budget(), Budget()
+    labeller.budget = Budget()
     records, unlabelled = labeller.label(batch)
-    return records, unlabelled, {"total": labeller.budget.used(), "completions": labeller.completion_budget.used()}
+    return records, unlabelled, {"total": labeller.budget.used(), "completions": labeller.completions_used}
 
 
 class LabelWorker:
