@@ -118,6 +118,19 @@ def step_scores(spec: str, records: Sequence[dict[str, Any]], batch_size: int = 
     return np.asarray(prm_step_scores(make_prm(spec), records, batch_size), dtype=float), _cost(spec)
 
 
+def _summed(counters: list[dict[str, Any]]) -> dict[str, Any]:
+    """The counters of several step-data folders added up (``wall_s`` too: they were labelled one after another).
+
+    >>> _summed([{"samples": 2, "wall_s": 1.5}, {"samples": 3}])
+    {'samples': 5, 'wall_s': 1.5}
+    """
+    total: dict[str, Any] = {}
+    for counter in counters:
+        for name, value in counter.items():
+            total[name] = total.get(name, 0) + value
+    return total
+
+
 def _cost(spec: str) -> dict[str, Any]:
     """The labelling cost a learned PRM's ``training.json`` records (its data's compute, TD proposals included)."""
     if not spec.startswith("hf:"):
@@ -126,7 +139,9 @@ def _cost(spec: str) -> dict[str, Any]:
     if not path.exists():
         return {}
     info = json.loads(path.read_text())
-    data = (info.get("data_meta") or {}).get("compute") or {}
+    metas = info.get("data_meta") or []
+    metas = [metas] if isinstance(metas, dict) else metas  # one folder's meta (older runs) or one per folder
+    data = _summed([meta.get("compute") or {} for meta in metas])
     proposals = info.get("proposal_cost") or {}
     cost = {
         "data": (info.get("config") or {}).get("data"),
@@ -137,7 +152,8 @@ def _cost(spec: str) -> dict[str, Any]:
         "train_s": round((info.get("metrics") or {}).get("time/train_s", float("nan")), 1),
     }
     # value iteration and exact labels use the trajectories, not the Monte-Carlo completions of their data
-    completions = (info.get("data_meta") or {}).get("compute_completions")
+    completions = [meta.get("compute_completions") for meta in metas]
+    completions = _summed(completions) if completions and None not in completions else None  # no split, not a wrong one
     unused = completions if cost["method"] == "td" or cost["label"] == "exact" else None
     cost["charged"] = "trajectories" if unused else "trajectories and Monte-Carlo completions"
     for counter in ("policy_calls", "samples", "tokens"):

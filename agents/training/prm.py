@@ -4,9 +4,10 @@
     reason-gym train prm --data runs/prm_data/game24 --method td --td-lambda 0.5   # value iteration
     reason-gym train prm --help                                                    # every setting
 
-The data is a step-data folder (``meta.json`` + ``steps.jsonl``, see :mod:`agents.training.prm_data`). A PRM gives
-the state after each step a score in [0, 1], read at the end of the step's tag: a value head's sigmoid (``--head
-value``: a token-classification model, e.g. the embedded model with a new one-label head) or a causal LM's
+The data is one or more step-data folders (``meta.json`` + ``steps.jsonl``, see :mod:`agents.training.prm_data`;
+``--data a,b`` pools their trajectories, e.g. two rounds of the loop). A PRM gives the state after each step a score
+in [0, 1], read at the end of the step's tag: a value head's sigmoid (``--head value``: a token-classification
+model, e.g. the embedded model with a new one-label head) or a causal LM's
 ``p(+) / (p(+) + p(-))`` (``--head token``, Math-Shepherd). Training reads the very logits that
 :class:`agents.prm.HFStepScorer` scores with (:meth:`~agents.prm.HFStepScorer.step_logits`), and the saved folder's
 ``training.json`` tells ``make_prm("hf:PATH")`` how to read it back.
@@ -71,6 +72,32 @@ def read_step_data(folder: str | Path) -> tuple[list[dict[str, Any]], dict[str, 
     """The trajectories of a step-data folder, each checked (:func:`~agents.training.prm_records.load_step_data`:
     a bad record is a ValueError naming the file and line), and its ``meta.json``."""
     return load_step_data(folder), read_meta(Path(folder) / META_FILE)
+
+
+def read_step_folders(folders: Sequence[str | Path]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The trajectories of several step-data folders, pooled in order, and each folder's ``meta.json``.
+
+    Raises:
+        ValueError: A bad record (see :func:`read_step_data`), or folders labelled with other env settings or another
+            validation rule (a problem one holds out for validation could then be trained on from another).
+    """
+    records, metas = [], []
+    for folder in folders:
+        found, meta = read_step_data(folder)
+        records += found
+        metas.append(meta)
+    for key in ("env_kwargs", "val_fraction"):
+        seen = {json.dumps(meta["config"].get(key), sort_keys=True): folder
+                for folder, meta in zip(folders, metas, strict=True)}  # fmt: skip
+        if len(seen) > 1:
+            named = "; ".join(f"{folder}: {value}" for value, folder in seen.items())
+            raise ValueError(f"the step-data folders were labelled with other {key} ({named}): pool folders that agree")
+    return records, metas
+
+
+def _as_folders(data: str | Sequence[str] | None) -> tuple[str, ...]:
+    """A configuration's ``data`` as a tuple of folders (older runs saved one folder as text)."""
+    return (data,) if isinstance(data, str) else tuple(data or ())
 
 
 def replay(
@@ -152,11 +179,12 @@ def make_proposals(
     compute they cost (:class:`~agents.budget.Budget` counters)."""
     settings = {k: getattr(config, k) for k in ("data", "policy", "num_proposals", "proposal_temperature",
                                                  "max_new_tokens", "seed")}  # fmt: skip
-    settings["chunk"] = PROPOSAL_CHUNK
+    settings |= {"data": list(config.data), "chunk": PROPOSAL_CHUNK}
     done: dict[int, dict[str, Any]] = {}
     lines = path.read_text().split("\n")[:-1] if path.exists() else []  # a torn last line is dropped: sampled again
     if lines:
         header = json.loads(lines[0])
+        header["data"] = list(_as_folders(header.get("data")))
         if header != settings:
             raise CheckpointError(f"{path} holds proposals of {header}, not of this run's {settings}: pass --no-resume")
         done = {item["chunk"]: item for item in map(json.loads, lines[1:])}
@@ -310,10 +338,11 @@ class PRMTrainer:
         if config.resume and self.checkpoints.exists():  # first: a run that cannot resume fails before any work
             self.state = self.checkpoints.read(config, (), map_location=self.device)
             self._check_kind(self.state)
-        records, self.meta = read_step_data(config.data)
+        records, self.metas = read_step_folders(config.data)
         self.records = [r for r in records if r["steps"]]  # a trajectory of rejected actions only has no target
         if config.method == "classification" and any(r["labels"].get(config.label) is None for r in self.records):
-            raise ValueError(f"{config.data} has records without {config.label} labels: choose another --label")
+            raise ValueError(f"{', '.join(config.data)} has records without {config.label} labels: choose another "
+                             "--label")  # fmt: skip
         self.eval_records = read_step_data(config.eval_data)[0] if config.eval_data else None
         self.proposals, self.proposal_cost = None, None
         if config.method == "td":
@@ -321,7 +350,7 @@ class PRMTrainer:
             proposals = self.run_dir / "proposals.jsonl"
             if not config.resume:
                 proposals.unlink(missing_ok=True)
-            env_kwargs = self.meta["config"].get("env_kwargs") or {}
+            env_kwargs = self.metas[0]["config"].get("env_kwargs") or {}  # the same in every folder
             self.proposals, self.proposal_cost = make_proposals(self.records, config, proposals, env_kwargs)
 
         torch.manual_seed(config.seed)  # the new head, then dropout
@@ -350,6 +379,7 @@ class PRMTrainer:
         """Refuses a checkpoint of another PRM, naming both: another head, method or backbone, other settings, or
         (given ``nets``) other weights than theirs (another tokenizer's embeddings, a causal LM for a value head)."""
         saved, mine, path = state["config"], asdict(self.config), self.checkpoints.path
+        saved = {**saved, "data": _as_folders(saved.get("data"))}
         kind = "{head}-head {method} PRM of {backbone}"
         if any(saved.get(k) != mine[k] for k in ("head", "method", "backbone")):
             raise CheckpointError(f"{path} holds a {kind.format(**saved)}, this run trains a {kind.format(**mine)}: "
@@ -473,7 +503,7 @@ class PRMTrainer:
         self.model.save_pretrained(output)
         self.tokenizer.save_pretrained(output)
         prm = self.options | {"tokenizer": tokenizer_fingerprint(self.tokenizer)}  # how make_prm reads it back
-        info = {"prm": prm, "config": asdict(self.config), "data_meta": self.meta, "commit": self.commit,
+        info = {"prm": prm, "config": asdict(self.config), "data_meta": self.metas, "commit": self.commit,
                 "steps": self.global_step, "metrics": metrics, "proposal_cost": self.proposal_cost}  # fmt: skip
         write_atomic(output / "training.json", json.dumps(info, indent=1) + "\n")
         return output

@@ -16,9 +16,10 @@ class PRMConfig:
     """A process reward model trained on step data (every field is a command-line flag: ``--method td``)."""
 
     # Data
-    data: str = "runs/prm_data/game24"
-    """the step-data folder to train on (``meta.json`` + ``steps.jsonl``, one trajectory a line, see
-    agents.training.prm_data)"""
+    data: tuple[str, ...] = ("runs/prm_data/game24",)
+    """the step-data folders to train on (``meta.json`` + ``steps.jsonl``, one trajectory a line, see
+    agents.training.prm_data), their trajectories pooled: several rounds of the loop, or several policies' data
+    (``--data a,b``); they must share the env settings and the validation rule"""
     eval_data: str | None = None
     """a step-data folder with exact labels to evaluate on (ROC-AUC, Brier, calibration against the exact step
     values), e.g. trajectories of the test split; None: no evaluation"""
@@ -107,6 +108,11 @@ class PRMConfig:
     def __post_init__(self) -> None:
         """Refuses a configuration that cannot work, before anything is loaded."""
         problems = []
+        if isinstance(self.data, str):  # one folder given as text (a script, or a saved configuration)
+            self.data = (self.data,)
+        self.data = tuple(self.data)
+        if not self.data:
+            problems.append("data must name at least one step-data folder")
         if self.method not in METHODS:
             problems.append(f"method must be one of {METHODS}, got {self.method!r}")
         if self.label not in LABELS:

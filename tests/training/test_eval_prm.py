@@ -103,6 +103,8 @@ def test_a_bad_prm_spec_is_one_line_and_exit_status_2(setup, run_script):
         ("classification", "exact", True, (24 - 15, 240 - 150)),  # exact labels and TD need only the trajectories
         ("td", "mc_soft", True, (24 - 15 + 7, 240 - 150 + 70)),  # plus the TD proposals
         ("td", "mc_soft", False, (24 + 7, 240 + 70)),  # data labelled before completions were counted apart
+        ("td", "mc_soft", "pooled", (2 * (24 - 15) + 7, 2 * (240 - 150) + 70)),  # two folders, each charged
+        ("td", "mc_soft", "mixed", (2 * 24 + 7, 2 * 240 + 70)),  # one folder without the split: no split at all
     ],
 )
 def test_each_prm_is_charged_the_labelling_compute_it_used(tmp_path, monkeypatch, method, label, split, charged):
@@ -115,6 +117,8 @@ def test_each_prm_is_charged_the_labelling_compute_it_used(tmp_path, monkeypatch
     data_meta = {"compute": {"policy_calls": 24, "samples": 40, "tokens": 240, "wall_s": 1.5}}
     if split:
         data_meta["compute_completions"] = {"policy_calls": 15, "samples": 30, "tokens": 150}
+    if split in ("pooled", "mixed"):  # training.json lists one meta per folder
+        data_meta = [data_meta, data_meta if split == "pooled" else {"compute": data_meta["compute"]}]
     proposals = {"policy_calls": 7, "samples": 9, "tokens": 70} if method == "td" else None
     info = {"config": {"method": method, "label": label}, "data_meta": data_meta, "proposal_cost": proposals}
     (tmp_path / "training.json").write_text(json.dumps(info))

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -273,7 +274,7 @@ def test_a_trained_prm_loads_back_through_make_prm_with_the_training_time_scores
         assert a == pytest.approx(b, abs=1e-6) and a == pytest.approx(c, abs=1e-6)
     assert metrics["eval/roc_auc"] == pytest.approx(evaluate_prm(loaded, records)["roc_auc"], abs=1e-9)
     info = json.loads((tmp_path / "run/model/training.json").read_text())
-    assert info["config"]["head"] == head and info["steps"] == 3 and info["data_meta"]["config"]
+    assert info["config"]["head"] == head and info["steps"] == 3 and info["data_meta"][0]["config"]
     assert info["commit"] and info["metrics"]["losses/bce"] == metrics["losses/bce"]
 
 
@@ -310,6 +311,21 @@ def test_bad_step_data_and_configs_are_refused(tmp_path):
     write_data(tmp_path / "e", [{**record, "labels": {**record["labels"], "exact": None}}])
     with pytest.raises(ValueError, match="without exact labels"):
         PRMTrainer(config(tmp_path / "e", tmp_path))
+
+
+def test_several_folders_pool_their_trajectories_and_must_agree(data, tmp_path):
+    more = write_data(tmp_path / "more", game24_records(5, split="test"))
+    pooled = replace(config(data, tmp_path), data=(str(data), str(more)))
+    trainer = PRMTrainer(pooled)
+    assert [r["split"] for r in trainer.records] == ["train"] * 12 + ["test"] * 5  # the empty trajectory dropped
+    assert len(trainer.metas) == 2
+    meta = json.loads((more / "meta.json").read_text())
+    for key, value in (("env_kwargs", {"max_steps": 2}), ("val_fraction", 0.2)):
+        (more / "meta.json").write_text(json.dumps({"config": {**meta["config"], key: value}}))
+        with pytest.raises(ValueError, match=f"labelled with other {key} .*more: .*pool folders that agree"):
+            PRMTrainer(pooled)
+    with pytest.raises(ValueError, match="at least one step-data folder"):
+        PRMConfig(data=())
 
 
 def test_reason_gym_train_prm_runs_and_its_prm_plugs_in(data, tmp_path):
