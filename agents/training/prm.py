@@ -55,12 +55,13 @@ from agents.training.checkpoints import CheckpointError, Checkpoints, log_scalar
 from agents.training.grpo import NonFiniteLossError
 from agents.training.prm_config import PRMConfig
 from agents.training.prm_records import META_FILE, load_step_data, read_meta
+from agents.training.sft import cosine_learning_rate
 from reason_gym.core import EpisodeState, is_final_answer
 from reason_gym.files import write_atomic
 
 SAME = ("data", "method", "label", "step_tag", "separator", "good_token", "bad_token", "gamma", "td_lambda", "n_step",
         "num_proposals", "include_taken", "policy", "proposal_temperature", "max_new_tokens", "target_sync_every",
-        "seed", "batch_size")  # fmt: skip
+        "seed", "batch_size", "lr_schedule")  # fmt: skip
 """With the kind fields (backbone, head), what a resumed run must share with its checkpoint."""
 PROPOSAL_CHUNK = 32
 """States per ``propose`` call while sampling the TD proposals (each chunk is seeded and saved on its own)."""
@@ -372,14 +373,12 @@ class PRMTrainer:
         if self.state is not None:
             self._check_kind(self.state, self.nets)
             self.global_step, _ = self.checkpoints.restore(self.state, model=self.nets, optimizer=self.optimizer)
-            for group in self.optimizer.param_groups:  # a resumed run may lower the learning rate (after a NaN)
-                group["lr"] = config.learning_rate
 
     def _check_kind(self, state: dict[str, Any], nets: torch.nn.Module | None = None) -> None:
         """Refuses a checkpoint of another PRM, naming both: another head, method or backbone, other settings, or
         (given ``nets``) other weights than theirs (another tokenizer's embeddings, a causal LM for a value head)."""
         saved, mine, path = state["config"], asdict(self.config), self.checkpoints.path
-        saved = {**saved, "data": _as_folders(saved.get("data"))}
+        saved = {"lr_schedule": "constant"} | saved | {"data": _as_folders(saved.get("data"))}  # older layouts
         kind = "{head}-head {method} PRM of {backbone}"
         if any(saved.get(k) != mine[k] for k in ("head", "method", "backbone")):
             raise CheckpointError(f"{path} holds a {kind.format(**saved)}, this run trains a {kind.format(**mine)}: "
@@ -453,13 +452,23 @@ class PRMTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
+        rate = self.learning_rate(self.global_step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate
         self.optimizer.step()
         self.global_step += 1
         if self.config.method == "td" and self.global_step % self.config.target_sync_every == 0:
             self.nets["target"].load_state_dict(self.model.state_dict())
         scores = logits.detach().sigmoid()
-        return {"losses/bce": loss.item(), "losses/grad_norm": float(grad_norm),
+        return {"losses/bce": loss.item(), "losses/grad_norm": float(grad_norm), "charts/learning_rate": rate,
                 "charts/target_mean": float(targets.mean()), "charts/score_mean": float(scores.mean())}  # fmt: skip
+
+    def learning_rate(self, step: int) -> float:
+        """The learning rate of optimizer step ``step`` (from 0) under ``lr_schedule``."""
+        config = self.config
+        if config.lr_schedule == "cosine":
+            return cosine_learning_rate(step, config.total_steps, config.learning_rate)
+        return config.learning_rate
 
     def evaluate(self) -> dict[str, Any]:
         """:func:`evaluate_prm` of the PRM as it is now on ``eval_data`` (empty without it)."""

@@ -91,7 +91,10 @@ class PRMConfig:
     batch_size: int = 32
     """trajectories per step (every step of each is a target)"""
     learning_rate: float = 3e-4
-    """AdamW learning rate (constant)"""
+    """AdamW learning rate (the peak, with a schedule)"""
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    """constant, or cosine decay from learning_rate to 0 at total_steps (steadier last weights: at a constant rate a
+    TD PRM's ROC-AUC swings by a few points between checkpoints)"""
     weight_decay: float = 0.0
     """AdamW weight decay"""
     max_grad_norm: float = 1.0
@@ -117,6 +120,8 @@ class PRMConfig:
             problems.append(f"method must be one of {METHODS}, got {self.method!r}")
         if self.label not in LABELS:
             problems.append(f"label must be one of {LABELS}, got {self.label!r}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            problems.append(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
         if self.head not in ("value", "token"):
             problems.append(f"head must be 'value' or 'token', got {self.head!r}")
         if not 0 < self.gamma <= 1:

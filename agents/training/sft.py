@@ -278,12 +278,23 @@ def epoch_batches(lengths: np.ndarray, batch_size: int, key: tuple[int, int]) ->
 
 def learning_rate(step: int, config: SFTConfig) -> float:
     """Linear warm-up, then cosine decay from ``learning_rate`` to ``min_learning_rate``."""
-    if step < config.warmup_steps:
-        return config.learning_rate * (step + 1) / config.warmup_steps
-    progress = min(1.0, (step - config.warmup_steps) / max(1, config.total_steps - config.warmup_steps))
-    return config.min_learning_rate + 0.5 * (1 + math.cos(math.pi * progress)) * (
-        config.learning_rate - config.min_learning_rate
-    )
+    return cosine_learning_rate(step, config.total_steps, config.learning_rate, config.min_learning_rate,
+                                config.warmup_steps)  # fmt: skip
+
+
+def cosine_learning_rate(
+    step: int, total_steps: int, peak: float, minimum: float = 0.0, warmup_steps: int = 0
+) -> float:
+    """The learning rate of optimizer step ``step`` (from 0): linear warm-up over ``warmup_steps``, then cosine decay
+    from ``peak`` to ``minimum`` at ``total_steps``.
+
+    >>> [round(cosine_learning_rate(s, 4, 1.0), 3) for s in range(5)]
+    [1.0, 0.854, 0.5, 0.146, 0.0]
+    """
+    if step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return minimum + 0.5 * (1 + math.cos(math.pi * progress)) * (peak - minimum)
 
 
 def validate(model, tokenizer, val_puzzles: list[tuple[int, ...]], config: SFTConfig) -> dict[str, float]:

@@ -141,12 +141,15 @@ def test_the_loss_falls_on_a_separable_toy_set(tmp_path):
 
 
 def test_a_stopped_run_resumes_exactly(data, tmp_path):
-    for method in ("classification", "td"):
-        overrides = {"method": method, "policy": "random", "num_proposals": 2, "target_sync_every": 3}
+    for method, schedule in (("classification", "constant"), ("td", "cosine")):
+        overrides = {"method": method, "policy": "random", "num_proposals": 2, "target_sync_every": 3,
+                     "lr_schedule": schedule}  # fmt: skip
         straight = PRMTrainer(config(data, tmp_path / f"straight-{method}", **overrides))
         straight.train()
-        killed = PRMTrainer(config(data, tmp_path / f"killed-{method}", **overrides, total_steps=2))
-        killed.train()  # stopped after its step-2 checkpoint
+        killed = PRMTrainer(config(data, tmp_path / f"killed-{method}", **overrides))
+        killed.step = lambda t=killed, step=killed.step: step() if t.global_step < 2 else sys.exit("killed")
+        with pytest.raises(SystemExit):
+            killed.train()  # killed after its step-2 checkpoint
         resumed = PRMTrainer(config(data, tmp_path / f"killed-{method}", **overrides))
         assert resumed.global_step == 2
         resumed.train()
@@ -156,6 +159,20 @@ def test_a_stopped_run_resumes_exactly(data, tmp_path):
     again = PRMTrainer(config(data, tmp_path / "straight-td", **overrides))  # killed while saving the model, say
     assert again.global_step == 4 and "time/train_s" in again.train()
     assert (tmp_path / "straight-td/run/model/training.json").exists()
+
+
+def test_the_cosine_schedule_decays_the_rate_and_older_checkpoints_resume(data, tmp_path):
+    trainer = PRMTrainer(config(data, tmp_path / "cosine", lr_schedule="cosine", learning_rate=1e-3))
+    rates = [trainer.step()["charts/learning_rate"] for _ in range(4)]
+    assert rates == pytest.approx([1e-3, 0.8536e-3, 0.5e-3, 0.1464e-3], rel=1e-3)
+    PRMTrainer(config(data, tmp_path / "old", total_steps=2)).train()
+    state = torch.load(tmp_path / "old/run/checkpoint.pt", weights_only=False)
+    del state["config"]["lr_schedule"]  # saved before the schedule existed, with one folder as text
+    state["config"]["data"] = str(data)
+    torch.save(state, tmp_path / "old/run/checkpoint.pt")
+    assert PRMTrainer(config(data, tmp_path / "old")).global_step == 2
+    with pytest.raises(CheckpointError, match=r"lr_schedule: 'constant' there, 'cosine' here"):
+        PRMTrainer(config(data, tmp_path / "old", lr_schedule="cosine"))
 
 
 def test_proposals_killed_mid_way_are_taken_up_where_they_stopped(data, tmp_path, monkeypatch):
