@@ -51,6 +51,7 @@ __all__ = [
     "EnvStepScorer",
     "Game24StepScorer",
     "HFStepScorer",
+    "MeanPRM",
     "RuleBasedPRM",
     "StatePRM",
     "StepScorer",
@@ -251,19 +252,56 @@ def make_prm(spec: str) -> PRM:
     for Game24, the solver's verdict on the numbers left: an oracle PRM); ``hf:PATH``, a learned PRM read
     by :meth:`HFStepScorer.from_pretrained` (a plain scorer of the question and steps: a causal LM scoring a "+"
     after each step, or a value head; a PRM trained by :mod:`agents.training.prm` says which in its
-    ``training.json``).
+    ``training.json``); ``mean:SPEC+SPEC+...``, the mean of several plain scorers' scores (:class:`MeanPRM`, e.g.
+    the seeds of one learned PRM).
 
     >>> make_prm("oracle")
     Traceback (most recent call last):
     ...
-    ValueError: unknown PRM spec 'oracle'; accepted: 'rule' (exact rule-based scorers), 'hf:PATH'
+    ValueError: unknown PRM spec 'oracle'; accepted: 'rule' (exact rule-based scorers), 'hf:PATH', 'mean:SPEC+SPEC'
     """
     kind, _, path = spec.partition(":")
     if spec == "rule":
         return RuleBasedPRM()
     if kind == "hf" and path:
         return HFStepScorer.from_pretrained(path)
-    raise ValueError(f"unknown PRM spec {spec!r}; accepted: 'rule' (exact rule-based scorers), 'hf:PATH'")
+    if kind == "mean" and path:
+        return MeanPRM([make_prm(member) for member in path.split("+")])
+    raise ValueError(
+        f"unknown PRM spec {spec!r}; accepted: 'rule' (exact rule-based scorers), 'hf:PATH', 'mean:SPEC+SPEC'"
+    )
+
+
+class MeanPRM:
+    """The mean of several plain scorers' step scores: an ensemble, e.g. the seeds of one learned PRM, which ranks
+    steps with less of any one seed's noise. Members that read the structured state (``rule``) are refused: they
+    score another input, and an exact scorer gains nothing from averaging.
+
+    >>> prm = MeanPRM([lambda q, steps: [1.0] * len(steps), lambda q, steps: [0.0, 0.5][: len(steps)]])
+    >>> prm("question", ["a", "b"])
+    [0.5, 0.75]
+    """
+
+    def __init__(self, members: Sequence[StepScorer]) -> None:
+        if len(members) < 2:
+            raise ValueError(f"a mean of PRMs needs two members or more, got {len(members)}")
+        for member in members:
+            if callable(getattr(member, "score_state", None)):
+                raise ValueError(f"{type(member).__name__} reads the structured state: a mean averages text scorers")
+        self.members = list(members)
+
+    def __call__(self, question: str, steps: Sequence[str]) -> list[float]:
+        return self.score_batch([(question, steps)])[0]
+
+    def score_batch(self, solutions: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
+        """Each solution's mean step scores (each member scores the batch its own way: batched where it can)."""
+        tables = [
+            member.score_batch(solutions)
+            if hasattr(member, "score_batch")
+            else [[float(v) for v in member(question, steps)] for question, steps in solutions]
+            for member in self.members
+        ]
+        return [[sum(scores) / len(scores) for scores in zip(*rows, strict=True)] for rows in zip(*tables, strict=True)]
 
 
 class HFStepScorer:

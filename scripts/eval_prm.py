@@ -11,9 +11,10 @@ score, share of exactly good steps and count per tenth of the score range), as
 :func:`agents.training.prm.evaluate_prm` computes them, plus a 95% bootstrap interval of the ROC-AUC and the Brier
 score over trajectories (``--bootstrap`` resamples).
 
-A PRM is ``[NAME=]SPEC``: ``hf:PATH`` or a bare folder (a learned PRM: ``make_prm("hf:PATH")``), ``rule`` (the exact
-rule-based scorer: the oracle, 1.0 by construction on Game24) or ``label:mc_soft`` (the data's own labels of that
-name as scores: what the raw Monte-Carlo estimate gets). PRMs that share a NAME (the seeds of one method) form a
+A PRM is ``[NAME=]SPEC``: ``hf:PATH`` or a bare folder (a learned PRM: ``make_prm("hf:PATH")``), ``mean:hf:A+hf:B``
+(an ensemble: the mean of their scores), ``rule`` (the exact rule-based scorer: the oracle, 1.0 by construction on
+Game24) or ``label:mc_soft`` (the data's own labels of that name as scores: what the raw Monte-Carlo estimate gets).
+PRMs that share a NAME (the seeds of one method) form a
 group: its mean, standard deviation and the 95% Student-t interval of the mean over its members. A learned PRM's
 ``training.json`` gives its labelling cost: the policy calls, tokens and wall time of its step data (``meta.json``'s
 ``compute``; for value iteration and exact labels without the Monte-Carlo completions they do not use, where the
@@ -49,8 +50,8 @@ class EvalPRMConfig:
     data: str = "runs/prm_data/game24_test"
     """a step-data folder whose records have exact labels (labels.exact)"""
     prms: tuple[str, ...] = ("rule",)
-    """PRMs as [NAME=]SPEC: hf:PATH or a folder (learned), rule (exact, the oracle), label:mc_soft (the data's own
-    labels); PRMs sharing a NAME are one group (its seeds)"""
+    """PRMs as [NAME=]SPEC: hf:PATH or a folder (learned), mean:hf:A+hf:B (an ensemble), rule (exact, the oracle),
+    label:mc_soft (the data's own labels); PRMs sharing a NAME are one group (its seeds)"""
     out: str | None = None
     """write the figures as JSON here"""
     plot: str | None = None
@@ -111,9 +112,9 @@ def step_scores(spec: str, records: Sequence[dict[str, Any]], batch_size: int = 
     from agents.prm import make_prm
     from agents.training.prm import prm_step_scores
 
-    if spec != "rule" and kind != "hf":
+    if spec != "rule" and kind not in ("hf", "mean"):
         if not Path(spec).is_dir():
-            raise ValueError(f"PRM {spec!r}: not rule, label:NAME, hf:PATH or a folder")
+            raise ValueError(f"PRM {spec!r}: not rule, label:NAME, hf:PATH, mean:hf:A+hf:B or a folder")
         spec = f"hf:{spec}"
     return np.asarray(prm_step_scores(make_prm(spec), records, batch_size), dtype=float), _cost(spec)
 
@@ -132,7 +133,10 @@ def _summed(counters: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _cost(spec: str) -> dict[str, Any]:
-    """The labelling cost a learned PRM's ``training.json`` records (its data's compute, TD proposals included)."""
+    """The labelling cost a learned PRM's ``training.json`` records (its data's compute, TD proposals included); for
+    a ``mean:`` of PRMs, the members' costs added, each data set's labelling charged once."""
+    if spec.startswith("mean:"):
+        return _mean_cost([_cost(member) for member in spec[len("mean:") :].split("+")])
     if not spec.startswith("hf:"):
         return {}
     path = Path(spec[3:]) / "training.json"
@@ -161,6 +165,31 @@ def _cost(spec: str) -> dict[str, Any]:
     cost["label_wall_s"] = data.get("wall_s")
     cost["proposal_cost"] = proposals or None
     return cost
+
+
+def _mean_cost(members: list[dict[str, Any]]) -> dict[str, Any]:
+    """An ensemble's cost: every member's proposals and training, and the labelling of each distinct data set once
+    (seeds of one configuration share their data).
+
+    >>> member = {"data": ["d"], "policy_calls": 10, "samples": 20, "tokens": 30, "train_s": 5.0,
+    ...           "proposal_cost": {"policy_calls": 2, "samples": 4, "tokens": 6}}
+    >>> _mean_cost([member, member])["policy_calls"], _mean_cost([member, member])["train_s"]
+    (12, 10.0)
+    """
+    if not all(members):
+        return {}  # a member without a training.json: its cost is unknown, so is the ensemble's
+    total: dict[str, Any] = {"members": len(members), "data": [], "train_s": sum(m["train_s"] for m in members)}
+    for counter in ("policy_calls", "samples", "tokens"):
+        total[counter] = 0
+    for member in members:
+        proposals = member.get("proposal_cost") or {}
+        first = member["data"] not in total["data"]  # its data's labelling not charged yet
+        if first:
+            total["data"].append(member["data"])
+        for counter in ("policy_calls", "samples", "tokens"):
+            labelling = member[counter] - proposals.get(counter, 0)
+            total[counter] += (labelling if first else 0) + proposals.get(counter, 0)
+    return total
 
 
 # ------------------------------------------------------------------------------------------------- figures

@@ -93,7 +93,31 @@ def test_a_bad_prm_spec_is_one_line_and_exit_status_2(setup, run_script):
     data, _, _ = setup
     done = run_script("scripts/eval_prm.py", "--data", str(data), "--prms", "no/such/folder", check=False)
     assert done.returncode == 2
-    assert "eval_prm.py: PRM 'no/such/folder': not rule, label:NAME, hf:PATH or a folder" in done.stderr
+    assert "eval_prm.py: PRM 'no/such/folder': not rule, label:NAME, hf:PATH, mean:hf:A+hf:B or a folder" in done.stderr
+
+
+def test_an_ensemble_scores_the_mean_of_its_members_and_is_charged_its_data_once(setup, tmp_path, run_script):
+    data, model, records = setup
+    config = PRMConfig(data=str(data), run_dir=str(tmp_path / "run"), total_steps=2, batch_size=4, progress=False,
+                       label="mc_soft", learning_rate=1e-3, seed=1)  # fmt: skip
+    PRMTrainer(config).train()
+    other = tmp_path / "run/model"
+    ensemble = make_prm(f"mean:hf:{model}+hf:{other}")
+    solutions = [(r["question"], r["steps"]) for r in records]
+    members = [make_prm(f"hf:{m}").score_batch(solutions) for m in (model, other)]
+    for mean, a, b in zip(ensemble.score_batch(solutions), *members, strict=True):
+        assert mean == pytest.approx([(x + y) / 2 for x, y in zip(a, b, strict=True)], abs=1e-7)
+    assert ensemble(*solutions[0]) == pytest.approx(ensemble.score_batch(solutions[:1])[0])
+    out = tmp_path / "eval.json"
+    run_script("scripts/eval_prm.py", "--data", str(data), "--prms", f"ensemble=mean:hf:{model}+hf:{other}",
+               "--bootstrap", "0", "--out", str(out), timeout=120)  # fmt: skip
+    row = json.loads(out.read_text())["prms"][0]
+    assert row["roc_auc"] == pytest.approx(evaluate_prm(ensemble, records)["roc_auc"], abs=1e-9)
+    assert row["cost"]["members"] == 2 and row["cost"]["policy_calls"] == 24  # the shared data, charged once
+    with pytest.raises(ValueError, match="reads the structured state"):
+        make_prm(f"mean:rule+hf:{model}")
+    with pytest.raises(ValueError, match="two members or more"):
+        make_prm(f"mean:hf:{model}")
 
 
 @pytest.mark.parametrize(
