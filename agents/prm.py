@@ -245,6 +245,12 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
     return f"vocab {len(vocab)} sha256:{hashlib.sha256(json.dumps(vocab).encode()).hexdigest()[:16]}"
 
 
+TINY_PRM = Path(__file__).parent / "models" / "prm_tiny"
+"""The learned PRM shipped with the package (``--prm tiny``): a TD value head on the embedded model, trained on the
+embedded policy's Game24 steps, chosen on validation puzzles by the rule stated in advance; its ``training.json``
+says how it was made (docs/reports/2026-12-06-learned-prm-grpo-arithmetic-loop.md, rule 8)."""
+
+
 def make_prm(spec: str) -> PRM:
     """A PRM from a one-string spec.
 
@@ -253,14 +259,16 @@ def make_prm(spec: str) -> PRM:
     by :meth:`HFStepScorer.from_pretrained` (a plain scorer of the question and steps: a causal LM scoring a "+"
     after each step, or a value head; a PRM trained by :mod:`agents.training.prm` says which in its
     ``training.json``); ``mean:SPEC+SPEC+...``, the mean of several plain scorers' scores (:class:`MeanPRM`, e.g.
-    the seeds of one learned PRM).
+    the seeds of one learned PRM); ``tiny``, the learned PRM shipped with the package (:data:`TINY_PRM`).
 
     >>> make_prm("oracle")
     Traceback (most recent call last):
     ...
-    ValueError: unknown PRM spec 'oracle'; accepted: 'rule' (exact rule-based scorers), 'hf:PATH', 'mean:SPEC+SPEC'
+    ValueError: unknown PRM spec 'oracle'; accepted: 'tiny' (shipped), 'rule' (exact), 'hf:PATH', 'mean:SPEC+SPEC'
     """
     kind, _, path = spec.partition(":")
+    if spec == "tiny":
+        return HFStepScorer.from_pretrained(TINY_PRM)
     if spec == "rule":
         return RuleBasedPRM()
     if kind == "hf" and path:
@@ -268,7 +276,7 @@ def make_prm(spec: str) -> PRM:
     if kind == "mean" and path:
         return MeanPRM([make_prm(member) for member in path.split("+")])
     raise ValueError(
-        f"unknown PRM spec {spec!r}; accepted: 'rule' (exact rule-based scorers), 'hf:PATH', 'mean:SPEC+SPEC'"
+        f"unknown PRM spec {spec!r}; accepted: 'tiny' (shipped), 'rule' (exact), 'hf:PATH', 'mean:SPEC+SPEC'"
     )
 
 

@@ -148,3 +148,20 @@ def test_each_prm_is_charged_the_labelling_compute_it_used(tmp_path, monkeypatch
     (tmp_path / "training.json").write_text(json.dumps(info))
     cost = eval_prm._cost(f"hf:{tmp_path}")
     assert (cost["policy_calls"], cost["tokens"]) == charged
+
+
+def test_the_shipped_prm_loads_says_how_it_was_made_and_plugs_into_an_env():
+    from agents.prm import TINY_PRM
+
+    info = json.loads((TINY_PRM / "training.json").read_text())
+    assert info["config"]["method"] == "td" and info["config"]["backbone"] == "tiny" and len(info["data_meta"]) == 2
+    prm = make_prm("tiny")
+    env = Game24Env(split="test", prm=prm, reward_weights={"prm": 1.0})
+    env.reset(options={"problem": {"numbers": [3, 3, 8, 8]}})
+    state = env.get_state()
+    scores = {}
+    for move in env.candidate_actions()[:3]:
+        env.set_state(state)
+        _, _, _, _, info = env.step(move)
+        scores[move] = info["reward_components"]["prm"]
+    assert all(0.0 < v < 1.0 for v in scores.values()), scores
