@@ -133,13 +133,19 @@ def _attention_projections(layer: Any) -> tuple[Any, Any, Any, Any]:
 def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     """LlamaRMSNorm: normalise in float32, back to x's dtype, then scale."""
     dtype = x.dtype
+    if dtype == torch.float32 and weight.dtype == torch.float32:
+        # one fused op instead of eight, the same bits in float32 (a test checks it); in a half dtype the fused
+        # op would scale before rounding down, and LlamaRMSNorm rounds first
+        return F.rms_norm(x, weight.shape, weight, eps)
     x = x.to(torch.float32)
     return weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)).to(dtype)
 
 
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+def rotary(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+    """transformers' ``x * cos + rotate_half(x) * sin`` over the last dimension, given ``sin`` with its first half
+    negated (:attr:`LlamaDecoder.sin`): rotate_half is a roll whose first half changes sign, and moving the sign
+    into the table gives the same products in two ops fewer than the slices, negation and concatenation."""
+    return x * cos + x.roll(x.shape[-1] // 2, -1) * signed_sin
 
 
 class LlamaDecoder:
@@ -163,7 +169,8 @@ class LlamaDecoder:
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads  # D
         self.scaling = self.head_dim**-0.5
         self.eps = config.rms_norm_eps
-        self.cos = self.sin = torch.empty(0)  # (positions, D) rotary tables in the model's dtype
+        self.cos = self.sin = torch.empty(0)  # (positions, D) rotary tables in the model's dtype, sin's first half
+        # negated (see rotary())
         self._key: tuple | None = None
         self.prefix_cache = PrefixCache()
         """the keys and values of the last :func:`sample` call's sequences, which the next call's prompts extend"""
@@ -229,7 +236,9 @@ class LlamaDecoder:
         inv_freq = self.model.model.rotary_emb.inv_freq.to(device=self.device, dtype=torch.float)  # (D/2,)
         freqs = torch.arange(count, device=self.device).float()[:, None] * inv_freq  # (count, D/2)
         angles = torch.cat((freqs, freqs), dim=-1)  # (count, D)
-        self.cos, self.sin = angles.cos().to(self.dtype), angles.sin().to(self.dtype)
+        self.cos, sin = angles.cos().to(self.dtype), angles.sin().to(self.dtype)
+        half = self.head_dim // 2
+        self.sin = torch.cat((-sin[:, :half], sin[:, half:]), dim=-1)
 
     def forward(
         self,
@@ -257,7 +266,7 @@ class LlamaDecoder:
         for i, layer in enumerate(self.layers):
             qkv = F.linear(_rms_norm(x, layer["attn_norm"], self.eps), layer["qkv"]).view(B, T, H + 2 * K, D)
             qk = qkv[:, :, : H + K]  # (B, T, H + K, D): rotary on queries and keys at once
-            qk = qk * cos + _rotate_half(qk) * sin
+            qk = rotary(qk, cos, sin)
             q = qk[:, :, :H].transpose(1, 2)  # (B, H, T, D)
             keys[i, :, :, start:end] = qk[:, :, H:].transpose(1, 2)  # (B, K, T, D)
             values[i, :, :, start:end] = qkv[:, :, H + K :].transpose(1, 2)
@@ -408,12 +417,14 @@ def sample(
     # Copy each prompt's cache and logits to its n rows.
     rows = torch.tensor(prompt_of_row, device=device)  # (B,)
     B = len(prompt_of_row)
-    keys, values, logits = keys[:, rows], values[:, rows], logits[rows]  # (L, B, K, S, D), (B, V)
+    # index_select, not keys[:, rows]: advanced indexing on a middle dimension copies several times slower
+    keys, values, logits = keys.index_select(1, rows), values.index_select(1, rows), logits.index_select(0, rows)
     attend = torch.cat([real[rows], torch.ones((B, T - 1), dtype=torch.bool, device=device)], 1)  # (B, S)
     position = positions[rows, -1:]  # (B, 1): each row's last prompt position
     stop = torch.tensor(list(stop_ids), device=device)
     done = torch.zeros(B, dtype=torch.bool, device=device)
     live = torch.arange(B, device=device)  # the rows the cache holds, which the model still runs
+    compacted = False  # whether rows left the cache (else live is every row)
     tokens, logprobs = [], []
     fed = torch.zeros(B, dtype=torch.long, device=device)  # tokens of each row fed back so far (keys in the cache)
     next_cache = PrefixCache()  # this call's rows, for the next call
@@ -451,16 +462,22 @@ def sample(
         done = done | torch.isin(token, stop)
         if t == T - 1 or bool(done.all()):
             break
-        running = ~done[live]  # (rows in the cache,): those that have not stopped
+        running = ~done[live] if compacted else ~done  # (rows in the cache,): those that have not stopped
         if int(running.sum()) <= COMPACT_AT * len(live):  # a copy of the cache: only once enough rows stopped
             keep((~running).nonzero().squeeze(1))
-            keys, values = keys[:, running], values[:, running]
+            kept = running.nonzero().squeeze(1)
+            keys, values = keys.index_select(1, kept), values.index_select(1, kept)
             attend, position, live = attend[running], position[running], live[running]
+            compacted = True
         position = position + 1
         mask = attend[:, None, None, : P + t + 1]
-        step_logits = decoder.forward(token[live, None], position, keys, values, P + t, mask)  # (live rows, V)
-        logits[live] = step_logits  # in place (no (B, V) copy per token); stopped rows keep their last logits
-        fed[live[fed_now[live]]] += 1  # the pads fed to rows that stopped before are no prefix
+        if compacted:
+            step_logits = decoder.forward(token[live, None], position, keys, values, P + t, mask)  # (live rows, V)
+            logits[live] = step_logits  # in place (no (B, V) copy per token); stopped rows keep their last logits
+            fed[live[fed_now[live]]] += 1  # the pads fed to rows that stopped before are no prefix
+        else:  # every row still in the cache: the same, without the indexing (a few ops of every decoding step)
+            logits = decoder.forward(token[:, None], position, keys, values, P + t, mask)
+            fed += fed_now
     keep(torch.arange(len(live)))
     decoder.prefix_cache = next_cache
     return torch.stack(tokens, 1), torch.stack(logprobs, 1)

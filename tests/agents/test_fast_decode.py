@@ -146,6 +146,30 @@ def test_logits_equal_hf_forward_on_left_padded_batches(which: str, request: pyt
     torch.testing.assert_close(torch.stack(steps, 1), full[:, P:], atol=1e-5, rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_norm_and_the_rotary_are_transformers_own_to_the_bit(dtype: torch.dtype) -> None:
+    """The fused RMSNorm (float32) and the rotary with its signs folded into the sine table give exactly the bits
+    of LlamaRMSNorm and apply_rotary_pos_emb, so the sampled tokens do not move."""
+    from transformers.models.llama.modeling_llama import LlamaRMSNorm, apply_rotary_pos_emb
+
+    model = random_llama(32).to(dtype)
+    decoder = fast.LlamaDecoder(model)
+    torch.manual_seed(1)
+    x = (3 * torch.randn(5, 7, 64)).to(dtype)
+    norm = LlamaRMSNorm(64, eps=decoder.eps).to(dtype)
+    with torch.no_grad():
+        norm.weight.copy_(torch.randn(64))
+        assert torch.equal(fast._rms_norm(x, norm.weight, decoder.eps), norm(x))
+    decoder.ensure_positions(40)
+    positions = torch.randint(0, 40, (5, 7))
+    q, k = torch.randn(2, 5, 4, 7, 16, dtype=dtype)  # (B, heads, T, D) as transformers holds them
+    cos, sin = model.model.rotary_emb(x, positions)
+    want_q, want_k = apply_rotary_pos_emb(q, k, cos, sin)
+    rotated = fast.rotary(torch.cat([q, k], 1).transpose(1, 2), decoder.cos[positions][:, :, None],
+                          decoder.sin[positions][:, :, None]).transpose(1, 2)  # fmt: skip
+    assert torch.equal(rotated, torch.cat([want_q, want_k], 1))
+
+
 # ------------------------------------------------------------------ (b) greedy: identical candidates
 
 
