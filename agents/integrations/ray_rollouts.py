@@ -95,7 +95,6 @@ class RolloutWorker:
 
         from agents.policies import model_path
         from agents.policies.hf import load_model_and_tokenizer
-        from agents.policies.prompts import encode_prompts
 
         self.config = config
         model, self.tokenizer = load_model_and_tokenizer(model_path(config.model), device="cpu")
@@ -104,7 +103,7 @@ class RolloutWorker:
         with gym.make(config.env_id, **config.env_kwargs) as probe:
             task = getattr(probe.unwrapped, "task", None)  # the chat prompt's system prompt, as in the trainer
         self.policy = make_hf_policy(config, self.model, self.tokenizer, task)  # the trainer's, on this actor's CPU
-        self.encode = lambda states: encode_prompts(self.tokenizer, self.policy.prompt, states)
+        self.encode = self.policy.encode  # keeps the ids for the propose() call that follows
 
     def ready(self) -> int:
         """Raises what building the worker raised; else its process id."""

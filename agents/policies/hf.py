@@ -23,7 +23,7 @@ import torch
 
 from agents.policies import fast_decode as fast
 from agents.policies.base import Candidate
-from agents.policies.prompts import PromptFormat, default_prompt, encode_prompts
+from agents.policies.prompts import PromptFormat, default_prompt
 from reason_gym.core import EpisodeState, TaskSpec
 
 
@@ -156,6 +156,7 @@ class HFPolicy:
         self.max_batch_sequences = max_batch_sequences
         self.fast_decode = fast_decode
         self._decoder: fast.LlamaDecoder | None = None  # built at the first fast call, for self.model
+        self._encoded: dict[str, list[int]] = {}  # the last encode()'s prompts and their ids
         self.stop_ids = stop_token_ids(tokenizer, stop)
         self.pad_id = next(i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None)
         if model.device.type == "cpu":
@@ -183,7 +184,7 @@ class HFPolicy:
         temperature = self.temperature if temperature is None else temperature
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
-        prompts = encode_prompts(self.tokenizer, self.prompt, states)
+        prompts = self.encode(states)
         # Longest prompts first, in chunks of at most max_batch_sequences sequences: rows of similar length share a
         # batch, so left padding wastes little compute.
         order = sorted(range(len(states)), key=lambda i: -len(prompts[i]))
@@ -195,6 +196,20 @@ class HFPolicy:
             for row, i in enumerate(chunk):
                 out[i] = candidates[row * n : (row + 1) * n]
         return out
+
+    def encode(self, states: Sequence[str | EpisodeState]) -> list[list[int]]:
+        """The token ids of each state's prompt, as :meth:`propose` conditions on them.
+
+        The last call's are kept: a caller that encodes the states it then proposes for (a trainer storing each
+        step's prompt ids) tokenizes them once. A prompt repeated in one call (a group's copies of a question) is
+        tokenized once too."""
+        texts = [self.prompt(state) for state in states]
+        missing = [text for text in dict.fromkeys(texts) if text not in self._encoded]
+        if missing:
+            ids = self.tokenizer(missing, add_special_tokens=self.prompt.add_special_tokens)["input_ids"]
+            self._encoded |= dict(zip(missing, ids, strict=True))
+        self._encoded = {text: self._encoded[text] for text in texts}  # only this call's, for the next
+        return [list(self._encoded[text]) for text in texts]
 
     def uses_fast_decode(self) -> bool:
         """Whether the next call samples through :mod:`agents.policies.fast_decode` (else ``model.generate``)."""

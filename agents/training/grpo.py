@@ -51,7 +51,7 @@ from agents.cli import parse, run_script
 from agents.evaluation import play_greedy
 from agents.integrations.ray_rollouts import RayRollouts
 from agents.policies import model_path
-from agents.policies.hf import configure_threads, load_model_and_tokenizer
+from agents.policies.hf import HFPolicy, configure_threads, load_model_and_tokenizer
 from agents.policies.prompts import encode_prompts
 from agents.prm import make_prm, score_steps
 from agents.training.advantages import is_informative, outcome_advantages, process_advantages
@@ -216,6 +216,8 @@ class GRPOTrainer:
         return make_hf_policy(self.config, self.model, self.tokenizer, task)
 
     def encode(self, states: list[str]) -> list[list[int]]:
+        if isinstance(self.policy, HFPolicy):  # it keeps these ids for the propose() call that follows
+            return self.policy.encode(states)
         return encode_prompts(self.tokenizer, self.policy.prompt, states)
 
     # ------------------------------------------------------------------ rollouts

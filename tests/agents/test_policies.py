@@ -92,6 +92,35 @@ def test_left_padding_gives_the_same_greedy_output_as_one_prompt_alone(policy: H
         assert candidates[0].logprob == pytest.approx(alone.logprob, abs=1e-4)
 
 
+def test_encode_gives_encode_prompts_ids_and_tokenizes_each_prompt_once(random_model: Any, char_tokenizer: Any) -> None:
+    """A trainer encodes the states, then proposes for them: the second call and repeated states reuse the ids."""
+    from agents.policies.prompts import encode_prompts
+
+    policy = HFPolicy(random_model, char_tokenizer, max_new_tokens=4)
+    batches: list[list[str]] = []
+    tokenizer = policy.tokenizer
+
+    class Counting:  # the tokenizer, recording what it is asked to encode
+        def __getattr__(self, name: str) -> Any:
+            return getattr(tokenizer, name)
+
+        def __call__(self, texts: list[str], **kwargs: Any) -> Any:
+            batches.append(list(texts))
+            return tokenizer(texts, **kwargs)
+
+    policy.tokenizer = Counting()
+    states = [STATES[1], STATES[0], STATES[1], STATES[1], STATES[2]]
+    want = encode_prompts(tokenizer, policy.prompt, states)
+    assert policy.encode(states) == want
+    assert batches == [[policy.prompt(s) for s in (STATES[1], STATES[0], STATES[2])]]  # distinct prompts only
+    ids = policy.encode(states)
+    ids[0].append(-1)  # the caller's copy: the kept ids do not change
+    assert policy.propose(states, n=1, temperature=0) and len(batches) == 1  # no tokenizer call
+    assert policy.encode([STATES[3], STATES[0]]) == encode_prompts(tokenizer, policy.prompt, [STATES[3], STATES[0]])
+    assert batches[1:] == [[policy.prompt(STATES[3])]]
+    assert policy.encode(states[:1]) == want[:1] and len(batches) == 3  # only the last call's ids are kept
+
+
 @pytest.mark.parametrize("temperature", [0.0, 0.7])
 def test_logprobs_are_the_sum_of_the_chosen_tokens_log_softmax(
     policy: HFPolicy, random_model: Any, char_tokenizer: Any, temperature: float
