@@ -4,7 +4,10 @@ per-token Python machinery.
 For a small model ``generate()`` spends most of each decoding step in bookkeeping (logits processors, stopping
 criteria, cache objects, mask building), not in the forward pass. This module runs the same arithmetic directly:
 
-- the query/key/value projections of a layer are one fused matmul, and so are the MLP's gate and up projections;
+- the query/key/value projections of a layer are one fused matmul, and so are the MLP's gate and up projections,
+  their weights stored transposed (``x @ W``: BLAS runs a small-batch product faster than ``x @ W.T``);
+- a decoding step's attention (one query per row) is two batched matrix products and a softmax on CPU: for rows
+  of a few hundred cached tokens that is faster than the fused attention kernel, whose cost there is per head;
 - the KV cache is one preallocated tensor per keys and values, ``(layers, rows, kv_heads, length, head_dim)``,
   written in place;
 - each distinct prompt is prefilled once, and its cache copied to the ``n`` rows that continue it;
@@ -151,14 +154,14 @@ def rotary(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torc
 class LlamaDecoder:
     """A ``LlamaForCausalLM``'s forward pass over a preallocated KV cache (check :func:`supports` first).
 
-    It holds fused copies of each layer's q/k/v and gate/up weights (extra memory: those five matrices, most of a
-    layer's weights) and references to the others. :meth:`refresh` rebuilds the fused copies only when the
+    It holds fused, transposed copies of each layer's q/k/v and gate/up weights (extra memory: those five matrices,
+    most of a layer's weights) and references to the others. :meth:`refresh` rebuilds the fused copies only when the
     model's parameters changed since the last build: it compares every parameter's storage address and in-place
-    version counter (an optimizer step, ``load_state_dict`` or ``p.mul_()`` bumps the counter; ``.to()`` moves
-    the storage). Measured on one CPU thread: the check costs 0.2 ms for the 0.8M tiny model and 1.4 ms for a
-    model of Qwen2.5-0.5B's shape, a rebuild 0.7 ms and 0.7 s (plus 0.9 GB of float32 copies). Rebuilding at
-    every call would be negligible for the tiny model but not for the larger one, so a trainer that updates the
-    model in place between calls pays for a rebuild only then.
+    version counter (an optimizer step, ``load_state_dict`` or ``p.mul_()`` bumps the counter; ``.to()`` moves the
+    storage). Measured on one CPU thread: the check costs 0.2 ms for the 0.8M tiny model and 1.4 ms for a model of
+    Qwen2.5-0.5B's shape, a rebuild 0.7 ms and 0.7 s (plus 0.9 GB of float32 copies). Rebuilding at every call would
+    be negligible for the tiny model but not for the larger one, so a trainer that updates the model in place
+    between calls pays for a rebuild only then.
     """
 
     def __init__(self, model: Any) -> None:
@@ -203,10 +206,10 @@ class LlamaDecoder:
                 self.layers.append(
                     {
                         "attn_norm": layer.input_layernorm.weight.detach(),  # (C,)
-                        "qkv": torch.cat([q, k, v]),  # ((H + 2K) * D, C)
+                        "qkv": torch.cat([q, k, v]).t().contiguous(),  # (C, (H + 2K) * D)
                         "o": o,  # (C, H * D)
                         "mlp_norm": layer.post_attention_layernorm.weight.detach(),  # (C,)
-                        "gate_up": torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]).detach(),  # (2I, C)
+                        "gate_up": torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]).t().contiguous(),  # (C, 2I)
                         "down": mlp.down_proj.weight.detach(),  # (C, I)
                     }
                 )
@@ -263,18 +266,25 @@ class LlamaDecoder:
         end = start + T
         x = F.embedding(ids, self.embed)  # (B, T, C)
         cos, sin = self.cos[positions][:, :, None], self.sin[positions][:, :, None]  # (B, T, 1, D)
+        decoding = T == 1
+        # float32 on CPU: see _decode_attention (in a half dtype its products and softmax would round more)
+        blocked = ~mask if decoding and self.device.type == "cpu" and x.dtype == torch.float32 else None
         for i, layer in enumerate(self.layers):
-            qkv = F.linear(_rms_norm(x, layer["attn_norm"], self.eps), layer["qkv"]).view(B, T, H + 2 * K, D)
+            qkv = (_rms_norm(x, layer["attn_norm"], self.eps) @ layer["qkv"]).view(B, T, H + 2 * K, D)
             qk = qkv[:, :, : H + K]  # (B, T, H + K, D): rotary on queries and keys at once
             qk = rotary(qk, cos, sin)
             q = qk[:, :, :H].transpose(1, 2)  # (B, H, T, D)
             keys[i, :, :, start:end] = qk[:, :, H:].transpose(1, 2)  # (B, K, T, D)
             values[i, :, :, start:end] = qkv[:, :, H + K :].transpose(1, 2)
             k, v = keys[i, :, :, :end], values[i, :, :, :end]  # (B, K, end, D)
-            if G > 1 and T == 1:
+            if decoding:
                 # One query per row: the G heads sharing a key/value head become G queries of it.
                 # (B, K, G, D) attends over (B, K, end, D); the mask (B, 1, 1, end) broadcasts.
-                a = F.scaled_dot_product_attention(q.reshape(B, K, G, D), k, v, attn_mask=mask, scale=self.scaling)
+                q = q.reshape(B, K, G, D)
+                if blocked is not None:
+                    a = self._decode_attention(q, k, v, blocked)
+                else:
+                    a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scaling)
                 a = a.reshape(B, T, H * D)
             else:
                 if G > 1:  # (B, K, end, D) -> (B, H, end, D): head h reads key/value head h // G
@@ -282,11 +292,22 @@ class LlamaDecoder:
                 a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scaling)  # (B, H, T, D)
                 a = a.transpose(1, 2).reshape(B, T, H * D)
             x = x + F.linear(a, layer["o"])
-            gate, up = F.linear(_rms_norm(x, layer["mlp_norm"], self.eps), layer["gate_up"]).chunk(2, dim=-1)
+            gate, up = (_rms_norm(x, layer["mlp_norm"], self.eps) @ layer["gate_up"]).chunk(2, dim=-1)
             x = x + F.linear(F.silu(gate) * up, layer["down"])  # (B, T, C)
         if last_only:
             x = x[:, -1]  # (B, C)
         return F.linear(_rms_norm(x, self.norm, self.eps), self.lm_head)
+
+    def _decode_attention(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, blocked: torch.Tensor
+    ) -> torch.Tensor:
+        """Attention of one query per row and head, ``q`` (B, K, G, D) over ``k``, ``v`` (B, K, S, D), the slots
+        where ``blocked`` (B, 1, 1, S) is True left out: the scores as K x q (a matrix-vector product per head),
+        softmax, then the weighted values. On CPU the fused kernel costs about as much per head as for a block of
+        queries, and two batched products do the same arithmetic in 15-20% less time for a decoding step of the
+        tiny model; the result equals it up to float rounding (about 1e-6)."""
+        scores = (k @ (q * self.scaling).transpose(-1, -2)).transpose(-1, -2)  # (B, K, G, S)
+        return scores.masked_fill_(blocked, -float("inf")).softmax(-1) @ v  # (B, K, G, D)
 
 
 PREFIX_CACHE_BYTES = 256 * 2**20
