@@ -343,12 +343,12 @@ class CompletionLogits(torch.nn.Module):
             **{self.cache_kwarg: cache},
             use_cache=True,
             logits_to_keep=1,
-        ).logits.index_select(0, inverse)  # (R, 1, V): predicts the first completion token
+        ).logits  # (U, 1, V)
+        first = rows_of(first, inverse)  # (R, 1, V): predicts the first completion token
         if columns == 1 and tree_mask is None:
             return first
-        for layer in cache.layers:  # every row continues from its prompt's keys and values (index_select: its
-            # backward adds rows up several times faster than indexing's)
-            layer.keys, layer.values = layer.keys.index_select(0, inverse), layer.values.index_select(0, inverse)
+        for layer in cache.layers:  # every row continues from its prompt's keys and values
+            layer.keys, layer.values = rows_of(layer.keys, inverse), rows_of(layer.values, inverse)
         if tree_mask is not None:
             nodes = input_ids[:, width:]
             return self._tree_logits(first, cache, nodes, attention_mask, position_ids, parents, tree_mask)
@@ -376,8 +376,34 @@ class CompletionLogits(torch.nn.Module):
             use_cache=True,
         ).logits  # (R, C, V): the output after each node
         outputs = torch.cat([first, outputs], dim=1)  # index 0: after the prompt; j + 1: after node j
-        index = (parents + 1).unsqueeze(-1).expand(-1, -1, outputs.shape[-1])
-        return outputs.gather(1, index)
+        rows, width = outputs.shape[:2]
+        # one (V,) row per node, picked from the flat (R * (C + 1), V) outputs: the same numbers as a gather along
+        # dimension 1, and a backward that adds whole rows up (4x faster than gather's element-wise scatter)
+        flat = (parents + 1 + width * torch.arange(rows, device=parents.device)[:, None]).reshape(-1)
+        return rows_of(outputs.reshape(rows * width, -1), flat).view(rows, columns, -1)
+
+
+class _RowsOf(torch.autograd.Function):
+    """``x.index_select(0, index)``, with a backward that adds the gradient's rows up from a contiguous copy: the
+    gradients reaching a shared prompt's keys and values are strided views, and adding those up in place is about
+    3x slower than copying them first. Same additions in the same order, so the same bits."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(index)
+        ctx.rows = x.shape[0]
+        return x.index_select(0, index)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (index,) = ctx.saved_tensors
+        grad = grad.contiguous()
+        return grad.new_zeros((ctx.rows, *grad.shape[1:])).index_add_(0, index, grad), None
+
+
+def rows_of(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Rows ``index`` of ``x`` (``x.index_select(0, index)``), differentiable (see :class:`_RowsOf`)."""
+    return _RowsOf.apply(x, index) if x.requires_grad else x.index_select(0, index)
 
 
 def row_logprobs(

@@ -25,6 +25,7 @@ from agents.training.batches import (  # noqa: E402
     make_micro_batch,
     pack_steps,
     row_logprobs,
+    rows_of,
 )
 from agents.training.grpo import GRPOConfig, GRPOTrainer, NonFiniteLossError  # noqa: E402
 from agents.training.rollouts import Episode, Step, collect_groups  # noqa: E402
@@ -143,6 +144,21 @@ EPISODE = [
     Row([1, 5, 6, 7, 8, 3, 9, 10, 3, 4], [11, 2], 2.0),
     Row([1, 5, 6, 7, 8, 3, 9, 10, 3, 4], [12, 13, 2], 0.25),
 ]
+
+
+def test_rows_of_gives_index_selects_values_and_gradients_to_the_bit() -> None:
+    """The shared prompt's rows: index_select's numbers, and its gradient from a strided upstream gradient."""
+    torch.manual_seed(0)
+    x = torch.randn(3, 4, 5, 6, requires_grad=True)
+    index = torch.tensor([2, 0, 0, 1, 2, 2])
+    upstream = torch.randn(6, 5, 4, 6).transpose(1, 2)  # not contiguous, as attention's gradients arrive
+    mine = rows_of(x, index)
+    (grad,) = torch.autograd.grad(mine, x, upstream)
+    theirs = x.index_select(0, index)
+    (want,) = torch.autograd.grad(theirs, x, upstream)
+    assert torch.equal(mine, theirs) and torch.equal(grad, want)
+    with torch.no_grad():
+        assert torch.equal(rows_of(x, index), theirs)
 
 
 @pytest.mark.parametrize(
