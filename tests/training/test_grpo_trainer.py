@@ -18,10 +18,11 @@ pytest.importorskip("transformers")
 
 from agents.models import build_char_tokenizer, tiny_llama_config  # noqa: E402
 from agents.policies.base import Candidate  # noqa: E402
-from agents.training import grpo  # noqa: E402
+from agents.training import batches, grpo  # noqa: E402
 from agents.training.batches import (  # noqa: E402
     CompletionLogits,
     Row,
+    length_chunks,
     make_micro_batch,
     pack_steps,
     row_logprobs,
@@ -231,12 +232,15 @@ def test_a_micro_batch_takes_the_layout_with_fewer_token_positions(episodes, exp
     ],
     ids=["packed", "tree", "tree, identical branches", "tree, shared first token", "tree, prompt differs"],
 )
+@pytest.mark.parametrize("chunk_cost", [None, 0], ids=["default chunks", "a chunk per length"])
 @pytest.mark.filterwarnings("error::FutureWarning")
 def test_packed_episodes_get_the_log_probs_and_gradients_of_their_steps_alone(
-    random_model_dir, layout, episodes, sequences
+    random_model_dir, layout, episodes, sequences, chunk_cost, monkeypatch
 ):
     from transformers import AutoModelForCausalLM
 
+    if chunk_cost is not None:  # the tree's rows of each length run as a chunk of their own (length_chunks)
+        monkeypatch.setattr(batches, "CHUNK_COST", chunk_cost)
     model = AutoModelForCausalLM.from_pretrained(random_model_dir).eval()
     batch = make_micro_batch(episodes, layout=layout)
     assert batch.output_of_row.tolist() == sequences
@@ -252,6 +256,20 @@ def test_packed_episodes_get_the_log_probs_and_gradients_of_their_steps_alone(
     sum(advantage * logp.sum() for logp, advantage in alone).backward()
     for packed, single in zip(packed_grads, (p.grad for p in model.parameters()), strict=True):
         assert torch.allclose(packed, single, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("lengths", "cost", "chunks"),
+    [
+        ([5, 5, 5], 128, [([0, 1, 2], 5)]),  # nothing to save
+        ([10] * 15 + [200], 128, [(list(range(15)), 10), ([15], 200)]),  # one long row: 2,850 positions saved
+        ([98] * 10 + [106] * 6, 128, [(list(range(16)), 106)]),  # 80 saved: not worth a pass
+        ([3, 100, 3], 0, [([0, 2], 3), ([1], 100)]),
+        ([0, 4], 0, [([0], 1), ([1], 4)]),  # an empty row still runs one column
+    ],
+)
+def test_length_chunks_take_the_fewest_positions(lengths, cost, chunks) -> None:
+    assert length_chunks(lengths, cost) == chunks
 
 
 # ------------------------------------------------------------------------------------------------- rollouts
