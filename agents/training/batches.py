@@ -27,6 +27,9 @@ sits at the position of its depth, and its token is scored from its parent's out
 
     input_ids   p p p | a a a r r b b      a: accepted step; r, b: two steps tried after it (r rejected)
     parents           | - 0 1 2 3 2 5      r and b both continue from the last a; neither sees the other
+
+A tree row is padded to the longest row of its micro-batch; rows of similar length run together, each group only
+as wide as its longest row (:func:`length_chunks`), so one long episode does not pad all the others.
 """
 
 from __future__ import annotations
