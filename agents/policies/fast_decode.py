@@ -474,7 +474,6 @@ def sample(
     stop = torch.tensor(list(stop_ids), device=device)
     done = torch.zeros(B, dtype=torch.bool, device=device)
     live = torch.arange(B, device=device)  # the rows the cache holds, which the model still runs
-    compacted = False  # whether rows left the cache (else live is every row)
     tokens, logprobs = [], []
     fed = torch.zeros(B, dtype=torch.long, device=device)  # tokens of each row fed back so far (keys in the cache)
     next_cache = PrefixCache()  # this call's rows, for the next call
@@ -512,16 +511,15 @@ def sample(
         done = done | torch.isin(token, stop)
         if t == T - 1 or bool(done.all()):
             break
-        running = ~done[live] if compacted else ~done  # (rows in the cache,): those that have not stopped
+        running = ~done[live] if len(live) < B else ~done  # (rows in the cache,): those that have not stopped
         if int(running.sum()) <= COMPACT_AT * len(live):  # a copy of the cache: only once enough rows stopped
             keep((~running).nonzero().squeeze(1))
             kept = running.nonzero().squeeze(1)
             keys, values = keys.index_select(1, kept), values.index_select(1, kept)
             attend, position, live = attend[running], position[running], live[running]
-            compacted = True
         position = position + 1
         mask = attend[:, None, None, : P + t + 1]
-        if compacted:
+        if len(live) < B:  # rows left the cache
             step_logits = decoder.forward(token[live, None], position, keys, values, P + t, mask)  # (live rows, V)
             logits[live] = step_logits  # in place (no (B, V) copy per token); stopped rows keep their last logits
             fed[live[fed_now[live]]] += 1  # the pads fed to rows that stopped before are no prefix

@@ -347,47 +347,54 @@ class CompletionLogits(torch.nn.Module):
             **{self.cache_kwarg: cache},
             use_cache=True,
             logits_to_keep=1,
-        ).logits  # (U, 1, V)
-        first = rows_of(first, inverse)  # (R, 1, V): predicts the first completion token
+        ).logits  # (U, 1, V): predicts each prompt's first completion token
         if columns == 1 and tree_mask is None:
-            return first
-        for layer in cache.layers:  # every row continues from its prompt's keys and values
-            layer.keys, layer.values = rows_of(layer.keys, inverse), rows_of(layer.values, inverse)
+            return rows_of(first, inverse)
         if tree_mask is not None:
-            return self._tree_chunks(first, cache, input_ids, attention_mask, position_ids, parents, tree_mask)
+            return self._tree_chunks(first, cache, inverse, input_ids, attention_mask, position_ids, parents, tree_mask)
         rest = self.model(
             input_ids=input_ids[:, width:-1],
             attention_mask=attention_mask[:, :-1],
             position_ids=position_ids[:, width:-1],
-            **{self.cache_kwarg: cache},
+            **{self.cache_kwarg: self._continuing(cache, inverse)},
             use_cache=True,
         ).logits  # (R, columns - 1, V)
-        return torch.cat([first, rest], dim=1)
+        return torch.cat([rows_of(first, inverse), rest], dim=1)
 
-    def _tree_chunks(self, first, cache, input_ids, attention_mask, position_ids, parents, tree_mask) -> torch.Tensor:
+    def _continuing(self, prompts: Any, rows: torch.Tensor) -> Any:
+        """A cache holding, for each of ``rows`` (indices of the distinct prompts in ``prompts``), its prompt's keys
+        and values: what each sequence continues from."""
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self.model.config)
+        for layer, prompt in zip(cache.layers, prompts.layers, strict=True):
+            layer.lazy_initialization(prompt.keys, prompt.values)
+            layer.keys, layer.values = rows_of(prompt.keys, rows), rows_of(prompt.values, rows)
+        return cache
+
+    def _tree_chunks(
+        self, first, prompts, inverse, input_ids, attention_mask, position_ids, parents, tree_mask
+    ) -> torch.Tensor:
         """The tree layout's logits (R, C, V), rows of similar length run together (:func:`length_chunks`), each
         chunk only as wide as its longest row: a row's nodes see its prompt and its ancestors only, never the padding
         after them, so narrower chunks change no number (up to float rounding) and skip the padding's compute. The
-        padding columns get zero logits (nothing scores them)."""
+        padding columns get zero logits (nothing scores them). ``first`` (U, 1, V) and the cache ``prompts`` hold the
+        distinct prompts; ``inverse`` (R,) says each row's."""
         columns = parents.shape[1]
         width = input_ids.shape[1] - columns
         chunks = length_chunks(attention_mask[:, width:].sum(1).tolist())
         if len(chunks) == 1:
-            nodes = input_ids[:, width:]
-            return self._tree_logits(first, cache, nodes, attention_mask, position_ids, parents, tree_mask)
-        from transformers import DynamicCache
-
-        states = [(layer.keys, layer.values) for layer in cache.layers]  # every row's prompt's keys and values
+            cache, nodes = self._continuing(prompts, inverse), input_ids[:, width:]
+            return self._tree_logits(
+                rows_of(first, inverse), cache, nodes, attention_mask, position_ids, parents, tree_mask
+            )
         pieces = []
         for chunk, used in chunks:
             index = torch.tensor(chunk, device=parents.device)
-            part = DynamicCache(config=self.model.config)
-            for layer, (keys, values) in zip(part.layers, states, strict=True):
-                layer.lazy_initialization(keys, values)
-                layer.keys, layer.values = rows_of(keys, index), rows_of(values, index)
+            rows = inverse[index]  # each row's prompt, straight from the distinct prompts (one copy, not two)
             logits = self._tree_logits(
-                rows_of(first, index),
-                part,
+                rows_of(first, rows),
+                self._continuing(prompts, rows),
                 input_ids[index, width : width + used],
                 attention_mask[index, : width + used],
                 position_ids[index, : width + used],
