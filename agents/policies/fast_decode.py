@@ -133,8 +133,11 @@ def _attention_projections(layer: Any) -> tuple[Any, Any, Any, Any]:
     return attention.q_proj, attention.k_proj, attention.v_proj, attention.o_proj
 
 
-def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    """LlamaRMSNorm: normalise in float32, back to x's dtype, then scale."""
+def _rms_norm(x: torch.Tensor, weight: torch.Tensor | None, eps: float) -> torch.Tensor:
+    """LlamaRMSNorm: normalise in float32, back to x's dtype, then scale (not when ``weight`` is None: a float32
+    ``x`` whose scale the next product's weights hold, see :attr:`LlamaDecoder.folded`)."""
+    if weight is None:
+        return x * torch.rsqrt(torch.mean(x * x, -1, keepdim=True).add_(eps))  # five ops; x * x is pow(x, 2)
     dtype = x.dtype
     if dtype == torch.float32 and weight.dtype == torch.float32:
         # one fused op instead of eight, the same bits in float32 (a test checks it); in a half dtype the fused
@@ -154,13 +157,15 @@ def rotary(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torc
 class LlamaDecoder:
     """A ``LlamaForCausalLM``'s forward pass over a preallocated KV cache (check :func:`supports` first).
 
-    It holds fused, transposed copies of each layer's q/k/v and gate/up weights (extra memory: those five matrices,
-    most of a layer's weights) and references to the others. :meth:`refresh` rebuilds the fused copies only when the
-    model's parameters changed since the last build: it compares every parameter's storage address and in-place
-    version counter (an optimizer step, ``load_state_dict`` or ``p.mul_()`` bumps the counter; ``.to()`` moves the
-    storage). Measured on one CPU thread: the check costs 0.2 ms for the 0.8M tiny model and 1.4 ms for a model of
-    Qwen2.5-0.5B's shape, a rebuild 0.7 ms and 0.7 s (plus 0.9 GB of float32 copies). Rebuilding at every call would
-    be negligible for the tiny model but not for the larger one, so a trainer that updates the model in place
+    It holds fused, transposed copies of each layer's q/k/v and gate/up weights (extra memory: those five matrices, most
+    of a layer's weights) and references to the others. On CPU in float32 (:attr:`folded`) the copies also hold the
+    RMSNorm weights before them (scaled rows), which saves a decoding step an op per norm; the logits then equal
+    ``generate()``'s up to float rounding (about 1e-6) instead of to the bit. :meth:`refresh` rebuilds the fused copies
+    only when the model's parameters changed since the last build: it compares every parameter's storage address and
+    in-place version counter (an optimizer step, ``load_state_dict`` or ``p.mul_()`` bumps the counter; ``.to()`` moves
+    the storage). Measured on one CPU thread: the check costs 0.2 ms for the 0.8M tiny model and 1.4 ms for a model of
+    Qwen2.5-0.5B's shape, a rebuild 0.7 ms and 0.7 s (plus 0.9 GB of float32 copies). Rebuilding at every call would be
+    negligible for the tiny model but not for the larger one, so a trainer that updates the model in place
     between calls pays for a rebuild only then.
     """
 
@@ -200,18 +205,25 @@ class LlamaDecoder:
             self.lm_head = model.lm_head.weight.detach()  # (V, C), the embedding itself when tied
             self.lm_head_t = self.lm_head.t()  # views: F.linear's own product, without its dispatch
             self.norm = model.model.norm.weight.detach()  # (C,)
+            self.folded = self.device.type == "cpu" and self.dtype == torch.float32
+            """whether decoding steps run :meth:`_step`, and the fused weights hold the norms' (see the class)"""
             self.layers = []
             for layer in model.model.layers:
                 q, k, v, o = (m.weight.detach() for m in _attention_projections(layer))
                 mlp = layer.mlp
+                attn_norm, mlp_norm = layer.input_layernorm.weight.detach(), layer.post_attention_layernorm.weight
+                qkv = torch.cat([q, k, v])  # ((H + 2K) * D, C)
+                gate_up = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])  # (2I, C)
+                if self.folded:  # norm(x) @ W == unit_norm(x) @ (diag(weight) W), up to rounding
+                    qkv, gate_up = qkv * attn_norm, gate_up * mlp_norm.detach()
                 self.layers.append(
                     {
-                        "attn_norm": layer.input_layernorm.weight.detach(),  # (C,)
-                        "qkv": torch.cat([q, k, v]).t().contiguous(),  # (C, (H + 2K) * D)
+                        "attn_norm": None if self.folded else attn_norm,  # (C,)
+                        "qkv": qkv.t().contiguous(),  # (C, (H + 2K) * D)
                         "o": o,  # (C, H * D)
                         "o_t": o.t(),
-                        "mlp_norm": layer.post_attention_layernorm.weight.detach(),  # (C,)
-                        "gate_up": torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]).t().contiguous(),  # (C, 2I)
+                        "mlp_norm": None if self.folded else mlp_norm.detach(),
+                        "gate_up": gate_up.t().contiguous(),  # (C, 2I)
                         "down": mlp.down_proj.weight.detach(),  # (C, I)
                         "down_t": mlp.down_proj.weight.detach().t(),
                     }
@@ -265,8 +277,8 @@ class LlamaDecoder:
         """
         B, T = ids.shape
         decoding = T == 1
-        if decoding and self.device.type == "cpu" and self.dtype == torch.float32:
-            # see _decode_attention (in a half dtype its products and softmax would round more)
+        if decoding and self.folded:
+            # see _step (in a half dtype its products and softmax would round more than the fused kernel's)
             return self._step(ids[:, 0], positions[:, 0], keys, values, start, ~mask)
         H, K, D = self.num_heads, self.num_kv_heads, self.head_dim
         G = H // K  # query heads per key/value head
@@ -307,36 +319,36 @@ class LlamaDecoder:
         start: int,
         blocked: torch.Tensor,
     ) -> torch.Tensor:
-        """:meth:`forward` for one token per row (``ids``, ``positions`` (B,)) on CPU in float32: the same kernels on
-        (B, C) activations instead of (B, 1, C), which saves about a third of the ops of a decoding step (their
-        dispatch is most of a small model's step); ``blocked`` (B, 1, 1, start + 1) marks the slots it skips."""
+        """:meth:`forward` for one token per row (``ids``, ``positions`` (B,)) on CPU in float32, written for the
+        fewest ops (their dispatch is most of a small model's decoding step): (B, C) activations instead of
+        (B, 1, C), residual additions fused into the products (``addmm``), and attention as two batched products
+        over (B * K, ...) views of the cache, the mask added as a bias by the first (``baddbmm``; built once for
+        every layer). On CPU the fused attention kernel costs about as much per head for one query as for a block
+        of queries; the two products do the same arithmetic. ``blocked`` (B, 1, 1, start + 1) marks the slots it
+        skips. The logits equal :meth:`forward`'s up to float rounding (about 1e-6)."""
         B = ids.shape[0]
         H, K, D = self.num_heads, self.num_kv_heads, self.head_dim
+        G = H // K  # the query heads of each key/value head
         end = start + 1
         x = F.embedding(ids, self.embed)  # (B, C)
         cos, sin = self.cos[positions].unsqueeze(1), self.sin[positions].unsqueeze(1)  # (B, 1, D)
+        # (B * K, G, end): 0 where a row attends, -inf where it does not, the same for every layer
+        bias = torch.zeros(blocked.shape, dtype=x.dtype, device=x.device).masked_fill_(blocked, -float("inf"))
+        bias = bias.view(B, 1, 1, end).expand(B, K, G, end).reshape(B * K, G, end)
         for layer, layer_keys, layer_values in zip(self.layers, keys.unbind(0), values.unbind(0), strict=True):
             qkv = torch.mm(_rms_norm(x, layer["attn_norm"], self.eps), layer["qkv"]).view(B, H + 2 * K, D)
             qk = rotary(qkv[:, : H + K], cos, sin)  # (B, H + K, D)
             layer_keys[:, :, start] = qk[:, H:]  # (B, K, D)
             layer_values[:, :, start] = qkv[:, H + K :]
-            q = qk[:, :H].view(B, K, H // K, D)  # the G query heads of each key/value head
-            a = self._decode_attention(q, layer_keys[:, :, :end], layer_values[:, :, :end], blocked)
-            x = x + torch.mm(a.view(B, H * D), layer["o_t"])
+            q = qk[:, :H].reshape(B * K, G, D)  # the G query heads of each key/value head
+            k = layer_keys[:, :, :end].flatten(0, 1)  # (B * K, end, D), a view
+            v = layer_values[:, :, :end].flatten(0, 1)
+            scores = torch.baddbmm(bias, q, k.transpose(1, 2), alpha=self.scaling)  # (B * K, G, end)
+            a = torch.bmm(scores.softmax(-1), v)  # (B * K, G, D)
+            x = torch.addmm(x, a.view(B, H * D), layer["o_t"])
             gate, up = torch.mm(_rms_norm(x, layer["mlp_norm"], self.eps), layer["gate_up"]).chunk(2, dim=-1)
-            x = x + torch.mm(F.silu(gate) * up, layer["down_t"])
+            x = torch.addmm(x, F.silu(gate) * up, layer["down_t"])
         return torch.mm(_rms_norm(x, self.norm, self.eps), self.lm_head_t)
-
-    def _decode_attention(
-        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, blocked: torch.Tensor
-    ) -> torch.Tensor:
-        """Attention of one query per row and head, ``q`` (B, K, G, D) over ``k``, ``v`` (B, K, S, D), the slots
-        where ``blocked`` (B, 1, 1, S) is True left out: the scores as K x q (a matrix-vector product per head),
-        softmax, then the weighted values. On CPU the fused kernel costs about as much per head as for a block of
-        queries, and two batched products do the same arithmetic in 15-20% less time for a decoding step of the
-        tiny model; the result equals it up to float rounding (about 1e-6)."""
-        scores = (k @ (q * self.scaling).transpose(-1, -2)).transpose(-1, -2)  # (B, K, G, S)
-        return scores.masked_fill_(blocked, -float("inf")).softmax(-1) @ v  # (B, K, G, D)
 
 
 PREFIX_CACHE_BYTES = 256 * 2**20
