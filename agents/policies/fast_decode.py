@@ -11,9 +11,9 @@ criteria, cache objects, mask building), not in the forward pass. This module ru
 - the KV cache is one preallocated tensor per keys and values, ``(layers, rows, kv_heads, length, head_dim)``,
   written in place;
 - each distinct prompt is prefilled once, and its cache copied to the ``n`` rows that continue it;
-- a step samples with ``torch.multinomial`` from the softmax of the (tempered, top-p filtered) float32 logits,
-  like ``generate()``, so it draws from torch's global RNG in the same pattern, and gathers the sampled tokens'
-  log-probabilities as it goes;
+- a step draws ``torch.multinomial``'s token from the softmax of the (tempered, top-p filtered) float32 logits,
+  like ``generate()``, from torch's global RNG in the same pattern (:func:`_draw`), and the sampled tokens'
+  log-probabilities are gathered once at the end;
 - rows that stopped leave the cache (:data:`COMPACT_AT`) and the model runs only the others. They are still drawn
   from (their last logits, then padded), because ``torch.multinomial`` takes one exponential variate per row and
   token whatever the probabilities: the rows that go on get ``generate()``'s draws.
@@ -278,8 +278,8 @@ class LlamaDecoder:
         B, T = ids.shape
         decoding = T == 1
         if decoding and self.folded:
-            # see _step (in a half dtype its products and softmax would round more than the fused kernel's)
-            return self._step(ids[:, 0], positions[:, 0], keys, values, start, ~mask)
+            # see step() (in a half dtype its products and softmax would round more than the fused kernel's)
+            return self.step(ids[:, 0], positions[:, 0], keys, values, start, self.attention_bias(mask[:, 0, 0]))
         H, K, D = self.num_heads, self.num_kv_heads, self.head_dim
         G = H // K  # query heads per key/value head
         end = start + T
@@ -310,31 +310,39 @@ class LlamaDecoder:
             x = x[:, -1]  # (B, C)
         return F.linear(_rms_norm(x, self.norm, self.eps), self.lm_head)
 
-    def _step(
+    def attention_bias(self, attend: torch.Tensor) -> torch.Tensor:
+        """The additive mask :meth:`step` takes, (B * K, G, S) in the model's dtype: 0 where row b's query heads
+        attend to a slot, -inf where they do not (``attend`` (B, S) bool)."""
+        B, S = attend.shape
+        K, G = self.num_kv_heads, self.num_heads // self.num_kv_heads
+        bias = torch.zeros((B, 1, 1, S), dtype=self.dtype, device=attend.device)
+        bias.masked_fill_(~attend[:, None, None], -float("inf"))
+        return bias.expand(B, K, G, S).reshape(B * K, G, S)
+
+    def step(
         self,
         ids: torch.Tensor,
         positions: torch.Tensor,
         keys: torch.Tensor,
         values: torch.Tensor,
         start: int,
-        blocked: torch.Tensor,
+        bias: torch.Tensor,
     ) -> torch.Tensor:
-        """:meth:`forward` for one token per row (``ids``, ``positions`` (B,)) on CPU in float32, written for the
-        fewest ops (their dispatch is most of a small model's decoding step): (B, C) activations instead of
-        (B, 1, C), residual additions fused into the products (``addmm``), and attention as two batched products
-        over (B * K, ...) views of the cache, the mask added as a bias by the first (``baddbmm``; built once for
-        every layer). On CPU the fused attention kernel costs about as much per head for one query as for a block
-        of queries; the two products do the same arithmetic. ``blocked`` (B, 1, 1, start + 1) marks the slots it
-        skips. The logits equal :meth:`forward`'s up to float rounding (about 1e-6)."""
+        """:meth:`forward` for one token per row (``ids``, ``positions`` (B,)) on CPU in float32 (:attr:`folded`),
+        written for the fewest ops (their dispatch is most of a small model's decoding step): (B, C) activations
+        instead of (B, 1, C), residual additions fused into the products (``addmm``), and attention as two batched
+        products over (B * K, ...) views of the cache, the mask added as a bias by the first (``baddbmm``). On CPU
+        the fused attention kernel costs about as much per head for one query as for a block of queries; the two
+        products do the same arithmetic. ``bias`` (:meth:`attention_bias`, at least ``start + 1`` slots wide: a
+        caller builds it once for every step) says which slots each row attends to. Returns the logits (B, V), equal
+        to :meth:`forward`'s up to float rounding (about 1e-6)."""
         B = ids.shape[0]
         H, K, D = self.num_heads, self.num_kv_heads, self.head_dim
         G = H // K  # the query heads of each key/value head
         end = start + 1
         x = F.embedding(ids, self.embed)  # (B, C)
         cos, sin = self.cos[positions].unsqueeze(1), self.sin[positions].unsqueeze(1)  # (B, 1, D)
-        # (B * K, G, end): 0 where a row attends, -inf where it does not, the same for every layer
-        bias = torch.zeros(blocked.shape, dtype=x.dtype, device=x.device).masked_fill_(blocked, -float("inf"))
-        bias = bias.view(B, 1, 1, end).expand(B, K, G, end).reshape(B * K, G, end)
+        bias = bias[:, :, :end]  # (B * K, G, end), the same for every layer
         for layer, layer_keys, layer_values in zip(self.layers, keys.unbind(0), values.unbind(0), strict=True):
             qkv = torch.mm(_rms_norm(x, layer["attn_norm"], self.eps), layer["qkv"]).view(B, H + 2 * K, D)
             qk = rotary(qkv[:, : H + K], cos, sin)  # (B, H + K, D)
@@ -399,6 +407,15 @@ class PrefixCache:
         return int(common[row]), row
 
 
+def _draw(probs: torch.Tensor) -> torch.Tensor:
+    """One token per row of ``probs`` (B, V): ``torch.multinomial(probs, 1)``'s draw, from the same exponential
+    variates of the same RNG (the argmax of ``probs / q``, ``q ~ Exp(1)``, as ATen computes it for one sample),
+    without its validity checks, which synchronise twice per step (:func:`sample` checks the log-probabilities
+    once at the end instead)."""
+    q = torch.empty_like(probs).exponential_()
+    return torch.div(probs, q, out=q).argmax(-1)
+
+
 COMPACT_AT = 0.75
 """The sampling loop drops stopped rows from its KV cache once at most this share of the cache's rows still run.
 
@@ -432,12 +449,12 @@ def sample(
     """``n`` continuations of each prompt, prompt-major (the ``n`` of prompt 0 first), as ``generate()`` samples them.
 
     A step divides the float32 logits by ``temperature`` (greedy argmax when it is 0), keeps the top-``top_p``
-    nucleus, and draws with ``torch.multinomial``; a row that drew one of ``stop_ids`` gets ``pad_id`` from then
+    nucleus, and draws as ``torch.multinomial`` does; a row that drew one of ``stop_ids`` gets ``pad_id`` from then
     on, and the loop ends when every row stopped or after ``max_new_tokens`` steps.
 
     Returns the generated ids (R, T), R = ``len(prompts) * n`` rows (pad after a row's stop token), and each
     one's log-probability under the distribution it was drawn from (R, T) (the model's own distribution when
-    greedy), on the model's device.
+    greedy), on the model's device. Raises ValueError when the logits hold inf or nan (sampling only).
     """
     decoder.refresh()
     device = decoder.device
@@ -476,17 +493,19 @@ def sample(
     decoder.prefilled_tokens += U * rest
     logits = decoder.forward(ids[:, start:], positions[:, start:], keys, values, start, mask[:, None, start:])
 
-    # Copy each prompt's cache and logits to its n rows.
+    # Copy each prompt's cache and logits to its n rows (nothing to copy when each row has a prompt of its own).
     rows = torch.tensor(prompt_of_row, device=device)  # (B,)
     B = len(prompt_of_row)
-    # index_select, not keys[:, rows]: advanced indexing on a middle dimension copies several times slower
-    keys, values, logits = keys.index_select(1, rows), values.index_select(1, rows), logits.index_select(0, rows)
+    if B > U:
+        # index_select, not keys[:, rows]: advanced indexing on a middle dimension copies several times slower
+        keys, values, logits = keys.index_select(1, rows), values.index_select(1, rows), logits.index_select(0, rows)
     attend = torch.cat([real[rows], torch.ones((B, T - 1), dtype=torch.bool, device=device)], 1)  # (B, S)
     position = positions[rows, -1:]  # (B, 1): each row's last prompt position
     stop = torch.tensor(list(stop_ids), device=device)
     done = torch.zeros(B, dtype=torch.bool, device=device)
     live = torch.arange(B, device=device)  # the rows the cache holds, which the model still runs
-    tokens, logprobs = [], []
+    bias = decoder.attention_bias(attend) if decoder.folded else None  # step()'s mask, once, not once a step
+    tokens, step_logprobs = [], []
     fed = torch.zeros(B, dtype=torch.long, device=device)  # tokens of each row fed back so far (keys in the cache)
     next_cache = PrefixCache()  # this call's rows, for the next call
     prompt_list = list(distinct)
@@ -513,31 +532,40 @@ def sample(
                 scores = scores / temperature
             if top_p < 1.0:
                 scores = top_p_filter(scores, top_p)
-        step_logprobs = scores.log_softmax(-1)  # (B, V)
+        step_logprobs.append(scores.log_softmax(-1))  # (B, V); the drawn tokens' are gathered at the end
         # (B,): the argmax, or a draw from the softmax as generate() makes it
-        token = scores.argmax(-1) if greedy else torch.multinomial(scores.softmax(-1), num_samples=1).squeeze(1)
-        token = torch.where(done, pad_id, token)
+        token = torch.where(done, pad_id, scores.argmax(-1) if greedy else _draw(scores.softmax(-1)))
         tokens.append(token)
-        logprobs.append(step_logprobs.gather(1, token[:, None]).squeeze(1))
         fed_now = ~done  # rows that go on feeding tokens: this one, their stop token included, extends them
         done = done | torch.isin(token, stop)
-        if t == T - 1 or bool(done.all()):
-            break
         running = ~done[live] if len(live) < B else ~done  # (rows in the cache,): those that have not stopped
-        if int(running.sum()) <= COMPACT_AT * len(live):  # a copy of the cache: only once enough rows stopped
+        count = int(running.sum())
+        if t == T - 1 or count == 0:
+            break
+        if count <= COMPACT_AT * len(live):  # a copy of the cache: only once enough rows stopped
             keep((~running).nonzero().squeeze(1))
             kept = running.nonzero().squeeze(1)
             keys, values = keys.index_select(1, kept), values.index_select(1, kept)
             attend, position, live = attend[running], position[running], live[running]
+            bias = decoder.attention_bias(attend) if decoder.folded else None
         position = position + 1
-        mask = attend[:, None, None, : P + t + 1]
+        fed_in = token[live] if len(live) < B else token
+        if bias is not None:
+            step_logits = decoder.step(fed_in, position[:, 0], keys, values, P + t, bias)
+        else:
+            step_logits = decoder.forward(
+                fed_in[:, None], position, keys, values, P + t, attend[:, None, None, : P + t + 1]
+            )
         if len(live) < B:  # rows left the cache
-            step_logits = decoder.forward(token[live, None], position, keys, values, P + t, mask)  # (live rows, V)
             logits[live] = step_logits  # in place (no (B, V) copy per token); stopped rows keep their last logits
             fed[live[fed_now[live]]] += 1  # the pads fed to rows that stopped before are no prefix
-        else:  # every row still in the cache: the same, without the indexing (a few ops of every decoding step)
-            logits = decoder.forward(token[:, None], position, keys, values, P + t, mask)
+        else:
+            logits = step_logits
             fed += fed_now
     keep(torch.arange(len(live)))
     decoder.prefix_cache = next_cache
-    return torch.stack(tokens, 1), torch.stack(logprobs, 1)
+    generated = torch.stack(tokens, 1)  # (B, steps)
+    logprobs = torch.stack(step_logprobs, 1).gather(2, generated[:, :, None]).squeeze(2)
+    if not greedy and bool(logprobs.isnan().any()):  # what torch.multinomial would have refused (-inf: top-p's)
+        raise ValueError("the model's logits hold inf or nan: the probabilities to sample from are not valid")
+    return generated, logprobs

@@ -245,6 +245,22 @@ def test_sampled_logprobs_equal_teacher_forcing_and_the_draws_equal_generates(
         assert [c.token_ids for c in candidates] == [c.token_ids for c in theirs]
 
 
+def test_the_draw_is_torch_multinomials_and_nan_logits_are_refused(gqa: tuple[Any, Any], states: list[str]) -> None:
+    probs = torch.rand(64, 50) ** 4  # unnormalised and uneven, as multinomial takes them
+    torch.manual_seed(11)
+    want = torch.multinomial(probs, num_samples=1).squeeze(1)
+    torch.manual_seed(11)
+    assert torch.equal(fast._draw(probs.clone()), want)
+    model, tokenizer = gqa
+    broken = copy.deepcopy(model)
+    with torch.no_grad():
+        broken.model.layers[0].mlp.down_proj.weight[0, 0] = float("nan")
+    policy = HFPolicy(broken, tokenizer, max_new_tokens=8)
+    assert policy.uses_fast_decode()
+    with pytest.raises(ValueError, match="inf or nan"):
+        policy.propose(states[:2], n=2, temperature=1.0)
+
+
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
 def test_dropping_stopped_rows_from_the_cache_changes_no_draw(
     temperature: float, tiny: tuple[Any, Any], states: list[str], monkeypatch: pytest.MonkeyPatch
