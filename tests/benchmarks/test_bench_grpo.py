@@ -25,6 +25,35 @@ def test_recorded_reward_is_our_reward_function_and_logs_each_call(load_benchmar
     assert recorded.mean_rewards == [pytest.approx(sum(rewards) / 2)] and recorded.tokens == [12]
 
 
+@pytest.mark.parametrize(
+    ("low", "high", "reward_diff", "expected"),
+    [
+        (2.05, 2.2, 0.1, "met"),
+        (2.0, 2.1, 0.0, "met"),  # the interval's low end at the target, the same curve
+        (1.95, 2.1, 0.1, "not shown"),  # 2x inside the interval
+        (1.8, 1.99, 0.1, "not met"),
+        (2.1, 2.3, -0.01, "not met"),  # faster, but a worse curve
+        (1.9, 2.1, -0.2, "not met"),
+    ],
+)
+def test_the_verdict_needs_the_whole_interval_at_the_target(load_benchmark, low, high, reward_diff, expected) -> None:
+    assert load_benchmark("bench_grpo").verdict(low, high, reward_diff).startswith(expected)
+
+
+def test_the_ratio_interval_brackets_the_ratio_and_narrows_with_steadier_steps(load_benchmark) -> None:
+    bench = load_benchmark("bench_grpo")
+
+    def steps(seconds: list[float]) -> list[list[dict[str, float]]]:
+        return [[{"samples": 16, "seconds": t} for t in seconds]]
+
+    steady = bench.ratio_interval(steps([0.5] * 40), steps([1.0] * 40), warmup=0)
+    assert steady == pytest.approx((2.0, 2.0))
+    noisy_ours = [0.4, 0.5, 0.6, 0.45, 0.55] * 8
+    low, high = bench.ratio_interval(steps(noisy_ours), steps([1.0] * 40), warmup=0)
+    assert low < 2.0 < high and high - low < 1.0
+    assert bench.ratio_interval(steps(noisy_ours), steps([1.0] * 40), warmup=0) == (low, high)  # a fixed seed
+
+
 @pytest.mark.slow
 def test_quick_run_reports_the_three_arms_and_the_ratios(tmp_path: Path, run_script) -> None:
     out, png = tmp_path / "grpo.json", tmp_path / "grpo.png"
@@ -44,7 +73,10 @@ def test_quick_run_reports_the_three_arms_and_the_ratios(tmp_path: Path, run_scr
         assert any(line.startswith(f"ratio ours/{label}: samples/s ") for line in lines), done.stdout
         row = report[arm]
         assert row["steps"] == 2 and row["samples_per_s"] > 0 and len(row["reward_curve"]) == 2
-        assert report["ratio"][arm]["samples_per_s"] == pytest.approx(ours["samples_per_s"] / row["samples_per_s"])
+        ratio = report["ratio"][arm]
+        assert ratio["samples_per_s"] == pytest.approx(ours["samples_per_s"] / row["samples_per_s"])
+        low, high = ratio["samples_per_s_interval"]
+        assert low <= ratio["samples_per_s"] * (1 + 1e-9) and ratio["samples_per_s"] <= high * (1 + 1e-9)
         assert row["tokens_per_step"] <= 4 * 32 * 4 + 4  # 4 completions of <= 128 tokens (+ the env's EOS)
     if "matplotlib is not installed" not in done.stdout:
         assert png.stat().st_size > 0
