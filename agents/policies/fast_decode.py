@@ -193,8 +193,15 @@ class LlamaDecoder:
             return None
         return (*key, self.model.model.rotary_emb.inv_freq.data_ptr())
 
+    def invalidate(self) -> None:
+        """Forgets the fused weights (and the prefix cache): the next call rebuilds them. For in-place updates that
+        leave the parameters' version counters as they were, which :meth:`refresh` cannot see: torch's fused AdamW
+        on CPU (``torch.optim.AdamW(..., fused=True)``, torch 2.13) and writes through ``p.data``."""
+        self._key = None
+
     def refresh(self) -> bool:
-        """Rebuilds the fused weights if the model's parameters changed since the last build; True if it did."""
+        """Rebuilds the fused weights if the model's parameters changed since the last build (or since
+        :meth:`invalidate`); True if it did."""
         key = self._weights_key()
         if key is not None and key == self._key:
             return False

@@ -211,6 +211,15 @@ class HFPolicy:
         self._encoded = {text: self._encoded[text] for text in texts}  # only this call's, for the next
         return [list(self._encoded[text]) for text in texts]
 
+    def weights_changed(self) -> None:
+        """Says that the model's weights were changed in place. The fast decode loop notices most updates itself
+        (an optimizer step, ``load_state_dict`` and ``p.mul_()`` bump the parameters' version counters, which it
+        checks), but not those that leave the counters as they were: torch's fused AdamW on CPU and writes through
+        ``p.data``. After such an update, call this before the next :meth:`propose`, or it samples from the old
+        weights."""
+        if self._decoder is not None:
+            self._decoder.invalidate()
+
     def uses_fast_decode(self) -> bool:
         """Whether the next call samples through :mod:`agents.policies.fast_decode` (else ``model.generate``)."""
         return self.fast_decode and fast.supports(self.model)

@@ -344,6 +344,8 @@ class GRPOTrainer:
             tokens += float(mask.sum())
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
         self.optimizer.step()
+        if isinstance(self.policy, HFPolicy):  # whatever the optimizer (a fused one leaves no trace the policy sees)
+            self.policy.weights_changed()
         return {
             "losses/loss": loss_sum * self.world,
             "losses/kl": kl_sum / max(1, tokens),

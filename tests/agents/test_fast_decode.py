@@ -457,6 +457,26 @@ def test_the_fused_weights_follow_in_place_updates(tiny: tuple[Any, Any], states
     assert decoder.refresh()
 
 
+def test_updates_the_version_counters_miss_are_followed_once_the_policy_is_told(
+    tiny: tuple[Any, Any], states: list[str]
+) -> None:
+    model, tokenizer = copy.deepcopy(tiny[0]), tiny[1]
+    on, off = policies(model, tokenizer, max_new_tokens=24)
+    on.propose(states, temperature=0)
+    for name, p in model.named_parameters():
+        if "proj" in name:
+            p.data.mul_(0.5)  # through .data: no version counter moves (fused AdamW on CPU updates alike)
+    on.weights_changed()
+    after, expected = on.propose(states, temperature=0), off.propose(states, temperature=0)
+    for mine, theirs in zip(after, expected, strict=True):
+        assert (mine[0].text, mine[0].token_ids) == (theirs[0].text, theirs[0].token_ids)
+        assert mine[0].logprob == pytest.approx(theirs[0].logprob, abs=1e-4)
+    decoder = on._decoder
+    assert decoder is not None and not decoder.refresh()
+    decoder.invalidate()
+    assert decoder.refresh()
+
+
 def test_half_precision_models_give_generates_candidates(tiny: tuple[Any, Any], states: list[str]) -> None:
     model = copy.deepcopy(tiny[0]).to(torch.bfloat16)  # sdpa attention: the same ops in the same dtypes as HF's
     on, off = policies(model, tiny[1], max_new_tokens=16)

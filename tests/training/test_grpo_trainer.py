@@ -3,6 +3,7 @@ and its command-line entry points."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -421,6 +422,22 @@ def test_a_short_run_raises_the_reward_of_a_trivial_task(random_model_dir, tmp_p
     rewards = train_and_record(sevens_config(random_model_dir, tmp_path, total_steps=30, checkpoint_every=100))
     # from the untrained model's ~1% of sevens; the last five batches' mean reward is far above the first five's
     print("mean reward per step:", np.round(rewards, 2).tolist())
+    assert np.mean(rewards[-5:]) > np.mean(rewards[:5]) + 0.2, rewards
+
+
+def test_the_rollouts_follow_the_weights_whatever_the_optimizer(random_model_dir, tmp_path, monkeypatch):
+    """torch's fused AdamW on CPU updates the parameters without moving their version counters, which the fast
+    decode loop checks: the trainer tells the policy after every step, so the rollouts sample from the trained
+    weights (with stale ones this seed's reward stayed at 0.03)."""
+    monkeypatch.setattr(torch.optim, "AdamW", functools.partial(torch.optim.AdamW, fused=True))
+    config = sevens_config(random_model_dir, tmp_path, total_steps=30, checkpoint_every=100)
+    trainer = GRPOTrainer(config)
+    assert trainer.optimizer.defaults["fused"] and trainer.policy.uses_fast_decode()
+    rewards = []
+    for _ in range(config.total_steps):
+        groups, stats = trainer.sample_batch()
+        rewards.append(stats["rewards/mean"])
+        trainer.update(grpo.rows_of(groups, config))
     assert np.mean(rewards[-5:]) > np.mean(rewards[:5]) + 0.2, rewards
 
 
