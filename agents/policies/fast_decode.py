@@ -159,14 +159,14 @@ class LlamaDecoder:
 
     It holds fused, transposed copies of each layer's q/k/v and gate/up weights (extra memory: those five matrices, most
     of a layer's weights) and references to the others. On CPU in float32 (:attr:`folded`) the copies also hold the
-    RMSNorm weights before them (scaled rows), which saves a decoding step an op per norm; the logits then equal
-    ``generate()``'s up to float rounding (about 1e-6) instead of to the bit. :meth:`refresh` rebuilds the fused copies
-    only when the model's parameters changed since the last build: it compares every parameter's storage address and
-    in-place version counter (an optimizer step, ``load_state_dict`` or ``p.mul_()`` bumps the counter; ``.to()`` moves
-    the storage). Measured on one CPU thread: the check costs 0.2 ms for the 0.8M tiny model and 1.4 ms for a model of
-    Qwen2.5-0.5B's shape, a rebuild 0.7 ms and 0.7 s (plus 0.9 GB of float32 copies). Rebuilding at every call would be
-    negligible for the tiny model but not for the larger one, so a trainer that updates the model in place
-    between calls pays for a rebuild only then.
+    RMSNorm weights before them (scaled rows), so that a decoding step's norms are five plain ops each; the logits then
+    equal ``generate()``'s up to float rounding (about 1e-6) instead of to the bit. :meth:`refresh` rebuilds the fused
+    copies only when the model's parameters changed since the last build: it compares every parameter's storage address
+    and in-place version counter (an optimizer step, ``load_state_dict`` or ``p.mul_()`` bumps the counter; ``.to()``
+    moves the storage; updates that bump nothing need :meth:`invalidate`). Measured on one CPU thread: the check costs
+    0.2 ms for the 0.8M tiny model and 1.4 ms for a model of Qwen2.5-0.5B's shape, a rebuild 0.7 ms and 0.7 s (plus 0.9
+    GB of float32 copies). Rebuilding at every call would be negligible for the tiny model but not for the larger one,
+    so a trainer that updates the model in place between calls pays for a rebuild only then.
     """
 
     def __init__(self, model: Any) -> None:
@@ -213,7 +213,7 @@ class LlamaDecoder:
             self.lm_head_t = self.lm_head.t()  # views: F.linear's own product, without its dispatch
             self.norm = model.model.norm.weight.detach()  # (C,)
             self.folded = self.device.type == "cpu" and self.dtype == torch.float32
-            """whether decoding steps run :meth:`_step`, and the fused weights hold the norms' (see the class)"""
+            """whether decoding steps run :meth:`step`, and the fused weights hold the norms' (see the class)"""
             self.layers = []
             for layer in model.model.layers:
                 q, k, v, o = (m.weight.detach() for m in _attention_projections(layer))
