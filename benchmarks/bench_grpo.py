@@ -417,7 +417,7 @@ def print_report(results: dict[str, Any], args: BenchConfig) -> None:
             print(f"reward curve {name:<11}: " + " ".join(f"{r:.2f}" for r in results[name]["reward_curve"]))
 
 
-def plot(results: dict[str, Any], path: str, env_id: str) -> None:
+def plot(results: dict[str, Any], path: str, env_id: str, max_turns: int) -> None:
     try:
         import matplotlib
 
@@ -441,7 +441,8 @@ def plot(results: dict[str, Any], path: str, env_id: str) -> None:
     axes.set_xlabel("completions sampled")
     axes.set_ylabel(f"mean reward per step (mean of {len(seeds)} seeds)")
     window = max(1, len(results["ours"]["reward_curve"]) // 10)
-    axes.set_title(f"GRPO on multi-step {env_id}\nbold: rolling mean of {window} steps; thin: per step", fontsize=10)
+    episodes = f"episodes of <= {max_turns} steps" if max_turns > 1 else "single-step episodes"
+    axes.set_title(f"GRPO on {env_id}, {episodes}\nbold: rolling mean of {window} steps; thin: per step", fontsize=10)
     axes.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
@@ -627,7 +628,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
         print(f"wrote {args.out}")
     if args.plot:
-        plot(results, args.plot, args.env_id)
+        plot(results, args.plot, args.env_id, args.max_turns)
     return 0
 
 
