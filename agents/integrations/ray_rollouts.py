@@ -157,6 +157,9 @@ class LocalRollouts:
         """Nothing to copy: the policy samples from the learner's model itself. Returns False."""
         return False
 
+    def weights_changed(self) -> None:
+        """Nothing to do: the learner's policy is told itself (:meth:`~agents.policies.hf.HFPolicy.weights_changed`)."""
+
     def collect(
         self,
         model: torch.nn.Module,
@@ -187,7 +190,9 @@ class LocalRollouts:
 
 
 def weights_key(model: torch.nn.Module) -> tuple[tuple[int, int], ...]:
-    """Changes whenever a parameter or buffer is replaced or modified in place (an optimizer step, a load)."""
+    """Changes whenever a parameter or buffer is replaced or modified in place (an optimizer step, a load), except by
+    updates that leave the version counters as they were (torch's fused AdamW on CPU, writes through ``p.data``):
+    for those, :meth:`RayRollouts.weights_changed`."""
     return tuple((t.data_ptr(), t._version) for t in (*model.parameters(), *model.buffers()))
 
 
@@ -216,8 +221,15 @@ class RayRollouts:
             self.close()
             raise
 
+    def weights_changed(self) -> None:
+        """Says the learner's weights changed in place: the next :meth:`sync` sends them whatever
+        :func:`weights_key` says (it misses updates that move no version counter, such as torch's fused AdamW on
+        CPU). The trainer calls it after every optimizer step."""
+        self._synced = None
+
     def sync(self, model: torch.nn.Module) -> bool:
-        """Sends the learner's weights to every worker if they changed since the last copy; True if it sent them.
+        """Sends the learner's weights to every worker if they changed since the last copy (or since
+        :meth:`weights_changed`); True if it sent them.
 
         The state dict is put in the object store once and every worker loads that one object.
         """

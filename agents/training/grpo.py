@@ -344,8 +344,11 @@ class GRPOTrainer:
             tokens += float(mask.sum())
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
         self.optimizer.step()
-        if isinstance(self.policy, HFPolicy):  # whatever the optimizer (a fused one leaves no trace the policy sees)
+        # whatever the optimizer: a fused one moves no version counter, which the decode loop and the sync check
+        if isinstance(self.policy, HFPolicy):
             self.policy.weights_changed()
+        if self.rollouts is not None:
+            self.rollouts.weights_changed()
         return {
             "losses/loss": loss_sum * self.world,
             "losses/kl": kl_sum / max(1, tokens),

@@ -5,6 +5,7 @@ on a local 2-CPU Ray cluster started here and shut down after them."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from typing import Any
@@ -152,6 +153,30 @@ def test_unchanged_weights_are_not_sent_again(cluster, tmp_path):
         assert trainer.rollouts.sync(trainer.model) is True
         [weights] = trainer.rollouts.worker_weights()
         for name, value in trainer.model.state_dict().items():
+            assert torch.equal(weights[name], value), name
+        # an update that moves no version counter (as torch's fused AdamW on CPU makes): sent once told
+        next(trainer.model.parameters()).data.mul_(0.5)
+        assert trainer.rollouts.sync(trainer.model) is False
+        trainer.rollouts.weights_changed()
+        assert trainer.rollouts.sync(trainer.model) is True
+        [weights] = trainer.rollouts.worker_weights()
+        for name, value in trainer.model.state_dict().items():
+            assert torch.equal(weights[name], value), name
+    finally:
+        trainer.rollouts.close()
+
+
+def test_workers_follow_the_steps_of_an_optimizer_that_moves_no_version_counter(cluster, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.optim, "AdamW", functools.partial(torch.optim.AdamW, fused=True))
+    trainer = GRPOTrainer(tiny_config(tmp_path, rollout_workers=1, total_steps=1))
+    try:
+        assert trainer.optimizer.defaults["fused"]
+        start = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+        trainer.step()
+        learner = trainer.model.state_dict()
+        assert any(not torch.equal(learner[k], start[k]) for k in start), "the step did not move the weights"
+        [weights] = trainer.rollouts.worker_weights()
+        for name, value in learner.items():
             assert torch.equal(weights[name], value), name
     finally:
         trainer.rollouts.close()
