@@ -305,15 +305,20 @@ def make_trl(
 # ------------------------------------------------------------------------------------------------- reporting
 
 
+def timed_steps(runs: list[list[dict[str, float]]], warmup: int) -> list[dict[str, float]]:
+    """The steps the medians are taken over: every seed's, after its first ``warmup`` (all of them if no more)."""
+    return [s for steps in runs for s in (steps[warmup:] or steps)]
+
+
 def ratio_interval(
     ours: list[list[dict[str, float]]], theirs: list[list[dict[str, float]]], warmup: int, draws: int = 2000
 ) -> tuple[float, float]:
-    """A 95% bootstrap interval of ours / theirs samples/s: each arm's timed steps (every seed's, after its warm-up,
-    as :func:`summarise` takes them) resampled with replacement, the ratio of the medians recomputed ``draws``
-    times (a fixed seed: the same figures for the same steps)."""
+    """A 95% bootstrap interval of ours / theirs samples/s: each arm's :func:`timed_steps` resampled with
+    replacement, the ratio of the medians recomputed ``draws`` times (a fixed seed: the same figures for the same
+    steps)."""
     rng = random.Random(0)
-    a = [(s["samples"], s["seconds"]) for steps in ours for s in (steps[warmup:] or steps)]
-    b = [(s["samples"], s["seconds"]) for steps in theirs for s in (steps[warmup:] or steps)]
+    a = [(s["samples"], s["seconds"]) for s in timed_steps(ours, warmup)]
+    b = [(s["samples"], s["seconds"]) for s in timed_steps(theirs, warmup)]
 
     def rate(steps: list[tuple[float, float]]) -> float:
         return statistics.median(n for n, _ in steps) / statistics.median(t for _, t in steps)
@@ -340,7 +345,7 @@ LABELS = {
 def summarise(runs: list[list[dict[str, float]]], warmup: int) -> dict[str, Any]:
     """One arm over its seeds (``runs``: each seed's steps): medians over the timed steps of every seed (after
     each seed's warm-up), the reward curve per step as the mean over seeds, and each seed's quarters."""
-    timed = [s for steps in runs for s in (steps[warmup:] or steps)]
+    timed = timed_steps(runs, warmup)
     every = [s for steps in runs for s in steps]
     step_s = statistics.median(s["seconds"] for s in timed)
     length = min(len(steps) for steps in runs)

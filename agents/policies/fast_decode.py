@@ -218,18 +218,19 @@ class LlamaDecoder:
             for layer in model.model.layers:
                 q, k, v, o = (m.weight.detach() for m in _attention_projections(layer))
                 mlp = layer.mlp
-                attn_norm, mlp_norm = layer.input_layernorm.weight.detach(), layer.post_attention_layernorm.weight
+                attn_norm = layer.input_layernorm.weight.detach()  # (C,)
+                mlp_norm = layer.post_attention_layernorm.weight.detach()  # (C,)
                 qkv = torch.cat([q, k, v])  # ((H + 2K) * D, C)
                 gate_up = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])  # (2I, C)
                 if self.folded:  # norm(x) @ W == unit_norm(x) @ (diag(weight) W), up to rounding
-                    qkv, gate_up = qkv * attn_norm, gate_up * mlp_norm.detach()
+                    qkv, gate_up = qkv * attn_norm, gate_up * mlp_norm
                 self.layers.append(
                     {
-                        "attn_norm": None if self.folded else attn_norm,  # (C,)
+                        "attn_norm": None if self.folded else attn_norm,
                         "qkv": qkv.t().contiguous(),  # (C, (H + 2K) * D)
                         "o": o,  # (C, H * D)
                         "o_t": o.t(),
-                        "mlp_norm": None if self.folded else mlp_norm.detach(),
+                        "mlp_norm": None if self.folded else mlp_norm,
                         "gate_up": gate_up.t().contiguous(),  # (C, 2I)
                         "down": mlp.down_proj.weight.detach(),  # (C, I)
                         "down_t": mlp.down_proj.weight.detach().t(),

@@ -344,7 +344,8 @@ class GRPOTrainer:
             tokens += float(mask.sum())
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
         self.optimizer.step()
-        # whatever the optimizer: a fused one moves no version counter, which the decode loop and the sync check
+        # whatever the optimizer: a fused one moves no version counter, and those are what the decode loop's
+        # weight check and the Ray sync's look at
         if isinstance(self.policy, HFPolicy):
             self.policy.weights_changed()
         if self.rollouts is not None:
