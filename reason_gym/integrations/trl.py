@@ -21,8 +21,9 @@ scores as it scores any garbage step; nothing a model writes makes a reward func
 from __future__ import annotations
 
 import json
+import operator
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Sized
 from typing import Any, NamedTuple
 
 import gymnasium as gym
@@ -135,22 +136,16 @@ def make_dataset(
         raise ImportError(f"make_dataset needs the datasets package (pip install datasets): {error}") from None
     env = make_env(env_id, **env_kwargs)
     base = env.unwrapped
-    split = getattr(base, "split", None) if split is None else split
-    indices = base.split_indices(split) if hasattr(base, "split_indices") else None
+    by_index, split = _dataset_split(env_id, env, split)
+    indices = base.split_indices(split) if by_index and hasattr(base, "split_indices") else None
     if indices is None and limit is None:
         raise ValueError(f"{env_id} has no fixed list of problems: give limit= (how many to take)")
     count = limit if indices is None else len(indices) if limit is None else min(limit, len(indices))
     columns: dict[str, list[Any]] = {"prompt": [], **{name: [] for name in PROBLEM_COLUMNS}}
-    by_index = True
     for i in range(count):
         if by_index:
-            try:
-                observation, _ = env.reset(options={"index": i} if split is None else {"index": i, "split": split})
-            except ValueError:
-                if i or indices is not None:
-                    raise
-                by_index = False  # a procedural task that takes no index: number the rows by seed
-        if not by_index:
+            observation, _ = env.reset(options=_index_options(i, split))
+        else:
             observation, _ = env.reset(seed=i)
         state = base.get_state()
         columns["prompt"].append(
@@ -162,6 +157,39 @@ def make_dataset(
         columns["split"].append(split if by_index else None)
     env.close()
     return Dataset.from_dict(columns)
+
+
+def _index_options(index: int, split: str | None) -> dict[str, Any]:
+    return {"index": index} if split is None else {"index": index, "split": split}
+
+
+def _takes_index(env: gym.Env) -> bool:
+    """Whether ``reset(options={"index": 0})`` works: procedural tasks such as Game24's ``source="procedural"``
+    take no index (their rows are numbered by seed)."""
+    try:
+        env.reset(options={"index": 0})
+    except ValueError:
+        return False
+    return True
+
+
+def _dataset_split(env_id: str, env: gym.Env, split: str | None) -> tuple[bool, str | None]:
+    """``(by_index, split)`` for :func:`make_dataset`: the split checked (a ``ValueError`` naming the env's splits
+    for one it does not have), and whether rows are numbered by index (else by seed, where no split can be given)."""
+    base = env.unwrapped
+    given = split
+    if split is None:
+        split = getattr(base, "split", None)
+    elif hasattr(base, "_check_split"):
+        split = base._check_split(split)
+    if (hasattr(base, "split_indices") and base.split_indices(split) is not None) or _takes_index(env):
+        return True, split
+    if given is not None:
+        raise ValueError(
+            f"{env_id} takes no index or split (its problems are drawn by seed; make_dataset numbers the rows by "
+            f"seed): leave out split={given!r}"
+        )
+    return False, None
 
 
 # --------------------------------------------------------------------------------------------------- scoring
@@ -261,26 +289,76 @@ def contributions(weights: Mapping[str, float], info: Mapping[str, Any]) -> dict
     return {name: weights.get(name, 0.0) * float(value) for name, value in components.items()}
 
 
+def row_request(row: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """What a dataset row asks for: the ``reset`` options of its problem (``index`` and ``split`` when it has an
+    index, else ``problem``) and the ``problem_id`` it names (``None``: unchecked).
+
+    Raises:
+        ValueError: The row names no problem, or a column holds a value of the wrong type (the message names the
+            column and what :func:`make_dataset` puts there).
+    """
+    index, problem = row.get("index"), row.get("problem")
+    if index is not None:
+        options = _index_options(_index_value(index), _text_value(row, "split"))
+    elif problem is not None:
+        options = {"problem": _problem_value(problem)}
+    else:
+        raise ValueError(
+            f"a row names no problem: it needs 'index' (and 'split') or 'problem' (see {__name__}.PROBLEM_COLUMNS)"
+        )
+    return options, _text_value(row, "problem_id")
+
+
+def _column_error(name: str, expected: str, value: Any) -> ValueError:
+    shown = repr(value)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return ValueError(
+        f"the {name!r} column must hold {expected}, got {shown}: build the rows with {__name__}.make_dataset"
+    )
+
+
+def _index_value(index: Any) -> int:
+    if isinstance(index, bool):
+        raise _column_error("index", "ints (the problem's position in its split)", index)
+    try:
+        return operator.index(index)
+    except TypeError:
+        raise _column_error("index", "ints (the problem's position in its split)", index) from None
+
+
+def _text_value(row: Mapping[str, Any], name: str) -> str | None:
+    value = row.get(name)
+    if value is not None and not isinstance(value, str):
+        raise _column_error(name, "strings (or None)", value)
+    return value
+
+
+def _problem_value(problem: Any) -> Mapping[str, Any]:
+    expected = "the task's problem record as a JSON object (not a data set's own question text)"
+    if isinstance(problem, str):
+        try:
+            problem = json.loads(problem)
+        except json.JSONDecodeError:
+            raise _column_error("problem", expected, problem) from None
+    if not isinstance(problem, Mapping):
+        raise _column_error("problem", expected, problem)
+    return problem
+
+
 def reset_to_row(env: gym.Env, row: Mapping[str, Any]) -> str:
     """Starts an episode on a dataset row's problem and returns its observation: by ``index`` (and ``split``) when
     the row has one, else by ``problem`` (a record, or its JSON); then checks ``problem_id`` where the row has it.
 
     Raises:
-        ValueError: The row has neither, or the env built another problem than the row names.
+        ValueError: The row names no problem, holds a value of the wrong type (:func:`row_request`), or the env
+            built another problem than the row names.
     """
-    index, problem = row.get("index"), row.get("problem")
-    if index is not None:
-        split = row.get("split")
-        observation, _ = env.reset(
-            options={"index": int(index)} if split is None else {"index": int(index), "split": split}
-        )
-    elif problem is not None:
-        observation, _ = env.reset(options={"problem": json.loads(problem) if isinstance(problem, str) else problem})
-    else:
-        raise ValueError(
-            f"a row names no problem: it needs 'index' (and 'split') or 'problem' (see {__name__}.PROBLEM_COLUMNS)"
-        )
-    expected, built = row.get("problem_id"), env.unwrapped.get_state().problem_id
+    return _start(env, *row_request(row))
+
+
+def _start(env: gym.Env, options: dict[str, Any], expected: str | None) -> str:
+    observation, _ = env.reset(options=options)
+    built = env.unwrapped.get_state().problem_id
     if expected is not None and expected != built:
         raise ValueError(
             f"the row names problem {expected!r} but {env.spec.id if env.spec else 'the env'} built {built!r}: build "
@@ -321,7 +399,7 @@ class EpisodeScorer:
             name for name, weight in self.weights.items() if weight and (name != "prm" or has_prm)
         )
         """the components with a non-zero weight (``prm`` only when the env has a PRM): one reward function each"""
-        self._cache: OrderedDict[tuple[Any, str], Score] = OrderedDict()
+        self._cache: OrderedDict[tuple[Any, ...], Score] = OrderedDict()
         self._cache_size = cache_size
 
     def reset(self, row: Mapping[str, Any]) -> None:
@@ -332,11 +410,13 @@ class EpisodeScorer:
         """Plays a completion (text, or TRL's chat messages) through the env on the row's problem."""
         text = completion_text(completion)
         actions = [""] if text is None else split_completion(text)
-        key = (_row_key(row), "\n".join(actions) if text is not None else "\x00not text")
+        options, expected = row_request(row)
+        # everything that decides the verdict: the problem asked for, the id checked against it, the actions
+        key = (json.dumps(options, sort_keys=True, default=repr), expected, tuple(actions))
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        self.reset(row)
+        _start(self.env, options, expected)
         total, rewards, shares, done = 0.0, [], dict.fromkeys(self.components, 0.0), False
         for action in actions:
             _, reward, terminated, truncated, info = self.env.step(action)
@@ -372,13 +452,6 @@ class EpisodeScorer:
         return reward
 
 
-def _row_key(row: Mapping[str, Any]) -> Any:
-    if row.get("index") is not None:
-        return ("index", row.get("split"), int(row["index"]))
-    problem = row.get("problem")
-    return ("problem", problem if isinstance(problem, str) else json.dumps(problem, sort_keys=True, default=str))
-
-
 def _rows(columns: Mapping[str, Any], count: int) -> list[dict[str, Any]]:
     """Each completion's problem columns, from TRL's per-completion column lists."""
     if "index" not in columns and "problem" not in columns:
@@ -391,6 +464,11 @@ def _rows(columns: Mapping[str, Any], count: int) -> list[dict[str, Any]]:
         )
     names = [name for name in PROBLEM_COLUMNS if name in columns]
     for name in names:
+        if not isinstance(columns[name], Sized) or isinstance(columns[name], (str, bytes, Mapping)):
+            raise ValueError(
+                f"column {name!r} must be a list with one value per completion (TRL passes each dataset column so), "
+                f"got {type(columns[name]).__name__}"
+            )
         if len(columns[name]) != count:
             raise ValueError(f"column {name!r} has {len(columns[name])} values for {count} completions")
     return [{name: columns[name][i] for name in names} for i in range(count)]

@@ -239,3 +239,83 @@ def test_no_torch_or_trl_at_import() -> None:
 )
 def test_split_completion(text: str, actions: list[str]) -> None:
     assert split_completion(text) == actions
+
+
+# ---------------------------------------------------------------------- bad input (the audit's table)
+
+GAME24, ARITHMETIC, GSM8K = "reason_gym/Game24-v0", "reason_gym/Arithmetic-v0", "reason_gym/GSM8K-v0"
+
+
+@pytest.mark.parametrize(
+    ("env_id", "kwargs", "error"),
+    [
+        (ARITHMETIC, {"split": "nope", "limit": 2}, r"split must be one of \('train', 'test'\), got 'nope'"),
+        (GAME24, {"source": "procedural", "split": "test", "limit": 2}, "takes no index or split.*split='test'"),
+        (GAME24, {"split": "nope"}, "split must be one of"),
+    ],
+)
+def test_make_dataset_refuses_a_split_it_cannot_honour(
+    env_id: str, kwargs: dict[str, Any], error: str, datasets_module: Any
+) -> None:
+    with pytest.raises(ValueError, match=error):
+        make_dataset(env_id, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("columns", "error"),
+    [
+        ({"index": [0.7]}, "'index' column must hold ints.*0.7.*make_dataset"),
+        ({"index": [True]}, "'index' column must hold ints.*True"),
+        ({"index": ["abc"]}, "'index' column must hold ints.*'abc'"),
+        ({"index": [1.0]}, "'index' column must hold ints"),
+        ({"index": [0], "split": [5]}, "'split' column must hold strings"),
+        ({"index": [0], "problem_id": [5]}, "'problem_id' column must hold strings"),
+        ({"problem": ["What is 2 + 2?"]}, "'problem' column must hold the task's problem record as a JSON object"),
+        ({"problem": ["[1, 2, 3, 4]"]}, "'problem' column must hold .* JSON object"),
+        ({"problem": [5]}, "'problem' column must hold .* JSON object"),
+        ({"index": 0}, "column 'index' must be a list with one value per completion.*got int"),
+        ({"problem": "{}"}, "column 'problem' must be a list .*got str"),
+    ],
+)
+def test_bad_row_values_get_an_error_naming_the_column(columns: dict[str, Any], error: str) -> None:
+    total = make_reward_funcs(GAME24)[0]
+    with pytest.raises(ValueError, match=error):
+        total([], ["Answer: 1"], **columns)
+
+
+def test_rows_that_name_a_problem_are_played(datasets_module: Any) -> None:
+    """The right values still play the right problem (numpy ints too)."""
+    import numpy as np
+
+    total = make_reward_funcs(GAME24)[0]
+    dataset = make_dataset(GAME24, limit=2)
+    right = right_answer(GAME24, json.loads(dataset["problem"][1]))
+    assert total([], [right], index=[np.int64(1)], problem_id=[dataset["problem_id"][1]]) == [1.0]
+    assert total([], [right], problem=[dataset["problem"][1]]) == [1.0]
+    assert total([], [right], problem=[json.loads(dataset["problem"][1])]) == [1.0]
+
+
+@pytest.mark.parametrize(
+    ("env_id", "first", "then", "expected"),
+    [
+        # the problem_id check runs on every call, cached or not
+        (GAME24, ([""], {"index": [0]}), (["Answer: 1"], {"index": [0], "problem_id": ["wrong"]}), "names problem"),
+        (GAME24, (["Answer: 1"], {"index": [0]}), (["Answer: 1"], {"index": [0], "problem_id": ["wrong"]}), "names"),
+        # a completion that is not text is one empty action; the text "\x00not text" is another action
+        (GSM8K, ([None], {"index": [0]}), (["\x00not text"], {"index": [0]}), "fresh"),
+        (GSM8K, (["\x00not text"], {"index": [0]}), ([None], {"index": [0]}), "fresh"),
+        (GAME24, (["Answer: 1"], {"index": [0]}), (["Answer: 1"], {"index": [0], "split": ["train"]}), "fresh"),
+    ],
+)
+def test_the_score_cache_never_changes_a_verdict(
+    env_id: str, first: tuple[list[Any], dict[str, Any]], then: tuple[list[Any], dict[str, Any]], expected: str
+) -> None:
+    """``then`` scores (or fails) after ``first`` exactly as on a fresh scorer."""
+    warm = make_reward_funcs(env_id)[0]
+    warm([], first[0], **first[1])
+    if expected != "fresh":
+        for f in (make_reward_funcs(env_id)[0], warm):
+            with pytest.raises(ValueError, match=expected):
+                f([], then[0], **then[1])
+        return
+    assert warm([], then[0], **then[1]) == make_reward_funcs(env_id)[0]([], then[0], **then[1])
