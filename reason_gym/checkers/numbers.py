@@ -32,7 +32,8 @@ What an expression may contain:
 - ``x`` between two numbers (``3 x 4``, ``3x4``, ``24 x (1/3)``) means ``*`` in pure arithmetic, but never next
   to a letter: ``2x`` is algebra (two times x), not a number. ``0x10`` is not read as ``0 * 10``;
 - a fraction written without spaces is one number: ``25 / 1/3`` is ``25 / (1/3) = 75`` (GSM8K writes that, and
-  Game24 steps read fractions the same way); ``1/2/3`` and ``2^1/2`` keep the usual precedence.
+  Game24 steps read fractions the same way); ``1/2/3`` keeps the usual precedence, and so does a fraction
+  next to a power in any spacing or sign (``2^1/2``, ``2 ** -6/2``, ``6/2 ^ 2``): a power binds first.
 
 Bounds, so that any input is judged in bounded time and memory: expressions longer than
 :data:`MAX_EXPRESSION_CHARS` are rejected unread; every intermediate value must fit in :data:`MAX_VALUE_BITS`
@@ -42,6 +43,7 @@ bits (numerator and denominator), checked *before* a power is computed, so ``9^9
 from __future__ import annotations
 
 import ast
+import math
 import operator
 import re
 from collections.abc import Callable
@@ -160,8 +162,27 @@ _TIMES_X = re.compile(r"(?<=[0-9)])[ \t]+[xX][ \t]+(?=[0-9(])|(?<=[0-9])(?<![^0-
 _THOUSANDS = re.compile(r"(?<![0-9.,])[0-9]{1,3}(?:,[0-9]{3})+(?![0-9]|,[0-9])")
 _LEADING_ZEROS = re.compile(r"(?<![0-9.])0+(?=[0-9])")
 # A fraction written without spaces is one number, as in GSM8K's '25 / 1/3 = 75' and Game24's steps: it gets
-# parentheses unless a '/' or '^' touches it (1/2/3 and 2^1/2 keep the usual precedence).
+# parentheses unless a '/' touches it (1/2/3 keeps the usual precedence) or a power is next to it (see below).
 _TIGHT_FRACTION = re.compile(r"(?<![0-9./^])[0-9]+(?:\.[0-9]+)?/[0-9]+(?:\.[0-9]+)?(?![0-9./^])")
+
+
+def _next_to_power(text: str, start: int, end: int) -> bool:
+    """Whether a power operator binds the number at ``text[start:end]`` before a division could: ``2 ^ 6/2``,
+    ``2**-4/2`` (the exponent is 6, then -4, whatever the blanks and signs) or ``6/2 ** 2`` (the power is 2^2)."""
+    i = start
+    while i and text[i - 1] in " \t+-":  # blanks and signs of the exponent: 2 ^ - 4/2 is (2^-4)/2
+        i -= 1
+    j = end
+    while j < len(text) and text[j] in " \t":
+        j += 1
+    before = text[i - 1 : i] == "^" or text[max(i - 2, 0) : i] == "**"
+    return before or text[j : j + 1] == "^" or text.startswith("**", j)
+
+
+def _tight_fraction(match: re.Match[str]) -> str:
+    if _next_to_power(match.string, match.start(), match.end()):
+        return match.group()  # the power binds tighter than any division, written tight or not
+    return f"({match.group()})"
 
 
 def _frac(match: re.Match[str]) -> str:
@@ -208,7 +229,7 @@ def normalize(text: str, *, times_x: bool = True) -> str:
         text = _TIMES_X.sub("*", text)
     text = _THOUSANDS.sub(_thousands, text)
     text = _LEADING_ZEROS.sub("", text)
-    return _TIGHT_FRACTION.sub(lambda match: f"({match.group()})", text) if "/" in text else text
+    return _TIGHT_FRACTION.sub(_tight_fraction, text) if "/" in text else text
 
 
 # ------------------------------------------------------------------ exact evaluation
@@ -357,24 +378,44 @@ def _linear_text(expression: str, variable: str) -> Linear | None:
     return _parse(implicit_product.sub("*", text).replace("^", "**"), variable)
 
 
-_NUMBER_CHARS = re.compile(r"[-+0-9.()/ \t]+")
-_BINARY_SIGN = re.compile(r"[0-9.)][ \t]*[-+]")
 _BOXED = re.compile(r"\A\s*\\boxed(?![A-Za-z])")
+_LATEX_FRACTION_LITERAL = re.compile(
+    r"\\[dtc]?frac\s*\{\s*([-+]?[0-9]+)\s*\}\s*\{\s*([0-9]+)\s*\}|\\[dtc]?frac([0-9])([0-9])"
+)
+"""``\\frac{7}{2}`` and ``\\frac72`` of two integers are the literal ``7/2``; any other ``\\frac`` is an expression."""
+# After normalize: one sign at most, then an integer, an exact decimal or a tight fraction of two integers, in any
+# number of parentheses (``\boxed{-7/2}`` reads ``(-(7/2))``); the parentheses are counted separately.
+_NUMBER_LITERAL = re.compile(r"[(\s]*([-+]?)[(\s]*([0-9]+(?:\.[0-9]+)?|[0-9]+/[0-9]+)[)\s]*")
+
+
+def _latex_fraction_literal(match: re.Match[str]) -> str:
+    numerator, denominator = match.group(1, 2) if match.group(1) is not None else match.group(3, 4)
+    return f"{numerator}/{denominator}"
 
 
 def parse_number(text: str) -> Number | None:
-    """A single number: an integer, exact decimal or fraction, in any spelling above; else ``None``.
+    """A single number: an integer, exact decimal or fraction in lowest terms, in any spelling above; else ``None``.
 
-    An expression is not a number: ``3 + 4`` is refused, so a final answer cannot be the question copied.
+    An expression is not a number, so a final answer cannot be the question copied: ``3 + 4``, ``12 / 4``
+    (spaced, it is a division), ``(12)/(4)``, ``--3`` and ``6/2`` or ``\\frac{6}{2}`` (a fraction not in lowest
+    terms, or over 1, is the division still to do) are refused, as are fractions of decimals (``0.5/0.25``).
 
     >>> parse_number("-7/2"), parse_number("3.50"), parse_number(r"\\frac{7}{2}"), parse_number("$1,200.")
     (Fraction(-7, 2), Fraction(7, 2), Fraction(7, 2), 1200)
-    >>> parse_number("3 + 4"), parse_number("1/2/3"), parse_number("7 apples")
-    (None, None, None)
+    >>> parse_number("3 + 4"), parse_number("1/2/3"), parse_number("7 apples"), parse_number("12 / 4")
+    (None, None, None, None)
     """
     if not isinstance(text, str) or len(text) > MAX_EXPRESSION_CHARS:
         return None
-    text = normalize(_BOXED.sub("", text, count=1)).strip().removesuffix(".").strip()
-    if not _NUMBER_CHARS.fullmatch(text) or _BINARY_SIGN.search(text) or text.count("/") > 1:
+    text = _LATEX_FRACTION_LITERAL.sub(_latex_fraction_literal, _BOXED.sub("", text, count=1))
+    text = normalize(text).strip().removesuffix(".").strip()
+    match = _NUMBER_LITERAL.fullmatch(text)
+    if match is None or text.count("(") != text.count(")"):
         return None
-    return evaluate_normalized(text)
+    sign, literal = match.groups()
+    if "/" in literal:
+        numerator, denominator = (int(part) for part in literal.split("/"))
+        if denominator < 2 or math.gcd(numerator, denominator) != 1:
+            return None
+    value = evaluate_normalized(literal)
+    return None if value is None else (-value if sign == "-" else value)

@@ -53,7 +53,9 @@ TASK = TaskSpec(
         "(a fraction as `7/2`). Write one step per line and nothing else: no explanations."
     ),
     step_format="One equation `left = right` per line: arithmetic on numbers, or linear in x (`3x = 19 - 4`).",
-    answer_format="`Answer: <number>`: an integer, exact decimal or fraction (`7/2`), optionally `x = 5`.",
+    answer_format=(
+        "`Answer: <number>`: an integer, exact decimal or fraction in lowest terms (`7/2`), optionally `x = 5`."
+    ),
     question_lines=1,
     step_checks=("step_check",),
     exact_step_check="step_check",
@@ -391,8 +393,10 @@ class ArithmeticEnv(ReasoningEnv):
     - equations: both sides are linear in x, with implicit products allowed (``3x``, ``2(x + 1)``), e.g.
       ``3x = 19 - 4``, ``3x = 15``, ``x = 15 / 3``, ``x = 5``; steps without x (``19 - 4 = 15``) are fine too.
 
-    The final answer is ``Answer: <number>``: an integer, exact decimal or fraction (``-4``, ``3.5``, ``7/2``),
-    optionally ``x = 5``. An expression is not an answer (``Answer: 3 + 4`` is wrong).
+    The final answer is ``Answer: <number>``: an integer, exact decimal or fraction in lowest terms written as one
+    literal (``-4``, ``3.5``, ``7/2``, ``\\frac{7}{2}``), optionally ``x = 5``. An expression is not an answer:
+    ``Answer: 3 + 4``, ``Answer: 12 / 4``, ``Answer: (12)/(4)``, ``Answer: --3`` and ``Answer: 12/4`` (not in
+    lowest terms: the division is still to do) are wrong, so the question copied back never scores.
 
     ## Observation Space
     Text: the question, then each accepted step as written, e.g.::
@@ -542,7 +546,8 @@ class ArithmeticEnv(ReasoningEnv):
         line = f"Answer: {answer.strip()}"
         given = parse_number(re.sub(r"^\s*x\s*=", "", answer))
         if given is None:
-            return AnswerOutcome(False, line, "the answer is not a number: write e.g. 'Answer: 7/2'")
+            error = "the answer is not one number (a fraction in lowest terms): write e.g. 'Answer: 7/2'"
+            return AnswerOutcome(False, line, error)
         correct = given == state.problem["answer"]
         return AnswerOutcome(correct, line, "" if correct else "wrong answer")
 

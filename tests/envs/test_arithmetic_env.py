@@ -161,7 +161,7 @@ def test_an_invalid_step_is_penalised_and_changes_nothing(problem, step, error):
         (EXPRESSION, "32.0", True),
         (EXPRESSION, "$32$", True),
         (EXPRESSION, r"\boxed{32}", True),
-        (EXPRESSION, "64/2", True),
+        (EXPRESSION, "64/2", False),  # a fraction not in lowest terms is a division still to do
         (EXPRESSION, "x = 32", True),
         (EXPRESSION, "33", False),
         (EXPRESSION, "(3 + 4) * 5 - 6 / 2", False),  # the question copied is not an answer
@@ -178,7 +178,26 @@ def test_an_invalid_step_is_penalised_and_changes_nothing(problem, step, error):
         (LINEAR, "5", True),
         (LINEAR, "x = 5", True),
         (LINEAR, "x=5.0", True),
-        (LINEAR, "x = 15/3", True),  # a fraction need not be reduced
+        (LINEAR, "x = 15/3", False),  # a fraction not in lowest terms is the division still to do
+        (LINEAR, "x = 5/1", False),
+        (LINEAR, r"x = \frac{10}{2}", False),
+        ({"kind": "expression", "expression": "12 / 4"}, "12 / 4", False),  # the question copied back
+        ({"kind": "expression", "expression": "12 / 4"}, "12/4", False),
+        ({"kind": "expression", "expression": "12 / 4"}, "(12)/(4)", False),
+        ({"kind": "expression", "expression": "12 / 4"}, r"\frac{12}{4}", False),
+        ({"kind": "expression", "expression": "12 / 4"}, "3", True),
+        ({"kind": "expression", "expression": "0.5 / 0.25"}, "0.5/0.25", False),
+        ({"kind": "expression", "expression": "0.5 / 0.25"}, "2", True),
+        ({"kind": "expression", "expression": "2 - 6"}, "--4", False),
+        ({"kind": "expression", "expression": "2 + 1"}, "--3", False),
+        ({"kind": "expression", "expression": "2 + 1"}, "+3", True),
+        ({"kind": "expression", "expression": "7 / 2"}, r"\frac{7}{2}", True),
+        ({"kind": "expression", "expression": "7 / 2"}, r"\boxed{7/2}", True),
+        ({"kind": "expression", "expression": "7 / 2"}, "7 / 2", False),
+        ({"kind": "expression", "expression": "2 - 9 / 2"}, "-5/2", True),
+        ({"kind": "expression", "expression": "2 - 9 / 2"}, "(-5/2)", True),
+        ({"kind": "expression", "expression": "2 - 9 / 2"}, "-(5/2)", True),
+        ({"kind": "expression", "expression": "2 - 9 / 2"}, "-(5)/2", False),
         (LINEAR, "x = 10 - 5", False),  # an expression, not a number
         (LINEAR, "y = 5", False),
     ],
