@@ -47,6 +47,7 @@ import torch
 import reason_gym  # noqa: F401  (registers the environments)
 from agents.training.advantages import EPS
 from reason_gym.integrations import Feedback, rejection_feedback
+from reason_gym.integrations.trl import check_count, make_env, reset_to_row
 
 try:
     from verl.experimental.agent_loop.agent_loop import (
@@ -238,11 +239,14 @@ class ReasonGymAgentLoop(AgentLoopBase):
     """One episode of a reason_gym environment, step by step, through verl's server manager.
 
     The row's ``extra_info`` (verl's dataset column) says which problem: ``env_id`` (default: the loop's),
-    ``env_kwargs`` (a dict), and the reset options ``index`` and ``split``. The prompt is the reset observation in
-    the project's prompt format for the tokenizer (:func:`agents.policies.prompts.default_prompt`: the raw
-    observation and a newline for a tokenizer without a chat template, the task's system prompt and the question
-    through the chat template otherwise). Each turn generates one step, up to and including the first token
-    containing a newline (or an end-of-sequence token, or ``max_step_tokens``), conditioned on the prompt and the
+    ``env_kwargs`` (a dict), and the problem columns of the TRL adapters
+    (:func:`reason_gym.integrations.trl.reset_to_row`): ``index`` (and ``split``) or ``problem`` (the record as
+    JSON), ``problem_id`` checked where given; a row naming none is a ``ValueError`` naming the columns. The prompt
+    is the reset observation in the project's prompt format for the tokenizer
+    (:func:`agents.policies.prompts.default_prompt`: the raw observation and a newline for a tokenizer without a
+    chat template, the task's system prompt and the question through the chat template otherwise). Each turn
+    generates one step, up to and including the first token containing a newline (or an end-of-sequence token, or
+    ``max_step_tokens``), conditioned on the prompt and the
     transcript so far; the step's text before the newline goes to ``env.step``. After a step the env rejected,
     ``feedback`` text (mask 0, log-probability 0) is appended. The episode ends at the env's end (a final answer or
     its step limit), at an end-of-sequence token, at ``max_turns``, or when the transcript fills verl's
@@ -265,12 +269,16 @@ class ReasonGymAgentLoop(AgentLoopBase):
         _require_verl()
         kwargs.pop("tools", None)
         super().__init__(*args, **kwargs)
-        if max_step_tokens < 1 or max_turns < 1:
-            raise ValueError(f"max_step_tokens and max_turns must be >= 1, got {max_step_tokens}, {max_turns}")
+        self.max_step_tokens = check_count("max_step_tokens", max_step_tokens)
+        self.max_turns = check_count("max_turns", max_turns)
+        if not (isinstance(feedback, bool) or callable(feedback)):
+            raise ValueError(f"feedback must be True, False or a callable (step, reward, info) -> str: {feedback!r}")
+        if env_kwargs is not None and not isinstance(env_kwargs, Mapping):
+            raise ValueError(f"env_kwargs must be a mapping of gymnasium.make arguments, got {env_kwargs!r}")
         self.env_id = env_id
         self.env_kwargs = dict(env_kwargs or {})
-        self.max_step_tokens = max_step_tokens
-        self.max_turns = max_turns
+        if env_id is not None:  # built once now: a bad id or argument fails before the first rollout
+            make_env(env_id, **self.env_kwargs).close()
         self.feedback: Feedback | None = (
             rejection_feedback if feedback is True else (feedback if callable(feedback) else None)
         )
@@ -284,15 +292,14 @@ class ReasonGymAgentLoop(AgentLoopBase):
         env_id = extra.get("env_id") or self.env_id
         if not env_id:
             raise ValueError("no env id: give the agent loop env_id= or the row's extra_info['env_id']")
-        return gym.make(env_id, **{**self.env_kwargs, **dict(extra.get("env_kwargs") or {})})
+        return make_env(env_id, **{**self.env_kwargs, **dict(extra.get("env_kwargs") or {})})
 
     async def run(self, sampling_params: dict[str, Any], **kwargs: Any) -> AgentLoopOutput:
         from agents.policies.prompts import default_prompt, encode_prompts
 
         extra = {key: _plain(value) for key, value in dict(_plain(kwargs.get("extra_info")) or {}).items()}
         env = self.make_env(extra)
-        options = {key: extra[key] for key in ("index", "split") if key in extra}
-        observation, _ = env.reset(options=options)
+        observation = reset_to_row(env, extra)  # index (and split) or problem; problem_id checked
         task = getattr(env.unwrapped, "task", None)
         state = env.unwrapped.get_state() if hasattr(env.unwrapped, "get_state") else observation
         prompt_ids = list(encode_prompts(self.tokenizer, default_prompt(self.tokenizer, task), [state])[0])

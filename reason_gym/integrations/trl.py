@@ -66,9 +66,31 @@ def check_env_id(env_id: str) -> str:
     return env_id
 
 
+def check_count(name: str, value: Any, minimum: int = 1) -> int:
+    """A count setting (``max_step_tokens``, ``max_turns``, ...) checked: an int (not a bool) ``>= minimum``.
+
+    >>> check_count("max_turns", 1.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: max_turns must be an int >= 1, got 1.5
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
 def make_env(env_id: str, **env_kwargs: Any) -> gym.Env:
-    """``gymnasium.make(env_id, **env_kwargs)`` after :func:`check_env_id`."""
-    return gym.make(check_env_id(env_id), **env_kwargs)
+    """``gymnasium.make(env_id, **env_kwargs)`` after :func:`check_env_id`.
+
+    Raises:
+        ValueError: An unregistered id, or arguments the env does not take (a ``TypeError`` of its constructor,
+            such as a missing required argument, is raised as a ``ValueError`` naming the env and its arguments).
+    """
+    check_env_id(env_id)
+    try:
+        return gym.make(env_id, **env_kwargs)
+    except TypeError as error:
+        raise ValueError(f"{env_id} cannot be built with the arguments {sorted(env_kwargs)}: {error}") from None
 
 
 # --------------------------------------------------------------------------------------------------- datasets

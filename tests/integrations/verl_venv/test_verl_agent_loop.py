@@ -165,3 +165,86 @@ def test_verls_worker_postprocess_then_the_estimator_give_our_process_advantages
                     rtol=0,
                 )
                 start = end + 1
+
+
+# ---------------------------------------------------------------------- bad rows and settings (the audit's table)
+
+
+def make_loop(model_and_tokenizer=None, **settings):
+    from agents.models import TINY_MODEL_DIR
+    from agents.policies.hf import load_model_and_tokenizer
+
+    model, tokenizer = model_and_tokenizer or load_model_and_tokenizer(TINY_MODEL_DIR, dtype=torch.float32)
+    config = OmegaConf.create({"actor_rollout_ref": {"rollout": {"prompt_length": 128, "response_length": 64}}})
+    server = HFServerManager(model, tokenizer)
+    loop = ReasonGymAgentLoop(
+        trainer_config=DictConfigWrap(config),
+        server_manager=server,
+        tokenizer=tokenizer,
+        processor=None,
+        dataset_cls=None,
+        data_config=DictConfigWrap(OmegaConf.create({})),
+        **{"env_id": ENV_ID, "env_kwargs": ENV_KWARGS, "max_step_tokens": 8, **settings},
+    )
+    return loop, server
+
+
+@pytest.fixture(scope="module")
+def small_loop():
+    return make_loop()
+
+
+@pytest.mark.parametrize(
+    ("extra_info", "error"),
+    [
+        ({}, r"names no problem: it needs 'index' \(and 'split'\) or 'problem'"),
+        ({"idx": 3}, "names no problem"),
+        ({"split": "test"}, "names no problem"),
+        ({"index": 0.7}, "'index' column must hold ints"),
+        ({"index": True}, "'index' column must hold ints"),
+        ({"index": 0, "split": "test", "problem_id": "wrong"}, "names problem 'wrong'"),
+        ({"problem": '{"numbers": [1, 2, 3, 4]}', "problem_id": "wrong"}, "names problem 'wrong'"),
+        ({"problem": "What is 24?"}, "'problem' column must hold .* JSON object"),
+        ({"env_id": "reason_gym/Nope-v0", "index": 0}, "'reason_gym/Nope-v0' is not registered"),
+    ],
+)
+def test_rows_that_name_no_problem_are_refused_before_any_generation(small_loop, extra_info, error):
+    loop, server = small_loop
+    calls = server.calls
+    with pytest.raises(ValueError, match=error):
+        asyncio.run(loop.run(dict(SAMPLING), extra_info=extra_info))
+    assert server.calls == calls
+
+
+@pytest.mark.parametrize(
+    ("extra_info", "options"),
+    [
+        ({"problem": '{"numbers": [1, 2, 3, 4]}'}, {"problem": {"numbers": [1, 2, 3, 4]}}),
+        ({"index": np.int64(3), "split": "test"}, {"index": 3, "split": "test"}),
+        ({"index": 3, "split": "test", "problem_id": None}, {"index": 3, "split": "test"}),
+    ],
+)
+def test_a_row_plays_the_problem_it_names(small_loop, extra_info, options):
+    loop, _ = small_loop
+    out = asyncio.run(loop.run(dict(SAMPLING), extra_info=extra_info))
+    observation, _ = gym.make(ENV_ID, **ENV_KWARGS).reset(options=options)
+    assert loop.tokenizer.decode(out.prompt_ids, skip_special_tokens=True) == observation + "\n"
+
+
+@pytest.mark.parametrize(
+    ("settings", "error"),
+    [
+        ({"env_id": "reason_gym/Nope-v0"}, "'reason_gym/Nope-v0' is not registered"),
+        ({"env_kwargs": {"bogus": 1}}, "bogus"),
+        ({"env_kwargs": {"split": "nope"}}, "split"),
+        ({"env_kwargs": ["split"]}, "env_kwargs must be a mapping"),
+        ({"max_step_tokens": 1.5}, "max_step_tokens must be an int >= 1, got 1.5"),
+        ({"max_step_tokens": "8"}, "max_step_tokens must be an int >= 1, got '8'"),
+        ({"max_turns": 0}, "max_turns must be an int >= 1, got 0"),
+        ({"feedback": "yes"}, "feedback must be True, False or a callable"),
+    ],
+)
+def test_bad_settings_are_refused_when_the_loop_is_built(small_loop, settings, error):
+    loop, _ = small_loop
+    with pytest.raises(ValueError, match=error):
+        make_loop((loop.server_manager.model, loop.tokenizer), **settings)
