@@ -45,6 +45,7 @@ from reason_gym.integrations import Feedback, rejection_feedback
 from reason_gym.integrations.trl import (
     PROBLEM_COLUMNS,
     EpisodeScorer,
+    check_count,
     check_env_id,
     contributions,
     process_reward_funcs,
@@ -103,12 +104,12 @@ class EnvRollout:
         feedback: Feedback | None = rejection_feedback,
         **env_kwargs: Any,
     ) -> None:
-        if max_step_tokens < 1 or max_turns < 1:
-            raise ValueError(f"max_step_tokens and max_turns must be >= 1, got {max_step_tokens}, {max_turns}")
+        self.max_step_tokens = check_count("max_step_tokens", max_step_tokens)
+        self.max_turns = check_count("max_turns", max_turns)
+        if feedback is not None and not callable(feedback):
+            raise ValueError(f"feedback must be None or a callable (step, reward, info) -> str, got {feedback!r}")
         self.env_id = check_env_id(env_id)
         self.env_kwargs = env_kwargs
-        self.max_step_tokens = max_step_tokens
-        self.max_turns = max_turns
         self.feedback = feedback
         scorer = EpisodeScorer(env_id, **env_kwargs)  # its first env: the pool's, and the weights and components
         self.weights = scorer.weights

@@ -126,8 +126,16 @@ class ReasonGymEnv:
 
 def environment_factory(env_id: str, **kwargs: Any) -> Callable[[], ReasonGymEnv]:
     """TRL's ``environment_factory`` for one task: a callable that builds a :class:`ReasonGymEnv` (``kwargs``:
-    ``recorder`` and the env's arguments). The id is checked now, before any model loads."""
-    check_env_id(env_id)
+    ``recorder`` and the env's arguments). The env is built once now, so that a bad id or argument fails before
+    any model loads.
+
+    Raises:
+        ValueError: An unregistered id, arguments the env does not take, or a ``recorder`` that is not a list.
+    """
+    recorder = kwargs.get("recorder")
+    if recorder is not None and not isinstance(recorder, list):
+        raise ValueError(f"recorder must be a list (or None), got {type(recorder).__name__}")
+    make_env(env_id, **{k: v for k, v in kwargs.items() if k != "recorder"}).close()
 
     def factory() -> ReasonGymEnv:
         return ReasonGymEnv(env_id, **kwargs)
@@ -148,13 +156,21 @@ def environment_factories(
         recorder: Shared by every env (see :class:`ReasonGymEnv`).
         **env_kwargs: ``name=dict(...)``: the ``gymnasium.make`` arguments of that task.
     """
-    unknown = sorted(set(env_kwargs) - set(env_ids))
-    if unknown:
-        raise ValueError(f"env_kwargs for {unknown}, which are not among the environments {sorted(env_ids)}")
+    _check_task_names(env_ids, env_kwargs)
     return {
         name: environment_factory(env_id, recorder=recorder, **dict(env_kwargs.get(name, {})))
         for name, env_id in env_ids.items()
     }
+
+
+def _check_task_names(env_ids: Mapping[str, str], env_kwargs: Mapping[str, Any]) -> None:
+    """A ``ValueError`` for per-task arguments whose name is no task's, or that are not a dict."""
+    unknown = sorted(set(env_kwargs) - set(env_ids))
+    if unknown:
+        raise ValueError(f"env_kwargs for {unknown}, which are not among the environments {sorted(env_ids)}")
+    for name, kwargs in env_kwargs.items():
+        if not isinstance(kwargs, Mapping):
+            raise ValueError(f"{name}= must be a dict of that task's gymnasium.make arguments, got {kwargs!r}")
 
 
 def make_environment_dataset(
@@ -182,6 +198,8 @@ def make_environment_dataset(
         raise ImportError(
             f"make_environment_dataset needs the datasets package (pip install datasets): {error}"
         ) from None
+    if not isinstance(env_ids, str):
+        _check_task_names(env_ids, env_kwargs)
     named = {None: env_ids} if isinstance(env_ids, str) else dict(env_ids)
     kwargs = {None: env_kwargs} if isinstance(env_ids, str) else {name: env_kwargs.get(name, {}) for name in named}
     prompt = [{"role": "system", "content": system_prompt}, {"role": "user", "content": ""}]

@@ -140,3 +140,33 @@ def test_grpo_trainer_calls_the_tools_and_logs_the_env_rewards(tmp_path: Any) ->
 
 
 STEPS = 2
+
+
+# ---------------------------------------------------------------------- bad configurations (the audit's table)
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda: environment_factory("reason_gym/Game24-v0", bogus=1), r"unknown keyword argument \['bogus'\]"),
+        (lambda: environment_factory("reason_gym/Game24-v0", split="nope"), "split"),
+        (lambda: environment_factory("reason_gym/Remote-v0"), "Remote-v0 cannot be built .*base_url"),
+        (lambda: environment_factory("reason_gym/Nope-v0"), "'reason_gym/Nope-v0' is not registered"),
+        (lambda: environment_factory("reason_gym/Game24-v0", recorder={}), "recorder must be a list"),
+        (lambda: environment_factories({"g": "reason_gym/Game24-v0"}, g={"bogus": 1}), "bogus"),
+        (lambda: environment_factories({"g": "reason_gym/Game24-v0"}, gg={}), r"env_kwargs for \['gg'\]"),
+        (lambda: environment_factories({"g": "reason_gym/Game24-v0"}, g="test"), "g= must be a dict"),
+        (lambda: make_environment_dataset({"g": "reason_gym/Game24-v0"}, gg={"split": "test"}), r"\['gg'\]"),
+        (lambda: make_environment_dataset({"g": "reason_gym/Game24-v0"}, g=["x"]), "g= must be a dict"),
+    ],
+)
+def test_bad_configurations_fail_when_the_factory_is_built(call: Any, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        call()
+
+
+def test_the_factory_of_a_good_configuration_builds_its_env() -> None:
+    recorder: list[dict[str, Any]] = []
+    env = environment_factory("reason_gym/Game24-v0", recorder=recorder, max_steps=5)()
+    env.reset(index=0, split="test")
+    assert env.env.unwrapped.max_steps == 5 and len(recorder) == 1

@@ -159,6 +159,24 @@ def test_unknown_prompt_and_bad_env(trained: tuple[Any, Any]) -> None:
         EnvRollout(ENV_ID, dataset=[{"prompt": "x"}])
 
 
+@pytest.mark.parametrize(
+    ("settings", "error"),
+    [
+        ({"feedback": "yes"}, "feedback must be None or a callable"),
+        ({"max_step_tokens": 1.5}, "max_step_tokens must be an int >= 1, got 1.5"),
+        ({"max_step_tokens": "8"}, "max_step_tokens must be an int >= 1, got '8'"),
+        ({"max_step_tokens": True}, "max_step_tokens must be an int >= 1, got True"),
+        ({"max_turns": 0}, "max_turns must be an int >= 1, got 0"),
+        ({"bogus": 1}, r"unknown keyword argument \['bogus'\]"),
+    ],
+)
+def test_bad_rollout_settings_name_the_setting(settings: dict[str, Any], error: str) -> None:
+    from agents.integrations.trl import EnvRollout
+
+    with pytest.raises(ValueError, match=error):
+        EnvRollout(ENV_ID, **settings)
+
+
 def test_single_turn_reward_funcs_in_trl(tmp_path: Any) -> None:
     """make_reward_funcs in TRL's own generation loop: the logged rewards are the env's for the completions."""
     torch.set_num_threads(1)
