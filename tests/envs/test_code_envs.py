@@ -284,6 +284,69 @@ def test_mbpp_accepts_both_record_formats(sandbox):
             env.reset(options={"problem": bad})
 
 
+MBPP_RECORD = {"text": "t", "test_list": ["assert f(1) == 1"]}
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({**MBPP_RECORD, "test_imports": "import os"}, r"'test_imports' must be a list of import statements"),
+        ({**MBPP_RECORD, "test_imports": [5]}, r"'test_imports' must be a list of .*item 0 is int"),
+        ({**MBPP_RECORD, "test_imports": ["import"]}, r"test_imports\[0\] is not valid Python"),
+        ({**MBPP_RECORD, "test_setup_code": 5}, "'test_setup_code' must be a string of code, got int"),
+        ({**MBPP_RECORD, "test_setup_code": "def ("}, "test_setup_code is not valid Python"),
+        ({**MBPP_RECORD, "task_id": None}, "'task_id' must be an int or a non-empty string, got None"),
+        ({**MBPP_RECORD, "task_id": True}, "'task_id' must be an int or a non-empty string, got True"),
+        ({**MBPP_RECORD, "task_id": [1]}, "'task_id' must be an int"),
+        ({"text": "t", "test_list": ["assert add(1,1) == 2", "assert add(1,"]}, r"test_list\[1\] is not valid"),
+        ({"text": "t", "test_list": "assert f(1) == 1"}, "'test_list' must be a non-empty list"),
+        ({"text": "t", "test_list": []}, "'test_list' must be a non-empty list"),
+        ({"text": "t", "test_list": [1]}, r"'test_list' must be a list of assert statements .*item 0 is int"),
+        ({"text": 5, "test_list": ["assert f(1) == 1"]}, "'text' .* must be a string"),
+        ({"text": "t"}, "an MBPP problem is"),
+        ([1, 2], "an MBPP problem is"),
+    ],
+)
+def test_mbpp_records_of_the_wrong_type_name_the_field(record, message):
+    with pytest.raises(ValueError, match=message):
+        validate_mbpp_record(record)
+
+
+@pytest.mark.parametrize(
+    ("record", "task_id", "setup"),
+    [
+        (MBPP_RECORD, "MBPP/injected", ()),
+        ({**MBPP_RECORD, "task_id": 7, "test_imports": None, "test_setup_code": None}, "MBPP/7", ()),
+        ({**MBPP_RECORD, "task_id": "x", "test_imports": ["import os"]}, "MBPP/x", ("import os",)),
+        ({**MBPP_RECORD, "test_setup_code": "y = 1"}, "MBPP/injected", ("y = 1",)),
+        ({"prompt": "t", "test_list": ["assert f(1) == 1"]}, "MBPP/injected", ()),
+    ],
+)
+def test_mbpp_records_of_the_right_type_are_kept_whole(record, task_id, setup):
+    problem = validate_mbpp_record(record)
+    assert (problem["task_id"], problem["tests"].setup, problem["tests"].num_tests) == (task_id, setup, 1)
+
+
+HUMANEVAL_RECORD = {"task_id": "x", "prompt": "def f():\n    pass\n", "entry_point": "f", "test": ""}
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({**HUMANEVAL_RECORD, "task_id": 5}, "'task_id' must be a string, got 5"),
+        ({**HUMANEVAL_RECORD, "test": None}, "'test' must be a string, got None"),
+        ({**HUMANEVAL_RECORD, "test": ""}, r"defines no check\(candidate\)"),
+        ({**HUMANEVAL_RECORD, "test": "x = 1"}, r"defines no check\(candidate\)"),
+        ({**HUMANEVAL_RECORD, "test": "def check(a, b):\n    assert a"}, "with one parameter"),
+        ({**HUMANEVAL_RECORD, "test": "def check(candidate:\n"}, "does not parse"),
+        ("x", "a HumanEval problem is"),
+    ],
+)
+def test_humaneval_records_without_a_test_suite_are_refused(record, message):
+    with pytest.raises(ValueError, match=message):
+        validate_humaneval_record(record)
+
+
 @needs_mbpp
 @pytest.mark.parametrize("source", ["full", "sanitized"])
 def test_mbpp_accepts_back_the_record_it_exposes(sandbox, source):
