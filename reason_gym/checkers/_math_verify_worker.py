@@ -36,8 +36,8 @@ from typing import Any
 PARSE_CACHE_SIZE = 4096
 
 EXACT_PRECISION = 50
-"""Digits of math-verify's numeric comparison once decimals are exact fractions (its default, 15, would accept a
-decimal that agrees with an irrational to 15 digits)."""
+"""Digits of math-verify's numeric comparison, which here only screens out unequal values before the symbolic
+proof (:func:`proved_numeric_eq`)."""
 
 _DECIMAL = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+|\d*)\.(\d+)(?![\d.])")
 
@@ -64,9 +64,10 @@ def proportional_equations(gold: Any, answer: Any) -> bool:
     by ``lhs - rhs`` and by solving, which misses scalings in one unknown."""
     from sympy import Equality, Expr, simplify
 
-    sides = (gold.lhs, gold.rhs, answer.lhs, answer.rhs) if isinstance(gold, Equality) else ()
-    if not (isinstance(answer, Equality) and all(isinstance(side, Expr) for side in sides)):
-        return False  # not two equations between expressions (x \in [a, b] parses as an Equality too)
+    if not (isinstance(gold, Equality) and isinstance(answer, Equality)):
+        return False  # any other pair of types (a value, a set, a tuple of equations): not two equations
+    if not all(isinstance(side, Expr) for side in (gold.lhs, gold.rhs, answer.lhs, answer.rhs)):
+        return False  # x \in [a, b] parses as an Equality too, between a symbol and a set
     ours, theirs = gold.lhs - gold.rhs, answer.lhs - answer.rhs
     if not ours.free_symbols or theirs == 0:
         return False
@@ -77,6 +78,27 @@ def proportional_equations(gold: Any, answer: Any) -> bool:
     except Exception:  # as in math-verify's own comparisons, an expression sympy cannot handle is not equal
         return False
     return bool(ratio.is_number and ratio.is_finite and ratio.is_zero is False)
+
+
+def proved_numeric_eq(numeric_eq: Callable[..., bool], symbolic_eq: Callable[..., bool]) -> Callable[..., bool]:
+    """math-verify's numeric comparison of two expressions, made exact: where it would accept two expressions
+    whose difference evaluates to 0 within its precision, the difference must also simplify to 0. Its tolerance
+    (an absolute 1e-15) took ``31415926535897932 \\times 10^{-16}`` or ``\\pi + 10^{-20}`` for ``\\pi``, and no
+    precision is enough: ``\\sqrt{2 + 10^{-200}}`` differs from ``\\sqrt{2}`` beyond 50 digits. Comparisons with
+    a plain number (atomic: compared exactly, decimals being fractions here) and between matrices (element by
+    element, through this function again) are left as they are."""
+    from math_verify.grader import is_atomic_or_pct_atomic
+    from sympy import MatrixBase, Number
+    from sympy.matrices.expressions import MatrixExpr
+
+    def exact(a: Any, b: Any, float_rounding: int, numeric_precision: int) -> bool:
+        if not numeric_eq(a, b, float_rounding, EXACT_PRECISION):
+            return False
+        if any(is_atomic_or_pct_atomic(side, Number) or isinstance(side, MatrixBase | MatrixExpr) for side in (a, b)):
+            return True
+        return symbolic_eq(a, b)
+
+    return exact
 
 
 class OutOfTime(BaseException):
@@ -133,11 +155,12 @@ def main() -> int:
     try:
         from importlib.metadata import version
 
-        from math_verify import parse, verify
+        from math_verify import grader, parse, verify
         from math_verify import parser as math_verify_parser
     except ImportError as error:
         send({"fatal": f"cannot import math_verify ({error}); install it with pip install 'math-verify>=0.9'"})
         return 1
+    grader.sympy_numeric_eq = proved_numeric_eq(grader.sympy_numeric_eq, grader.sympy_symbolic_eq)
     logging.disable(logging.WARNING)  # math-verify logs every parse failure; the verdict says enough
     signal.signal(signal.SIGALRM, _on_alarm)
     _limit_memory(int(sys.argv[1]) if len(sys.argv) > 1 else 2048)
@@ -149,11 +172,8 @@ def main() -> int:
 
     def judge(gold: str, answer: str) -> bool:
         # Exact numbers: decimals become fractions, so 0.333333 is not 1/3 nor 1.414214 the square root of 2.
-        precision = 15
-        if _DECIMAL.search(gold) or _DECIMAL.search(answer):
-            gold, answer, precision = exact_decimals(gold), exact_decimals(answer), EXACT_PRECISION
-        ours, theirs = parsed(gold), parsed(answer)
-        if verify(ours, theirs, numeric_precision=precision, timeout_seconds=None):
+        ours, theirs = parsed(exact_decimals(gold)), parsed(exact_decimals(answer))
+        if verify(ours, theirs, numeric_precision=EXACT_PRECISION, timeout_seconds=None):
             return True
         return bool(ours and theirs and proportional_equations(ours[0], theirs[0]))
 

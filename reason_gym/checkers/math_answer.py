@@ -30,7 +30,8 @@ The rules (what a careful grader accepts, and nothing more):
   for ``\\frac12``, ``0.375`` for ``\\frac38``, ``\\frac{157}{50}`` for a decimal reference ``3.14``), wrong for
   one it only approximates (``0.333333`` for ``\\frac13``, ``1.414214`` for ``\\sqrt2``, ``3.141593`` for
   ``\\pi``; and ``\\pi`` for ``3.14``). math-verify rounds to 6 places and accepted those; on MATH a policy
-  would learn to answer in decimals.
+  would learn to answer in decimals. Nor is there a tolerance between expressions: they are equal when their
+  difference simplifies to 0 (``\\pi + 10^{-20}`` and ``31415926535897932 \\times 10^{-16}`` are not ``\\pi``).
 - **Equations.** A reference ``<unknown> = <constant>`` (``x = 5``, ``AB = 10``), or ``<function> =
   <expression>`` (``f(x) = 2x + 3``), also takes its right-hand side alone; any other equation (``x + y = 3``,
   ``y = 2x + 3``) needs an equivalent equation (``y = 3 - x``; ``2x - y + 3 = 0``). An equation given for a
