@@ -44,6 +44,8 @@ def math_gold(record: Mapping[str, Any]) -> str | None:
     ('\\\\frac{1}{2}', '3')
     """
     answer = record.get("answer")
+    if type(answer) is int:  # a whole-number answer given as a JSON number
+        return str(answer)
     if isinstance(answer, str) and answer.strip():
         return answer.strip()
     solution = record.get("solution")
@@ -132,6 +134,9 @@ class CompetitionMathEnv(MathReasoningEnv):
         if not isinstance(record, Mapping):
             raise ValueError(f"{_FORMAT}, got {type(record).__name__}")
         self._text_field(record, "problem", _FORMAT)
+        answer = record.get("answer")
+        if answer is not None and type(answer) not in (str, int):
+            raise ValueError(f"'answer' must be a string (or an int), got {answer!r}; {_FORMAT}")
         gold = math_gold(record)
         if gold is None:
             raise ValueError(f"no reference answer (no 'answer' and no \\boxed{{}} in 'solution'); {_FORMAT}")

@@ -92,12 +92,29 @@ class MathReasoningEnv(DatasetEnv):
         return problem["gold"]
 
     def _problem_id(self, problem: Mapping[str, Any]) -> str:
-        """``<name>/<split>/<row>`` for problems of a split (kept when such a problem is injected again), else
-        ``<name>/injected/<hash of the question and the reference answer>``."""
-        if isinstance(problem.get("problem_id"), str):
-            return problem["problem_id"]
+        """``<name>/<split>/<row>`` for problems of a split (kept when such a problem is injected again: the id is
+        kept only where that row of the data set has the same question and reference answer), else
+        ``<name>/injected/<hash of the question and the reference answer>``: an injected record cannot claim the
+        id of another problem."""
+        claimed = problem.get("problem_id")
+        if isinstance(claimed, str) and self._is_row(claimed, problem):
+            return claimed
         digest = hashlib.sha1(f"{problem[self.question_key]}\0{problem['gold']}".encode()).hexdigest()
         return f"{self.name}/injected/{digest[:12]}"
+
+    def _is_row(self, problem_id: str, problem: Mapping[str, Any]) -> bool:
+        """Whether ``problem_id`` is ``<name>/<split>/<row>`` of a row of the data that holds this very problem."""
+        parts = problem_id.split("/")
+        if len(parts) != 3 or parts[0] != self.name or parts[1] not in self.available_splits:
+            return False
+        split, row = parts[1], parts[2]
+        if not (row.isascii() and row.isdigit()):
+            return False
+        try:
+            stored = self._problem(split, int(row))
+        except (ValueError, OSError, IndexError):  # no such row, or that split's data cannot be loaded here
+            return False
+        return stored is problem or all(stored[key] == problem[key] for key in (self.question_key, "gold"))
 
     @staticmethod
     def _text_field(record: Mapping[str, Any], key: str, usage: str) -> str:

@@ -272,6 +272,45 @@ def test_injected_math_problems_use_the_data_set_format(math_file):
 
 
 @pytest.mark.parametrize(
+    ("claimed", "kept"),
+    [
+        ("gsm8k/test/0", False),  # another row's id
+        ("gsm8k/test/2", True),  # its own row: kept
+        ("gsm8k/test/2/x", False),
+        ("gsm8k/test/02x", False),
+        ("gsm8k/test/99", False),  # no such row
+        ("gsm8k/train/2", False),  # a split this env cannot load (data_path is test's)
+        ("math/test/2", False),
+        ("anything", False),
+    ],
+)
+def test_an_injected_record_cannot_claim_another_problems_id(gsm8k_file, claimed, kept):
+    env = GSM8KEnv(data_path=gsm8k_file)
+    env.reset(options={"index": 2})
+    row = env.get_state().problem
+    unrelated = {"question": "q", "answer": "#### 5", "problem_id": claimed}
+    injected = env.reset(options={"problem": {k: v for k, v in unrelated.items() if k != "problem_id"}})[1]
+    assert env.reset(options={"problem": unrelated})[1] == injected  # never the claimed id
+    expected = claimed if kept else env.reset(options={"problem": {**row, "problem_id": "x"}})[1]["problem_id"]
+    assert env.reset(options={"problem": {**row, "problem_id": claimed}})[1]["problem_id"] == expected
+    assert expected.startswith("gsm8k/injected/") != kept
+
+
+@pytest.mark.parametrize(
+    ("record", "gold"),
+    [
+        ({"problem": "p", "answer": 5}, "5"),
+        ({"problem": "p", "answer": "5", "solution": "\\boxed{6}"}, "5"),
+        ({"problem": "p", "answer": None, "solution": "\\boxed{6}"}, "6"),
+    ],
+)
+def test_math_answers_given_as_numbers(math_file, record, gold):
+    env = CompetitionMathEnv(data_path=math_file)
+    env.reset(options={"problem": record})
+    assert env.get_state().problem["gold"] == gold
+
+
+@pytest.mark.parametrize(
     ("options", "message"),
     [
         ({"index": 3}, r"index must be an int in \[0, 3\)"),
@@ -307,6 +346,9 @@ def test_bad_gsm8k_records(gsm8k_file, record, message):
         ({"problem": "p", "solution": "\\boxed{}"}, "no reference answer"),
         ({"problem": "p"}, "no reference answer"),
         ({"question": "p", "answer": "1"}, "'problem' must be a non-empty string"),
+        ({"problem": "p", "answer": 1.5}, "'answer' must be a string"),
+        ({"problem": "p", "answer": True}, "'answer' must be a string"),
+        ({"problem": "p", "answer": [5]}, "'answer' must be a string"),
     ],
 )
 def test_bad_math_records(math_file, record, message):
