@@ -52,8 +52,10 @@ The rules (what a careful grader accepts, and nothing more):
   left out (GSM8K's references: ``18`` for ``18%``); ``0.5%`` is not ``0.5``.
 
 Verdicts are :class:`AnswerCheck` tuples; ``method`` says which stage decided. Timeouts and resource exhaustion
-(hostile input such as ``9^{9^{9}}`` or thousands of nested ``\\frac{``) are judged wrong and cached like any
-verdict, so a policy that repeats a pathological answer does not pay the deadline again. A bug (an exception
+(hostile input such as ``9^{9^{9}}``) are judged wrong and cached like any verdict, so a policy that repeats a
+pathological answer does not pay the deadline again; a timeout is reused only by checks with no more time
+than it had (a check with a longer ``timeout`` tries again). Brackets nested deeper than ``MAX_NESTING`` (8)
+are judged wrong without parsing (the parser's time doubles with about every two levels). A bug (an exception
 math-verify does not handle) is raised, never turned into a wrong answer.
 
 Starting a worker costs about 1 s (importing sympy); it happens on the first check that needs one, and again only
@@ -111,9 +113,10 @@ MAX_ANSWER_CHARS = 1000
 MAX_FINAL_VALUES = 8
 """An answer giving more final values than this is a hedge, judged without checking each."""
 
-MAX_NESTING = 50
-"""Answers with brackets nested deeper than this are judged wrong without parsing (no real answer comes close;
-the LaTeX parser would spend its whole time budget on ``\\frac{\\frac{\\frac{...``)."""
+MAX_NESTING = 8
+"""Answers with brackets nested deeper than this are judged wrong without parsing. No reference of MATH nests
+deeper than 3, and the LaTeX parser's time doubles with about every two levels of ``{`` (``{{{...5}}}``: 0.7 s at
+8 levels, 4 s at 12, past the 3 s budget at 15): a right answer that deep would time out anyway."""
 
 DEFAULT_TIMEOUT = 3.0
 """Seconds a check may take in the worker before it is judged wrong."""
@@ -212,13 +215,16 @@ class _Budget:
         self.seconds = seconds
         self.deadline: float | None = None
 
-    def take(self) -> tuple[float, bool]:
-        """The seconds left, and whether they are the whole budget (a timeout within less is not cached)."""
-        now = time.monotonic()
+    def left(self) -> float:
+        """The seconds left, without starting the clock."""
+        return self.seconds if self.deadline is None else self.deadline - time.monotonic()
+
+    def take(self) -> float:
+        """The seconds left, starting the clock at the first call."""
         if self.deadline is None:
-            self.deadline = now + self.seconds
-            return self.seconds, True
-        return self.deadline - now, False
+            self.deadline = time.monotonic() + self.seconds
+            return self.seconds  # exactly: a timeout cached with it is reused by checks with the same budget
+        return self.left()
 
 
 def _wrong_form(reason: str) -> AnswerCheck:
@@ -304,7 +310,7 @@ class MathAnswerChecker:
         self.memory_limit_mb = int(memory_limit_mb)
         self.backend_version: str | None = None
         """math-verify's version, known once a worker has started."""
-        self._cache: OrderedDict[tuple[str, str], AnswerCheck] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str], tuple[AnswerCheck, float]] = OrderedDict()  # with the seconds tried
         self._cache_lock = threading.Lock()
         self._workers = WorkerPool(
             max_workers=max_workers,
@@ -411,31 +417,32 @@ class MathAnswerChecker:
     def _verified(self, gold: str, answer: str, budget: _Budget) -> AnswerCheck:
         """math-verify's verdict, from the cache or the worker (within what is left of the check's budget)."""
         key = (gold, answer)
-        verdict = self._cached(key)
+        verdict = self._cached(key, budget.left())
         if verdict is not None:
             return verdict
-        seconds, whole = budget.take()
+        seconds = budget.take()
         if seconds < _MIN_WORKER_SECONDS:
             return AnswerCheck(False, "timeout", "no time left: the check's other values used its time budget")
         verdict = self._verify(gold, answer, seconds)
-        if whole or verdict.method != "timeout":  # a timeout within a part of the budget may not recur alone
-            self._remember(key, verdict)
+        self._remember(key, verdict, seconds)
         return verdict
 
     # ---------------------------------------------------------------- cache
 
-    def _cached(self, key: tuple[str, str]) -> AnswerCheck | None:
+    def _cached(self, key: tuple[str, str], seconds: float) -> AnswerCheck | None:
+        """The cached verdict, but not a timeout within less time than ``seconds`` (more time may decide it)."""
         with self._cache_lock:
-            verdict = self._cache.get(key)
-            if verdict is not None:
-                self._cache.move_to_end(key)
+            verdict, tried = self._cache.get(key, (None, 0.0))
+            if verdict is None or (verdict.method == "timeout" and tried < seconds):
+                return None
+            self._cache.move_to_end(key)
             return verdict
 
-    def _remember(self, key: tuple[str, str], verdict: AnswerCheck) -> None:
+    def _remember(self, key: tuple[str, str], verdict: AnswerCheck, seconds: float) -> None:
         if not self.cache_size:
             return
         with self._cache_lock:
-            self._cache[key] = verdict
+            self._cache[key] = (verdict, seconds)
             if len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
 

@@ -234,7 +234,8 @@ PATHOLOGICAL = [
     "(" * 450 + "1" + ")" * 450,
     "1+" * 490 + "1",
     "\\sqrt{" * 300 + "2" + "}" * 300,
-    "\\frac{" * 40 + "1" + "}{2}" * 40,  # under the nesting limit: math-verify gets it
+    "\\frac{" * 40 + "1" + "}{2}" * 40,
+    "\\frac{" * 8 + "1" + "}{2}" * 8,  # at the nesting limit: math-verify gets it
 ]
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
 
-from reason_gym.checkers.math_answer import MathAnswerChecker
+from reason_gym.checkers import math_answer
+from reason_gym.checkers.math_answer import MathAnswerChecker, check_answer
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +87,44 @@ def test_no_answer_form_raises_against_real_references(checker):
     for gold in _math500_golds(100):
         for answer in _ADVERSARIAL_FORMS:
             assert isinstance(checker.check(answer, gold).correct, bool)
+
+
+def test_a_timeout_is_not_reused_by_a_check_with_more_time(monkeypatch, tmp_path):
+    slow = tmp_path / "slow_worker.py"  # says "right" to everything, after 0.6 s
+    slow.write_text(
+        "import json, sys, time\n"
+        "print(json.dumps({'ready': True, 'version': 'slow'}), flush=True)\n"
+        "for line in sys.stdin:\n"
+        "    time.sleep(0.6)\n"
+        "    print(json.dumps({'id': json.loads(line)['id'], 'correct': True}), flush=True)\n"
+    )
+    monkeypatch.setattr(math_answer, "WORKER_SCRIPT", slow)
+    with MathAnswerChecker(timeout=2.0) as slow_checker:
+        assert slow_checker.check("\\boxed{a}", "q").correct  # starts the worker
+        assert slow_checker.check("\\boxed{b}", "q", timeout=0.3).method == "timeout"
+        start = time.monotonic()
+        assert slow_checker.check("\\boxed{b}", "q", timeout=0.2).method == "timeout"  # no more time: cached
+        assert time.monotonic() - start < 0.1
+        assert slow_checker.check("\\boxed{b}", "q").correct  # the whole budget: asked again
+
+
+# Brackets nested past what the LaTeX parser handles fast are garbage, judged at once (15 levels of { timed out).
+DEEP_NESTING = [
+    ("5", "{" * 9 + "5" + "}" * 9),
+    ("5", "(" * 9 + "5" + ")" * 9),
+    ("5", "[" * 9 + "5" + "]" * 9),
+    ("5", "{" * 15 + "5" + "}" * 15),
+    ("5", "(" * 25 + "5" + ")" * 25),
+]
+
+
+@pytest.mark.parametrize(("gold", "answer"), DEEP_NESTING)
+def test_deep_nesting_is_judged_wrong_at_once(checker, gold, answer):
+    start = time.monotonic()
+    assert checker.check(answer, gold).method == "too-long"
+    assert time.monotonic() - start < 0.1
+
+
+def test_real_nesting_is_parsed():
+    assert check_answer("\\left( \\frac{\\sqrt{2}}{2}, \\frac{1}{2} \\right)", "(\\frac{1}{\\sqrt{2}}, 0.5)").correct
+    assert check_answer("{{{{5}}}}", "5").correct
