@@ -6,7 +6,7 @@ Everything here is pure (``ast`` and text); the programs are only ever run by :m
 - :func:`assemble_program` joins a HumanEval completion to its prompt the way HumanEval does, unless the completion
   is a whole program that defines the entry point itself.
 - :func:`humaneval_tests` splits ``check(candidate)`` into one reported test per top-level statement that asserts
-  something about the candidate; :func:`mbpp_tests` makes one test per entry of ``test_list``.
+  (or calls a helper that does); :func:`mbpp_tests` makes one test per entry of ``test_list``.
 - :func:`humaneval_examples` finds the examples a HumanEval prompt shows (doctests, or lines like
   ``f(1) ➞ 2``); without any, the first hidden test is the visible one, as MBPP shows its first test.
 """
@@ -26,6 +26,9 @@ _FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:^[ \t]*```|\Z)", re.S | 
 _ARROWS = ("==>", "=>", "->", "➞", "==", "should return")
 """What separates a call from its value in a docstring example line (a lone ``=`` is too often a definition,
 e.g. ``tri(1) = 3`` in HumanEval/130)."""
+_MAX_EXAMPLE_LINE = 1000
+"""Longer docstring lines are no examples: finding the call parses the line at each ``)``, quadratic in its length
+(an injected 32 KB line took a minute); HumanEval's longest example line is far shorter."""
 
 
 def extract_code(text: str) -> str:
@@ -76,10 +79,6 @@ def assemble_program(completion: str, prompt: str, entry_point: str) -> str:
     return prompt + completion
 
 
-def _mentions(node: ast.AST, name: str) -> bool:
-    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node))
-
-
 def _asserts(node: ast.AST) -> bool:
     return any(isinstance(n, ast.Assert) for n in ast.walk(node))
 
@@ -93,11 +92,12 @@ def _parses(source: str) -> bool:
 
 
 def humaneval_tests(prompt: str, test: str, entry_point: str) -> TestSuite:
-    """HumanEval's ``check(candidate)``, one test per top-level statement that asserts about the candidate.
+    """HumanEval's ``check(candidate)``, one test per top-level statement that asserts (or calls a function of the
+    test module that asserts); the other statements are setup steps, and one that raises fails the run too.
 
     The prompt (its helpers, e.g. ``poly`` for ``find_zero``) and the test module are the suite's setup, run in the
     tester; ``candidate`` is the program's entry point. A ``check`` that cannot be split (another shape, a
-    ``return``) is run whole as one test.
+    ``return``) or has no such statement is run whole as one test.
 
     Raises:
         ValueError: ``test`` is not valid Python.
@@ -119,12 +119,36 @@ def humaneval_tests(prompt: str, test: str, entry_point: str) -> TestSuite:
         whole = Statement("check(candidate)", "check(candidate)", test=True)
         return TestSuite((whole,), setup, {"candidate": entry_point})
     param = check.args.args[0].arg  # type: ignore[union-attr]
+    helpers = _asserting_functions(tree)
     statements = []
     for node in check.body:  # type: ignore[union-attr]
         name = ast.get_source_segment(test, node) or ast.unparse(node)
-        is_test = _asserts(node) and _mentions(node, param)
+        is_test = _checks(node, helpers)
         statements.append(Statement.from_source(ast.unparse(node), _one_line(name), test=is_test))
+    if not any(statement.test for statement in statements):  # nothing to report one by one: the whole check
+        return TestSuite((Statement("check(candidate)", "check(candidate)", test=True),), setup, {param: entry_point})
     return TestSuite(tuple(statements), setup, {param: entry_point})
+
+
+def _asserting_functions(tree: ast.Module) -> set[str]:
+    """Functions the test module defines (at its top level or in ``check``) whose bodies assert: calling one is a
+    test (HumanEval+'s ``assertion(candidate(*inp), exp, 0)``)."""
+    return {
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name != "check" and _asserts(node)
+    }
+
+
+def _checks(node: ast.stmt, helpers: set[str]) -> bool:
+    """Whether a statement of ``check`` is a test: it asserts something other than a constant (``assert True`` is
+    no test), or calls a function that asserts. Either way a statement that raises fails the run (the sandbox fails
+    a run whose setup steps raised), so this decides only what is reported one by one."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return False  # a definition runs nothing
+    asserts = any(isinstance(n, ast.Assert) and not isinstance(n.test, ast.Constant) for n in ast.walk(node))
+    calls = any(isinstance(n, ast.Call) and getattr(n.func, "id", None) in helpers for n in ast.walk(node))
+    return asserts or calls
 
 
 def mbpp_tests(
@@ -204,7 +228,7 @@ def _doctest_examples(docstring: str, entry_point: str) -> list[Statement]:
 def _arrow_example(line: str, entry_point: str) -> Statement | None:
     """``f(args) ➞ value`` (or ``=>``, ``->``, ``==``, ``=``, ``should return``) as ``assert f(args) == value``."""
     line = line.strip()
-    if not line.startswith(entry_point + "("):
+    if not line.startswith(entry_point + "(") or len(line) > _MAX_EXAMPLE_LINE:
         return None
     for end in (i for i, c in enumerate(line) if c == ")"):
         call = line[: end + 1]

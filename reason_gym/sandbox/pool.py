@@ -27,10 +27,12 @@ from reason_gym.sandbox.inside.files import remove_tree
 from reason_gym.sandbox.launch import Launch, bubblewrap_problem, find_bwrap, isolation_of
 from reason_gym.sandbox.results import Isolation, Limits, RunResult, Status, TestOutcome
 from reason_gym.sandbox.suite import TestSuite
-from reason_gym.sandbox.worker import HELLO_TIMEOUT, Worker, WorkerLost, assemble
+from reason_gym.sandbox.worker import HELLO_TIMEOUT, Worker, WorkerGone, WorkerLost, assemble
 from reason_gym.settings import env_flag
 
 _EMPTY_SUITE = TestSuite()
+_HANDOVER_TRIES = 3
+"""Workers a job is offered to before the run gives up, when each turns out dead before the job starts."""
 
 
 class SandboxError(RuntimeError):
@@ -217,17 +219,25 @@ class Sandbox:
         job = {"op": "run", "id": next(self._job_ids), "timeout": limits.timeout, "limits": limits.rlimits()}
         job.update(main=bool(main), names=list(suite.program_names))
         payload = program.encode("utf-8", errors="surrogatepass")
-        worker = self._acquire()
-        try:
-            raw = worker.run(job, payload, suite.wire, limits)
-        except WorkerLost as lost:
-            self._retire(worker)
-            status = Status.TIMEOUT if "deadline" in str(lost) else Status.CRASHED
-            names = suite.test_names
-            return RunResult(status, tuple(TestOutcome(n, False, "not run") for n in names), error=str(lost))
-        except BaseException:
-            self._retire(worker)
-            raise
+        for attempt in range(_HANDOVER_TRIES):
+            worker = self._acquire()
+            try:
+                if not worker.ready:
+                    raise WorkerGone("the worker died while idle")
+                raw = worker.run(job, payload, suite.wire, limits)
+                break
+            except WorkerGone:  # died while idle (killed from outside, the machine's OOM killer): the job never ran
+                self._retire(worker)
+                if attempt == _HANDOVER_TRIES - 1:
+                    raise SandboxError(f"{_HANDOVER_TRIES} workers in a row were dead when given the job") from None
+            except WorkerLost as lost:
+                self._retire(worker)
+                status = Status.TIMEOUT if "deadline" in str(lost) else Status.CRASHED
+                names = suite.test_names
+                return RunResult(status, tuple(TestOutcome(n, False, "not run") for n in names), error=str(lost))
+            except BaseException:
+                self._retire(worker)
+                raise
         if raw.report.get("clean") and worker.alive:
             self._idle.put(worker)
         else:

@@ -12,9 +12,9 @@ class Status(str, enum.Enum):
     """How a run ended. Only ``PASSED`` is a pass; the others say why it is not."""
 
     PASSED = "passed"
-    """Every test passed (with no tests: the program ran to its end)."""
+    """Every test passed and every setup step between them ran (with no tests: the program ran to its end)."""
     FAILED = "failed"
-    """The program ran; some test failed, or it did not load (syntax error, missing name, exception)."""
+    """The program ran; some test or setup step failed, or it did not load (syntax error, missing name, exception)."""
     TIMEOUT = "timeout"
     """The wall-clock deadline or the CPU-time limit was reached."""
     MEMORY = "memory"

@@ -4,7 +4,9 @@ A :class:`TestSuite` is what the sandbox's tester process runs against a program
 then ``statements`` in order. A statement marked as a test passes when it runs without raising; the others are
 setup steps between tests. Names the statements use that neither the setup nor the statements define are taken
 from the program (its entry point, its classes, its globals), as proxies: calls go to the program's process and
-values come back as plain data. ``bindings`` give program names another name in the tests (HumanEval's
+values come back as plain data; except a standard-library module's name used only for its attributes (MBPP 596's
+tests call ``sys.getsizeof`` without importing ``sys``), which the tester imports itself, so that a program cannot
+supply the expected side of an assertion. ``bindings`` give program names another name in the tests (HumanEval's
 ``candidate``).
 
 Every ``assert`` is rewritten so that a failure says what was got and what was expected::
@@ -21,6 +23,7 @@ from __future__ import annotations
 import ast
 import builtins
 import json
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -132,14 +135,35 @@ class TestSuite:
         return [statement.name for statement in self.statements if statement.test]
 
     @cached_property
-    def program_names(self) -> tuple[str, ...]:
-        """Names the tests (and their setup) take from the program: used but not defined by the test code and not
-        builtins (a program cannot redefine ``abs`` for the tests), plus the bound ones."""
+    def _free_names(self) -> tuple[set[str], set[str]]:
+        """(names used but not defined by the test code, not builtins or bound; those of them used only as
+        ``name.attribute``)."""
         statements, setup = _parsed(s.code for s in self.statements), _parsed(self.setup)
         defined = _top_level_bindings(setup) | _top_level_bindings(statements)
-        used = {node.id for tree in statements + setup for node in ast.walk(tree) if isinstance(node, ast.Name)}
-        free = used - defined - _BUILTINS - _HELPERS - set(self.bindings)
-        return tuple(sorted(free | set(self.bindings.values())))
+        names = [node for tree in statements + setup for node in ast.walk(tree) if isinstance(node, ast.Name)]
+        bases = {
+            id(node.value)
+            for tree in statements + setup
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+        }
+        free = {node.id for node in names} - defined - _BUILTINS - _HELPERS - set(self.bindings)
+        otherwise = {node.id for node in names if id(node) not in bases}
+        return free, free - otherwise
+
+    @cached_property
+    def modules(self) -> tuple[str, ...]:
+        """Standard-library modules the tests use without importing them (only as ``module.attribute``): the tester
+        imports them, the program cannot stand in for them."""
+        _, attribute_bases = self._free_names
+        return tuple(sorted(name for name in attribute_bases if name in sys.stdlib_module_names))
+
+    @cached_property
+    def program_names(self) -> tuple[str, ...]:
+        """Names the tests (and their setup) take from the program: used but not defined by the test code and not
+        builtins (a program cannot redefine ``abs`` for the tests) or :attr:`modules`, plus the bound ones."""
+        free, _ = self._free_names
+        return tuple(sorted((free - set(self.modules)) | set(self.bindings.values())))
 
     @cached_property
     def wire(self) -> bytes:
@@ -150,6 +174,7 @@ class TestSuite:
                 "statements": [{"code": s.code, "test": s.test} for s in self.statements],
                 "bindings": dict(self.bindings),
                 "names": list(self.program_names),
+                "modules": list(self.modules),
             }
         ).encode()
 

@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+import select
 import selectors
 import signal
 import socket
@@ -31,6 +32,10 @@ _MAX_VERDICT_BYTES = 8 << 20
 
 class WorkerLost(Exception):
     """The worker died or stopped answering during a job."""
+
+
+class WorkerGone(WorkerLost):
+    """The worker was already dead when a job was handed to it: the job never started (another worker can run it)."""
 
 
 @dataclass
@@ -95,6 +100,15 @@ class Worker:
         """Whether the worker's process is still running."""
         return self.process.poll() is None
 
+    @property
+    def ready(self) -> bool:
+        """Whether an idle worker can take a job: running, and nothing to read on its control socket (an idle
+        worker sends nothing; a readable socket means its fork server hung up, i.e. died, or misbehaved)."""
+        if not self.alive:
+            return False
+        readable, _, _ = select.select([self.sock], [], [], 0)
+        return not readable
+
     def close(self) -> None:
         """Tells the worker to stop, closes the control socket and makes sure the process is gone and reaped (a
         worker that sees the socket close without "close" takes its host for dead: see the keeper)."""
@@ -134,14 +148,17 @@ class Worker:
             try:
                 socket.send_fds(self.sock, [json.dumps(job).encode()], [prog_r, out_w, tests_r, verdict_w])
             except OSError as error:
-                raise WorkerLost(f"the worker is gone ({error})") from None
+                raise WorkerGone(f"the worker is gone ({error})") from None
             finally:
                 for fd in (prog_r, out_w, tests_r, verdict_w):
                     os.close(fd)
             for fd in ours:
                 _nonblocking(fd)
             deadline = time.monotonic() + limits.timeout + max(2.0, limits.timeout)
-            return self._exchange(job, {prog_w: program, tests_w: tests}, out_r, verdict_r, limits, deadline, ours)
+            raw = self._exchange(job, {prog_w: program, tests_w: tests}, out_r, verdict_r, limits, deadline, ours)
+            if raw.report.get("started") is False:  # the worker refused the job before running anything
+                raise WorkerGone(str(raw.report.get("error", "the worker cannot run jobs")))
+            return raw
         finally:
             for fd in ours:
                 os.close(fd)
@@ -212,7 +229,7 @@ class Worker:
         room = limits.output_bytes - len(raw.output)
         if room > 0:
             raw.output += data[:room]
-        if raw.output_total > limits.output_bytes and not aborted:
+        if raw.output_total > limits.output_bytes and not aborted and not raw.report:  # a finished job: no abort
             with contextlib.suppress(OSError):  # a worker that is gone is noticed by the exchange loop
                 self.sock.send(json.dumps({"op": "abort", "id": job["id"], "reason": "output-limit"}).encode())
             return True
@@ -284,12 +301,11 @@ def assemble(raw: RawRun, suite: TestSuite, limits: Limits) -> RunResult:
     tests, done, setup_errors = _parse_verdict(bytes(raw.verdict), suite)
     report = raw.report
     program = report.get("program") or {}
-    status, error = _status(report, program, tests, done, limits)
+    over = raw.output_total > limits.output_bytes  # also when the job ended before an abort could stop it
+    status, error = _status(report, program, tests, done, setup_errors, limits, over)
     if status in (Status.TIMEOUT, Status.OUTPUT_LIMIT):  # the tester saw the program vanish; say why
         why = "timed out" if status is Status.TIMEOUT else "stopped: output limit"
         tests = [t if t.passed else TestOutcome(t.name, False, f"not finished ({why})") for t in tests]
-    if status is Status.FAILED and not error and setup_errors:
-        error = f"test setup failed: {setup_errors[0]}"
     return RunResult(
         status=status,
         tests=tuple(tests),
@@ -306,13 +322,18 @@ def _status(
     program: dict[str, Any],
     tests: list[TestOutcome],
     done: dict[str, Any] | None,
+    setup_errors: list[str],
     limits: Limits,
+    output_over: bool,
 ) -> tuple[Status, str]:
-    if report.get("aborted") == "output-limit":
+    if report.get("aborted") == "output-limit" or output_over:
         return Status.OUTPUT_LIMIT, f"the program wrote more than {limits.output_bytes} bytes of output"
     loaded = done is not None and done.get("program") == "ok"
+    # A setup step that raised fails the run even when every test passed (or there were none): the steps between
+    # tests may hold checks too (``result = candidate(2, 2)``, a helper's asserts), so an error there is no pass.
+    setup_error = (done or {}).get("error") or (f"test setup failed: {setup_errors[0]}" if setup_errors else "")
     if loaded and all(test.passed for test in tests):
-        return Status.PASSED, ""
+        return (Status.FAILED, str(setup_error)) if setup_error else (Status.PASSED, "")
     signal_number = program.get("signal")
     if report.get("timeout"):
         return Status.TIMEOUT, f"timed out after {limits.timeout:g} s"
@@ -330,4 +351,4 @@ def _status(
         code = program.get("exit")
         return Status.CRASHED, f"the program exited (status {code}) before the tests finished"
     failed = sum(not test.passed for test in tests)
-    return Status.FAILED, f"{failed} of {len(tests)} tests failed"
+    return Status.FAILED, f"{failed} of {len(tests)} tests failed" if failed else str(setup_error)

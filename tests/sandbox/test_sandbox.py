@@ -693,3 +693,101 @@ def test_attack_unrequested_names_do_not_reach_the_tests(sandbox):
     result = sandbox.run(FAKE_SERVER, TestSuite.from_asserts(["assert f == 2", "assert abs(f) == 2"]))
     assert not result.passed and not any(t.passed for t in result.tests), result.tests
     assert result.tests[0].message == "assertion failed: got 1, expected 2"
+
+
+# ---------------------------------------------------------------------------------------------------- audit cases
+
+
+def _descendants(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as file:
+            children = [int(child) for child in file.read().split()]
+    except OSError:
+        return []
+    return children + [grandchild for child in children for grandchild in _descendants(child)]
+
+
+@pytest.mark.parametrize("victim", ["the worker's process", "its child", "its youngest descendant"])
+def test_a_worker_killed_while_idle_is_replaced_and_the_next_program_runs(mode, victim):
+    # from outside (an OOM killer, a user's kill): the worker's fork server or its tester, whichever the mode has
+    with open_sandbox(mode, workers=1) as box:
+        assert box.run(ADD, add_tests()).passed
+        (worker,) = box._live
+        family = [worker.process.pid, *_descendants(worker.process.pid)]
+        pids = {"the worker's process": family[:1], "its child": family[1:2], "its youngest descendant": family[-1:]}
+        pids = pids[victim]
+        for pid in pids:
+            os.kill(pid, 9)
+        deadline = time.monotonic() + 10
+        while worker.alive and time.monotonic() < deadline:  # the rest of the worker follows its fork server
+            time.sleep(0.05)
+        result = box.run(ADD, add_tests())
+        assert result.passed, result.error
+
+
+def test_output_past_the_limit_after_the_tests_finished_fails_and_harms_no_later_run(sandbox):
+    # a daemon thread floods stdout while the tests finish: whichever comes first, the run is no pass, and the
+    # abort the host may send for it must not stop the worker that runs the next program
+    flood = (
+        "import os, threading\nos.write(1, b'a' * (250 * 1024))\n"
+        "def spam():\n    while True:\n        os.write(1, b'b' * 4096)\n"
+        "def add(a, b):\n    threading.Thread(target=spam, daemon=True).start()\n    return a + b\n"
+    )
+    limits = Limits(timeout=3.0)
+    for _ in range(8):
+        result = sandbox.run(flood, add_tests("assert add(2, 2) == 4"), limits=limits)
+        over = result.output_truncated or result.status is Status.OUTPUT_LIMIT
+        assert result.status is Status.OUTPUT_LIMIT if over else result.passed, (result.status, result.error)
+        after = sandbox.run(ADD, add_tests(), limits=limits)
+        assert after.passed, (after.status, after.error)
+
+
+CHECKS_IN_SETUP_STEPS = {
+    "the result kept in a name": [
+        Statement.from_source("result = add(2, 2)", test=False),
+        Statement.from_source("assert result == 4", test=False),
+    ],
+    "a helper that asserts": [
+        Statement.from_source("def helper(a, b, want):\n    assert add(a, b) == want", test=False),
+        Statement.from_source("helper(2, 2, 4)", test=False),
+    ],
+}
+
+
+@pytest.mark.parametrize("steps", list(CHECKS_IN_SETUP_STEPS.values()), ids=list(CHECKS_IN_SETUP_STEPS))
+def test_a_setup_step_that_raises_fails_the_run_even_with_no_test(sandbox, steps):
+    assert sandbox.run(ADD, TestSuite(tuple(steps))).passed
+    wrong = sandbox.run("def add(a, b):\n    return 0\n", TestSuite(tuple(steps)))
+    assert wrong.status is Status.FAILED and "test setup failed" in wrong.error, (wrong.status, wrong.error)
+    with_a_test = TestSuite((*steps, Statement.from_source("assert add(1, 1) == 2")))
+    wrong = sandbox.run("def add(a, b):\n    return 2\n", with_a_test)
+    assert wrong.status is Status.FAILED and wrong.tests[0].passed, (wrong.status, wrong.tests)
+
+
+def test_a_failing_test_setup_fails_a_suite_without_tests(sandbox):
+    result = sandbox.run(ADD, TestSuite((), setup=("raise ValueError('broken setup')",)))
+    assert result.status is Status.FAILED and "broken setup" in result.error
+
+
+def test_standard_modules_the_tests_use_unimported_are_the_testers_not_the_programs(sandbox):
+    # MBPP 596: `sys.getsizeof(...)` in the tests without `import sys`: a program defining `sys` must not supply
+    # the expected side of the assertion
+    tests = TestSuite.from_asserts(["assert tuple_size((1, 2)) == sys.getsizeof((1, 2))"])
+    assert tests.modules == ("sys",) and tests.program_names == ("tuple_size",)
+    cheat = "class sys:\n    @staticmethod\n    def getsizeof(x):\n        return 0\ndef tuple_size(t):\n    return 0\n"
+    assert not sandbox.run(cheat, tests).passed
+    assert sandbox.run("import sys\ndef tuple_size(t):\n    return sys.getsizeof(t)\n", tests).passed
+
+
+@pytest.mark.parametrize(
+    ("tests", "modules", "program_names"),
+    [
+        (["assert f(1) == math.pi"], ("math",), ("f",)),
+        (["assert math(2) == 4"], (), ("math",)),  # called: a function of the program's named like a module
+        (["assert f(1) == 1", "import re\nassert re.sub('a', '', f('a')) == ''"], (), ("f",)),
+        (["assert f(Node(1)) == Node(1).value"], (), ("Node", "f")),  # not a standard module: the program's
+    ],
+)
+def test_which_free_names_are_standard_modules(tests, modules, program_names):
+    suite = TestSuite.from_asserts(tests)
+    assert (suite.modules, suite.program_names) == (modules, program_names)

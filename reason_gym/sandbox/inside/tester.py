@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import builtins
 import collections
+import importlib
 import json
 import math
 import os
@@ -261,6 +262,9 @@ def _run_tests(spec: dict, remote: Remote, verdict: Verdict, tests: list[int]) -
         # Only what was asked for: a program must not slip in a name of the tests' own (their helpers, builtins).
         names = {name: value for name, value in names.items() if name in spec["names"]}
         namespace.update(names)  # the setup may use the program's names too (MBPP builds trees of its Node)
+        for module in spec.get("modules", ()):  # the tests' own standard-library modules, never the program's
+            if module in sys.stdlib_module_names:
+                namespace[module] = importlib.import_module(module)
         for part, code in enumerate(spec["setup"]):
             exec(_compiled(code, f"<test setup {part}>"), namespace)
         for alias, target in spec["bindings"].items():  # after the setup: the program's entry point replaces

@@ -142,6 +142,8 @@ class Zygote:
             message, fds = self.receive()
             if message is None:
                 self._shut_down(HOST_GONE)
+            if message.get("op") == "abort":
+                continue  # for a job that ended before the abort came: nothing left to stop
             if message.get("op") != "run":
                 self._shut_down()  # "close": the host stops us
             report = self.run_job(message, fds)
@@ -192,11 +194,22 @@ class Zygote:
         self.tester_pid, self.tester_sock = pid, ours
 
     def _tester_alive(self) -> bool:
+        if self.tester_pid and self._exited(self.tester_pid):  # killed while idle (from outside: we never do)
+            if self.tester_sock is not None:
+                self.tester_sock.close()
+            self.tester_pid, self.tester_sock = 0, None  # reaped: no kill, its pid may be another's now
         if not self.tester_pid:
             if self.separate_tester:
                 return False  # forking it took privileges we dropped; a fresh worker has a fresh tester
             self._fork_tester(None)
         return True
+
+    @staticmethod
+    def _exited(pid: int) -> bool:
+        try:
+            return os.waitpid(pid, os.WNOHANG)[0] != 0
+        except ChildProcessError:
+            return True
 
     def _drop_tester(self) -> None:
         if self.tester_pid:
@@ -213,7 +226,8 @@ class Zygote:
         if len(fds) != 4 or not self._tester_alive():
             for fd in fds:
                 os.close(fd)
-            return {"op": "done", "id": job.get("id"), "error": "the worker cannot run this job", "clean": False}
+            error = "the worker cannot run this job (its tester is gone)"
+            return {"op": "done", "id": job.get("id"), "error": error, "clean": False, "started": False}
         prog_fd, out_fd, tests_fd, verdict_fd = fds
         workdir = self.workdir or tempfile.mkdtemp(prefix="run-", dir=self.config.get("scratch") or None)
         limits = dict(job["limits"])
