@@ -174,7 +174,10 @@ def describe(context: ServeContext, env: ReasoningEnv, max_action_chars: int, ma
     """``GET /reason_gym/info``: what a client needs to build the env's spaces and spec."""
     sizes = {}
     for split in env.available_splits:
-        indices = env.split_indices(split)
+        try:
+            indices = env.split_indices(split)
+        except (OSError, ValueError):  # that split's data is not here (MATH with only its test file): not listed
+            continue
         if indices is not None:
             sizes[split] = len(indices)
     return {
@@ -342,7 +345,7 @@ class Guard:
             if not self._authorized(scope):
                 await send({"type": "websocket.close", "code": 1008, "reason": "a bearer token is required"})
                 return
-            await self.app(scope, receive, send)
+            await self.app(scope, _objects_only(receive, send), send)
             return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -377,6 +380,35 @@ class Guard:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def _objects_only(receive: Any, send: Any) -> Any:
+    """A WebSocket ``receive`` that answers a message which is JSON but not an object (``null``, ``5``, ``[1]``)
+    with an error message, as OpenEnv answers malformed JSON, and waits for the next: OpenEnv's handler would
+    fail on it and close the connection, losing the session's episode."""
+
+    async def receive_object() -> Any:
+        while True:
+            message = await receive()
+            if message.get("type") != "websocket.receive" or _is_object_or_not_json(message.get("text")):
+                return message
+            error = {"message": NOT_AN_OBJECT, "code": "VALIDATION_ERROR"}
+            await send({"type": "websocket.send", "text": json.dumps({"type": "error", "data": error})})
+
+    return receive_object
+
+
+NOT_AN_OBJECT = 'a WebSocket message must be a JSON object: {"type": ..., "data": {...}}'
+
+
+def _is_object_or_not_json(text: str | None) -> bool:
+    """Whether OpenEnv's handler can take ``text`` (a JSON object, or not JSON at all: it answers that itself)."""
+    if text is None:
+        return True
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return True
 
 
 async def _send_json(send: Any, status: int, body: dict[str, Any]) -> None:
@@ -434,6 +466,17 @@ def _add_session_routes(app: FastAPI, server: HTTPEnvServer, context: ServeConte
     @app.exception_handler(ValueError)
     async def _bad_value(request: Any, error: ValueError) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=400)
+
+    @app.exception_handler(gym.error.Error)
+    async def _bad_call(request: Any, error: gym.error.Error) -> JSONResponse:
+        """A gymnasium error outside a session: OpenEnv's stateless ``POST /step`` steps a fresh env (409)."""
+        if isinstance(error, gym.error.ResetNeeded):
+            detail = (
+                f"{error}: the stateless POST /step plays a fresh env per request, which has no episode; play "
+                "episodes in a session (the WebSocket /ws, or POST /sessions then /sessions/{id}/reset and /step)"
+            )
+            return JSONResponse({"detail": detail}, status_code=409)
+        return JSONResponse({"detail": str(error) or type(error).__name__}, status_code=400)
 
     @app.get("/reason_gym/info", tags=["reason_gym"])
     async def info() -> dict[str, Any]:

@@ -277,6 +277,49 @@ def test_openenv_bad_inputs_get_clear_errors_and_the_server_goes_on(server: Serv
             env.close()
 
 
+@pytest.mark.parametrize("message", ["null", "5", "[1, 2]", '"str"', "true", '[{"type": "reset"}]'])
+def test_openenv_websocket_message_not_an_object_is_answered_and_the_episode_goes_on(
+    server: Server, message: str
+) -> None:
+    with websockets_sync.connect(f"ws://{server.host_port}/ws", proxy=None) as ws:
+        ws.send(json.dumps({"type": "reset", "data": {"options": {"index": 0, "split": "test"}}}))
+        started = json.loads(ws.recv(timeout=10))["data"]["observation"]["text"]
+        ws.send(message)
+        answer = json.loads(ws.recv(timeout=10))
+        assert answer["type"] == "error" and answer["data"]["code"] == "VALIDATION_ERROR"
+        assert "must be a JSON object" in answer["data"]["message"]
+        ws.send(json.dumps({"type": "step", "data": {"text": "Answer: 1"}}))
+        stepped = json.loads(ws.recv(timeout=10))["data"]
+        assert stepped["done"] is True and stepped["observation"]["text"].startswith(started)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "detail"),
+    [
+        ("/step", {"action": {"text": "x"}}, 409, "stateless POST /step plays a fresh env"),
+        ("/step", {"action": {"text": 5}}, 422, ""),
+        ("/reset", {"options": {"bogus": 1}}, 400, "reset option"),
+    ],
+)
+def test_openenv_stateless_routes_answer_json_errors(
+    server: Server, path: str, body: dict, status: int, detail: str
+) -> None:
+    answer = httpx.post(f"{server.url}{path}", json=body, trust_env=False)
+    assert answer.status_code == status and detail in str(answer.json()["detail"])
+
+
+def test_openenv_serves_a_data_env_with_only_some_splits(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """MATH with its test file only (no train): the app builds, and lists the size of the split that loads."""
+    from reason_gym.integrations.openenv import build_app
+
+    (tmp_path / "math").mkdir()
+    (tmp_path / "math" / "test.jsonl").write_text(json.dumps({"problem": "1 + 1?", "answer": "2"}) + "\n")
+    monkeypatch.setenv("REASON_GYM_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("REASON_GYM_ALLOW_HUB", raising=False)
+    info = build_app("reason_gym/MATH-v0", {"split": "test"}).app.state.reason_gym["context"].info
+    assert info["split_sizes"] == {"test": 1} and info["splits"] == ["train", "test"]
+
+
 def test_openenv_session_cap(server: Server) -> None:
     with httpx.Client(base_url=server.url, trust_env=False) as client:
         sessions = [client.post("/sessions").json()["session_id"] for _ in range(4)]
