@@ -207,13 +207,15 @@ class Sandbox:
             main: Run the program as ``__main__`` (its ``if __name__ == "__main__":`` block runs).
 
         Raises:
-            TypeError: ``program`` is not a str, or ``tests`` not a TestSuite.
+            TypeError: ``program`` is not a str, ``tests`` not a TestSuite or ``limits`` not a Limits.
             SandboxError: No worker can start on this machine.
         """
         if not isinstance(program, str):
             raise TypeError(f"program must be a str, got {type(program).__name__}")
         if tests is not None and not isinstance(tests, TestSuite):
             raise TypeError(f"tests must be a TestSuite, got {type(tests).__name__}")
+        if limits is not None and not isinstance(limits, Limits):
+            raise TypeError(f"limits must be a Limits, got {type(limits).__name__}")
         limits = limits or self.limits
         suite = tests or _EMPTY_SUITE
         job = {"op": "run", "id": next(self._job_ids), "timeout": limits.timeout, "limits": limits.rlimits()}

@@ -49,21 +49,24 @@ class Limits:
     output_bytes: int = 256 << 10
 
     def __post_init__(self) -> None:
-        if not isinstance(self.timeout, (int, float)) or not 0 < self.timeout <= 3600:
-            raise ValueError(f"timeout must be a number of seconds in (0, 3600], got {self.timeout!r}")
+        timeout = self.timeout
+        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout <= 3600:
+            raise ValueError(f"timeout must be a number of seconds in (0, 3600], got {timeout!r}")
+        # (least, most): the most is what the kernel can still set (beyond it a run would fail to start, which
+        # would read as the program's crash) and more than any test of a program needs
         checks = {
-            "cpu_seconds": (self.cpu_seconds, 1),
-            "memory_bytes": (self.memory_bytes, 32 << 20),
-            "file_size_bytes": (self.file_size_bytes, 0),
-            "open_files": (self.open_files, 16),
-            "processes": (self.processes, 1),
-            "output_bytes": (self.output_bytes, 0),
+            "cpu_seconds": (self.cpu_seconds, 1, 3600),
+            "memory_bytes": (self.memory_bytes, 32 << 20, 1 << 40),
+            "file_size_bytes": (self.file_size_bytes, 0, 1 << 40),
+            "open_files": (self.open_files, 16, 1 << 12),
+            "processes": (self.processes, 1, 1 << 12),
+            "output_bytes": (self.output_bytes, 0, 1 << 30),
         }
-        for name, (value, least) in checks.items():
+        for name, (value, least, most) in checks.items():
             if value is None and name == "cpu_seconds":
                 continue
-            if not isinstance(value, int) or isinstance(value, bool) or value < least:
-                raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
+            if not isinstance(value, int) or isinstance(value, bool) or not least <= value <= most:
+                raise ValueError(f"{name} must be an int in [{least}, {most}], got {value!r}")
 
     @property
     def cpu(self) -> int:

@@ -193,9 +193,12 @@ def test_runs_are_reproducible_random_state_and_hash_order(sandbox):
 
 
 def test_limits_and_arguments_are_validated():
-    for bad in ({"timeout": 0}, {"timeout": "1"}, {"memory_bytes": 10}, {"processes": 0}, {"cpu_seconds": 0.5}):
+    too_many = ({"open_files": 10**9}, {"processes": 10**12}, {"memory_bytes": 2**70}, {"cpu_seconds": 2**63})
+    for bad in ({"timeout": 0}, {"timeout": "1"}, {"timeout": True}, {"memory_bytes": 10}, {"processes": 0}, *too_many):
         with pytest.raises(ValueError):
             Limits(**bad)
+    with pytest.raises(ValueError):
+        Limits(cpu_seconds=0.5)  # type: ignore[arg-type]
     for bad in ({"workers": 0}, {"backend": "docker"}, {"limits": {"timeout": 1}}, {"disk_bytes": 5}):
         with pytest.raises(ValueError):
             Sandbox(**bad)
@@ -204,6 +207,12 @@ def test_limits_and_arguments_are_validated():
             box.run(b"print(1)")  # type: ignore[arg-type]
         with pytest.raises(TypeError):
             box.run("print(1)", ["assert True"])  # type: ignore[arg-type]
+        for bad_limits in ("x", {"timeout": 1}):
+            with pytest.raises(TypeError, match="limits must be a Limits"):
+                box.run("print(1)", limits=bad_limits)  # type: ignore[arg-type]
+        # the greatest limits a Limits takes are ones the kernel sets: a correct program still passes
+        most = Limits(cpu_seconds=3600, memory_bytes=1 << 40, open_files=1 << 12, processes=1 << 12)
+        assert box.run(ADD, add_tests(), limits=most).passed
     with pytest.raises(SandboxError, match="closed"):
         box.run("print(1)")
 
@@ -791,3 +800,11 @@ def test_standard_modules_the_tests_use_unimported_are_the_testers_not_the_progr
 def test_which_free_names_are_standard_modules(tests, modules, program_names):
     suite = TestSuite.from_asserts(tests)
     assert (suite.modules, suite.program_names) == (modules, program_names)
+
+
+@pytest.mark.parametrize("module", ["unittest.__main__", "venv.__main__", "__main__", "inside.tester", "test"])
+def test_a_program_cannot_make_the_tester_import_a_module_that_acts_or_is_its_own(sandbox, module):
+    program = f"import types\ndef add(a, b):\n    return types.ModuleType({module!r})\n"
+    result = sandbox.run(program, add_tests("assert add(2, 2) == 4"))
+    assert not result.passed and "a module the tests cannot import" in result.tests[0].message + result.error
+    assert sandbox.run(ADD, add_tests()).passed

@@ -333,15 +333,21 @@ def _pairs_of(values: list[object]) -> list[tuple[object, object]]:
     return values  # type: ignore[return-value]
 
 
-_NOISY_MODULES = frozenset({"antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo", "webbrowser"})
+_NOISY_MODULES = frozenset(
+    {"antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo", "webbrowser", "test", "__main__"}
+)
+"""Modules that act when imported (print, open a browser, run a test suite): never imported for a program."""
 
 
 def _import_module(name: str) -> object:
-    """A standard-library module the program uses, imported by the tester itself (the tests get the real one)."""
-    top = name.split(".")[0]
-    if name not in sys.modules and (top not in sys.stdlib_module_names or top in _NOISY_MODULES):
+    """A standard-library module the program uses, imported by the tester itself (the tests get the real one).
+
+    Only the standard library's, whatever the tester has imported already (its own modules, ``__main__``), and no
+    ``__main__`` submodule: those run a tool's ``main()`` when imported (``unittest.__main__``, ``venv.__main__``)."""
+    parts = name.split(".")
+    if parts[0] not in sys.stdlib_module_names or parts[0] in _NOISY_MODULES or "__main__" in parts:
         raise Malformed(f"a module the tests cannot import: {name!r}")
-    if not all(part.isidentifier() for part in name.split(".")):
+    if not all(part.isidentifier() for part in parts):
         raise Malformed(f"bad module name {name!r}")
     __import__(name)
     return sys.modules[name]
