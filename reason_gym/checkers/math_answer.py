@@ -12,7 +12,9 @@ A check runs in five stages (:meth:`MathAnswerChecker.check`):
    scientific notation, repeating decimals, GSM8K thousands separators ``1,234``, a currency sign, a unit,
    degrees, a percent sign) they are compared as exact :class:`~fractions.Fraction` values, and so are numbers
    in a base (``52_8``) and lists of numbers with the same brackets (tuples and intervals in order, sets and bare
-   lists of solutions in any order).
+   lists of solutions in any order; an enumerated set ``\\{0, 1\\}`` is never a tuple or interval ``(0, 1)``).
+   A base subscript on an answer to a plain reference is the reference's digits in that base (``2743_{14}`` for
+   ``2743``, not ``19_8`` for ``19``); a thousands separator may carry a space command (``11,\\! 111``).
 4. **Cache**: verdicts of stage 5 are kept in an LRU cache keyed by ``(reference, extracted answer)``.
 5. **math-verify** (sympy underneath) in a persistent worker process with a deadline, with numbers compared
    exactly (decimals read as the fractions they are) and equations equal when one is the other scaled. Model
@@ -71,6 +73,7 @@ from collections import OrderedDict
 from typing import NamedTuple
 
 from reason_gym.checkers.math_forms import (
+    bracket_kind,
     equation_sides,
     extract_answer,
     final_answers,
@@ -171,7 +174,12 @@ def _identical(gold: str, answer: str) -> bool:
 
 
 def _base_verdict(gold: str, answer: str) -> AnswerCheck | None:
-    if "_" not in gold or not looks_like_base_number(answer):
+    if not looks_like_base_number(answer):
+        return None
+    if gold.strip().isdigit():  # MATH often writes 2743 for "in base 14": the digits, in the base the question asked
+        digits = answer.strip().partition("_")[0]
+        return _exact(digits == gold.strip() and base_number(answer) is not None)  # 19_8 has no base-8 digit 9
+    if "_" not in gold:
         return None
     reference = base_number(gold)
     return None if reference is None else _exact(base_number(answer) == reference)  # bad digits: None, so wrong
@@ -180,6 +188,8 @@ def _base_verdict(gold: str, answer: str) -> AnswerCheck | None:
 def _number_verdict(gold: str, answer: str) -> AnswerCheck | None:
     reference = exact_number(gold)
     given = exact_number(answer) if reference is not None else None
+    if reference is not None and given is None and number_list(answer) is not None:
+        return _exact(False)  # several numbers for one (math-verify reads 1,\ 234 as the set {1, 234})
     if reference is None or given is None:
         return None
     if "%" in (reference.unit, given.unit) and reference.unit != given.unit:
@@ -397,6 +407,8 @@ class MathAnswerChecker:
             return verdict
         if _identical(gold, answer):
             return AnswerCheck(True, "identical")
+        if {bracket_kind(gold), bracket_kind(answer)} == {"set", "tuple"}:
+            return _wrong_form("a set is not a tuple or an interval (nor one of them a set)")
         pairs = _equation_pairs(gold, answer)
         if pairs is not None:
             return pairs if isinstance(pairs, AnswerCheck) else self._judge_all(pairs, budget)

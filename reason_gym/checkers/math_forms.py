@@ -32,6 +32,7 @@ __all__ = [  # the numbers and units are defined in reason_gym.checkers.math_qua
     "all_boxed",
     "alternatives",
     "base_number",
+    "bracket_kind",
     "canonical_unit",
     "equation_sides",
     "exact_number",
@@ -305,7 +306,9 @@ def final_answers(text: str) -> FinalAnswers:
     return FinalAnswers(tuple(values.values()) or ("",), hedged)
 
 
-_LIST_COMMA = re.compile(r"(?<!\\)(?<!\d),|(?<=\d),(?!(?:\\!)?\d{3}(?!\d))")  # not \, (a space) nor 1,234
+# Not \, (a space) nor a thousands separator: 1,234, 1,\!234, 11,\! 111 (MATH), 1,\ 234 (a space command before
+# the digits; "1, 234" with a plain space is a list).
+_LIST_COMMA = re.compile(r"(?<!\\)(?<!\d),|(?<=\d),(?!(?:\\[!, ]\s*)?\d{3}(?!\d))")
 
 
 def is_list(text: str) -> bool:
@@ -319,6 +322,21 @@ def is_list(text: str) -> bool:
     if stripped.startswith(("\\{", "\\left\\{")) or re.search(r"\\[pm][mp](?![A-Za-z])", stripped):
         return True
     return len(split_top_level(stripped, _LIST_COMMA)) > 1
+
+
+def bracket_kind(text: str) -> str:
+    """``"set"`` for an enumerated set ``\\{1, 2\\}``, ``"tuple"`` for brackets around a top-level comma (a tuple or
+    an interval, ``(0, 1)``, ``[0, 1)``), ``""`` for anything else (a set-builder ``\\{x : x > 0\\}`` included).
+
+    >>> bracket_kind(r"\\left\\{0, 1\\right\\}"), bracket_kind("[0, 1)"), bracket_kind("(5)"), bracket_kind("0, 1")
+    ('set', 'tuple', '', '')
+    """
+    inner = SIZE_COMMANDS.sub("", text).strip()
+    if inner.startswith("\\{") and inner.endswith("\\}"):
+        return "" if re.search(r":|\\mid|\|", inner) else "set"
+    if inner[:1] in "([" and inner[-1:] in ")]" and len(split_top_level(inner[1:-1], _LIST_COMMA)) > 1:
+        return "tuple"
+    return ""
 
 
 # ---------------------------------------------------------------------------------------------------- equations

@@ -223,8 +223,13 @@ _NUMBER = re.compile(
 _MAX_NUMBER_CHARS = 100
 
 
+_SPACED_THOUSANDS = re.compile(r"(?<=\d),\\[!, ]\s*(?=\d{3}(?!\d))")
+"""A thousands separator with a space command and spaces after it (MATH writes ``11,\\! 111``)."""
+
+
 def _normalized(text: str) -> str:
-    return _LATEX_SPACING.sub("", text.replace("{,}", ",").replace("−", "-")).strip()
+    text = _SPACED_THOUSANDS.sub(",", text.replace("{,}", ",").replace("−", "-"))
+    return _LATEX_SPACING.sub("", text).strip()
 
 
 def exact_number(text: str) -> ExactNumber | None:
@@ -334,7 +339,7 @@ def number_list(text: str) -> NumberList | None:
     """
     if len(text) > 4 * _MAX_NUMBER_CHARS:
         return None
-    text = SIZE_COMMANDS.sub("", _LATEX_SPACING.sub("", text.replace("−", "-"))).strip()
+    text = SIZE_COMMANDS.sub("", _normalized(text))
     if _MAYBE_THOUSANDS.search(text):
         return None
     if text.startswith("\\{") and text.endswith("\\}"):

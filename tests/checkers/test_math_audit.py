@@ -128,3 +128,53 @@ def test_deep_nesting_is_judged_wrong_at_once(checker, gold, answer):
 def test_real_nesting_is_parsed():
     assert check_answer("\\left( \\frac{\\sqrt{2}}{2}, \\frac{1}{2} \\right)", "(\\frac{1}{\\sqrt{2}}, 0.5)").correct
     assert check_answer("{{{{5}}}}", "5").correct
+
+
+# A thousands separator with a space command and a space after it is one number, not a list compared as a set.
+THOUSANDS = [
+    ("11,\\! 111,\\! 111,\\! 100", "11, 100, 111", False),
+    ("11,\\! 111,\\! 111,\\! 100", "11111111100", True),
+    ("11,\\! 111,\\! 111,\\! 100", "11,111,111,100", True),
+    ("1,\\ 234", "234, 1", False),
+    ("1,\\ 234", "1234", True),
+    ("1,\\!234", "234, 1", False),
+    ("1234", "1, 234", False),
+    ("1, 234", "234, 1", True),  # a plain space: a list
+    ("1,000", "1000", True),
+]
+
+# An enumerated set is neither a tuple nor an interval.
+SETS_AND_TUPLES = [
+    ("(0,1)", "\\{0, 1\\}", False),
+    ("\\{0,1\\}", "(0,1)", False),
+    ("(1,2,3)", "\\{1,2,3\\}", False),
+    ("[0, 1]", "\\left\\{0, 1\\right\\}", False),
+    ("\\{0, 1\\}", "\\{1, 0\\}", True),
+    ("\\{0, 1\\}", "0, 1", True),
+    ("(0, 1)", "\\left(0, 1\\right)", True),
+]
+
+# A number in a base for a plain reference: MATH often writes the digits alone (2743 for "in base 14"), so the
+# digits must be the reference's and exist in the base; math-verify dropped the base and took 19_8 for 19.
+BASES = [
+    ("19", "19_8", False),
+    ("42", "43_8", False),
+    ("42", "42_8", True),
+    ("2743", "2743_{14}", True),
+    ("52_8", "52_9", False),
+]
+
+
+@pytest.mark.parametrize(("gold", "answer", "expected"), THOUSANDS)
+def test_spaced_thousands_separators_make_one_number(checker, gold, answer, expected):
+    _judged(checker, gold, answer, expected)
+
+
+@pytest.mark.parametrize(("gold", "answer", "expected"), SETS_AND_TUPLES)
+def test_a_set_is_not_a_tuple(checker, gold, answer, expected):
+    _judged(checker, gold, answer, expected)
+
+
+@pytest.mark.parametrize(("gold", "answer", "expected"), BASES)
+def test_a_base_subscript_needs_digits_of_the_base(checker, gold, answer, expected):
+    _judged(checker, gold, answer, expected)
