@@ -40,12 +40,13 @@ def _default_candidates(env: Any) -> Sequence[str | None]:
     return env.candidate_actions()
 
 
-class DiscreteActions(gym.Wrapper[np.ndarray, int, str, str]):
+class DiscreteActions(gym.Wrapper[np.ndarray, int, str, str], gym.utils.RecordConstructorArgs):
     """A text reasoning env as a ``Discrete(max_actions)`` env over candidate steps, with action masks.
 
     Action ``i`` sends the text of candidate ``i`` to the wrapped env. A masked action (its candidate is ``None``)
     or one out of range does not raise: it is sent as an empty string, which the env scores as an invalid step
-    (``invalid_step`` penalty, state unchanged, the step still counts towards the step limit).
+    (``invalid_step`` penalty, state unchanged, the step still counts towards the step limit). An action that is not
+    an integer (a float, a bool, a string) is a ``TypeError``: ``Discrete`` holds integers only.
 
     Observations are ``encoder(env.unwrapped, text)``; the text observation is kept in ``info["text"]``. Reward,
     ``terminated``, ``truncated`` and the rest of ``info`` are the wrapped env's, unchanged.
@@ -80,13 +81,16 @@ class DiscreteActions(gym.Wrapper[np.ndarray, int, str, str]):
         candidates: CandidateFn | None = None,
         max_actions: int | None = None,
     ) -> None:
+        gym.utils.RecordConstructorArgs.__init__(
+            self, encoder=encoder, candidates=candidates, max_actions=max_actions
+        )  # gym.make(env.spec) and check_env rebuild the wrapper from these
         super().__init__(env)
         lists_moves = isinstance(env.unwrapped, ReasoningEnv) and env.unwrapped.max_candidates is not None
         if max_actions is None:
             if not lists_moves:
                 raise ValueError(f"{type(env.unwrapped).__name__} has no max_candidates: pass max_actions=")
             max_actions = int(env.unwrapped.max_candidates)  # type: ignore[union-attr, arg-type]
-        if not isinstance(max_actions, int) or max_actions < 1:
+        if not isinstance(max_actions, int) or isinstance(max_actions, bool) or max_actions < 1:
             raise ValueError(f"max_actions must be a positive int, got {max_actions!r}")
         if candidates is None and not lists_moves:
             raise ValueError(f"{type(env.unwrapped).__name__} has no candidate_actions(): pass candidates=")
@@ -105,8 +109,8 @@ class DiscreteActions(gym.Wrapper[np.ndarray, int, str, str]):
         return self._observe(text, info)
 
     def step(self, action: int) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+        i = _action_index(action)
         texts = self.candidate_texts()
-        i = int(action)
         text = texts[i] if 0 <= i < len(texts) else None
         observation, reward, terminated, truncated, info = self.env.step(text or "")
         self._running = not (terminated or truncated)
@@ -131,15 +135,32 @@ class DiscreteActions(gym.Wrapper[np.ndarray, int, str, str]):
 
     def action_masks(self) -> np.ndarray:
         """A bool array of shape ``(max_actions,)``: True where an action has a candidate (see the class doc)."""
-        if self._running:
+        if self._episode_running():
             mask = np.array([text is not None for text in self.candidate_texts()], dtype=bool)
             if mask.any():
                 return mask
         return np.ones(self.action_space.n, dtype=bool)
 
+    def _episode_running(self) -> bool:
+        """From the env's state where it has one (``set_state`` may restore a running episode after the end)."""
+        base = self.env.unwrapped
+        if isinstance(base, ReasoningEnv):
+            return base._state is not None and not base._state.done
+        return self._running
+
     def _observe(self, text: str, info: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
         info["text"] = text
         return self.encoder(self.env.unwrapped, text), info
+
+
+def _action_index(action: Any) -> int:
+    """A ``Discrete`` action as an int: Python and numpy integers (also a 0-d array, as predict() returns), never a
+    bool, a float or a string, which ``int()`` would quietly turn into another move."""
+    if isinstance(action, np.ndarray) and action.shape == ():
+        action = action[()]
+    if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
+        raise TypeError(f"an action of Discrete is an integer, got {action!r} ({type(action).__name__})")
+    return int(action)
 
 
 class HashedTextEncoder:
@@ -158,7 +179,7 @@ class HashedTextEncoder:
     """
 
     def __init__(self, dim: int = 256, ngrams: tuple[int, int] = (1, 3)) -> None:
-        if not isinstance(dim, int) or dim < 1:
+        if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
             raise ValueError(f"dim must be a positive int, got {dim!r}")
         if not 1 <= ngrams[0] <= ngrams[1]:
             raise ValueError(f"ngrams must be (low, high) with 1 <= low <= high, got {ngrams!r}")

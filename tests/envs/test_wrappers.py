@@ -266,6 +266,46 @@ def test_gymnasium_env_checker_passes(encoder):
     assert messages == []
 
 
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_gymnasium_env_checker_passes_on_a_made_env_and_the_spec_rebuilds_it(encoder):
+    env = DiscreteActions(gym.make("reason_gym/Game24-v0", render_mode="ansi"), ENCODERS[encoder]())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(env)
+    rebuilt = gym.make(env.spec)
+    assert isinstance(rebuilt, DiscreteActions) and rebuilt.action_space == env.action_space
+
+
+@pytest.mark.parametrize(
+    "action", [1.7, -0.5, "3", True, np.float32(2.9), np.bool_(True), None, float("nan"), [3], np.array([3])]
+)
+def test_an_action_that_is_not_an_integer_is_a_type_error_not_another_move(action):
+    env = wrapped()
+    start(env, [4, 9, 10, 13])
+    with pytest.raises(TypeError, match="an action of Discrete is an integer"):
+        env.step(action)
+    assert env.unwrapped.get_state().steps == ()  # nothing was played
+
+
+@pytest.mark.parametrize("action", [2, np.int64(2), np.array(2)])
+def test_integer_actions_of_any_kind_play_their_move(action):
+    env = wrapped()
+    start(env, [4, 9, 10, 13])
+    env.step(action)
+    assert len(env.unwrapped.get_state().steps) == 1
+
+
+def test_masks_follow_a_state_restored_after_the_end():
+    env = wrapped()
+    start(env, [4, 9, 10, 13])
+    env.step(index_of(env, "13 - 9 = 4 (left: 4 4 10)"))  # three numbers left: fewer moves than actions
+    running = env.unwrapped.get_state()
+    env.unwrapped.step("Answer: 4 * 9")  # ends the episode (wrong answer)
+    assert env.action_masks().all()  # no episode: every action allowed
+    env.unwrapped.set_state(running)
+    assert env.action_masks().sum() < env.action_space.n  # running again: the real mask
+
+
 @pytest.mark.slow
 def test_maskable_ppo_learns_and_predicts_with_masks():
     sb3_contrib = pytest.importorskip("sb3_contrib")
