@@ -42,8 +42,14 @@ The rules (what a careful grader accepts, and nothing more):
 - **One final value.** Several different final values are a hedge, judged wrong: two boxes with different
   values, ``5 or 6``, ``5, or maybe 6``, ``$5$ or $6$``. The same value given twice (``\\boxed{5}`` ...
   ``\\boxed{5.0}``) is no hedge, and a list reference (``2, 3``, ``\\{2, 3\\}``, ``\\pm 5``) takes its values
-  one by one (``2 or 3``, ``x = 2`` or ``x = 3``). Hedging words (``maybe``, ``perhaps``, ``possibly``,
-  ``probably``) make an answer wrong (inside and after the boxes, or anywhere in an answer without one).
+  one by one (``2 or 3``, ``x = 2`` or ``x = 3``). Another value beside the final one is a hedge too: after
+  the box (``\\boxed{5} or 6``, ``\\boxed 5 6``), in a box inside the box, joined to the final span
+  (``$6$ (or $5$)``, ``$6$ then $5$``), an unclosed box; and an equation chain is its equations (``x = 6 = 5``
+  states ``x = 6``). Hedging words (``maybe``, ``perhaps``, ``possibly``, ``probably``, ``guess``) make an
+  answer wrong (inside and after the boxes, or anywhere in an answer without one).
+- **Words and signs that change a value** are no unit: ``5 thousand``, ``5 squared``, ``5 \\text{ at most}``,
+  ``5 \\text{ (or 6)}``, ``\\neg 5``, ``\\approx 5``, ``~5`` are wrong for ``5`` (unless the reference has the
+  same words).
 - **Units.** A unit on one side only is dropped (``18 dollars`` for ``18``; ``30`` for ``30^\\circ``). Units on
   both sides must be the same unit, however spelled (``cm^2`` = ``\\text{ cm}^2`` = ``square centimeters``;
   ``\\$`` = ``dollars``; ``°`` = ``degrees``), with no conversion: ``cm^3`` is wrong for ``cm^2``, ``500 cm``
@@ -90,6 +96,7 @@ from reason_gym.checkers.math_quantities import (
     number_list,
     split_unit,
     units_agree,
+    value_words,
 )
 from reason_gym.checkers.math_worker import WORKER_SCRIPT, CheckerUnavailableError, WorkerDied, WorkerPool
 from reason_gym.process_local import LiveObjects, ProcessDefault
@@ -251,6 +258,8 @@ def _equation_pairs(gold: str, answer: str) -> list[tuple[str, str]] | AnswerChe
     ``(x, y) = (1, 2)``, ``x = 2 + 3 = 5``): each must be right, so ``x + y = 5`` is wrong for ``5``.
     """
     gold_sides, answer_sides = equation_sides(gold), equation_sides(answer)
+    if len(gold_sides) == 2 and len(answer_sides) > 2:  # a chain is its equations: x = 6 = 5 states x = 6
+        return [(gold, f"{answer_sides[0]} = {side}") for side in answer_sides[1:]]
     if len(gold_sides) == len(answer_sides) == 1 or (len(gold_sides) > 1 and len(answer_sides) > 1):
         return None
     if is_list(gold) or is_list(answer):
@@ -353,7 +362,7 @@ class MathAnswerChecker:
             return self._judge(reference, extract_answer(answer), budget)
         final = final_answers(answer)
         if final.hedged:
-            return AnswerCheck(False, "hedge", "the answer hedges (maybe, perhaps, possibly, probably)")
+            return AnswerCheck(False, "hedge", "the answer hedges (maybe, I guess; another value beside its own)")
         if len(final.values) == 1:
             return self._judge(reference, final.values[0], budget)
         return self._judge_several(reference, final.values, budget)
@@ -407,6 +416,9 @@ class MathAnswerChecker:
             return verdict
         if _identical(gold, answer):
             return AnswerCheck(True, "identical")
+        qualifiers = value_words(answer) ^ value_words(gold)
+        if qualifiers:  # dropped as units or by math-verify, they made 5 thousand, 5 \text{ at most}, \neg 5 right
+            return _wrong_form(f"words that change the value differ from the reference's: {sorted(qualifiers)}")
         if {bracket_kind(gold), bracket_kind(answer)} == {"set", "tuple"}:
             return _wrong_form("a set is not a tuple or an interval (nor one of them a set)")
         pairs = _equation_pairs(gold, answer)

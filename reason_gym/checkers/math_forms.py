@@ -58,7 +58,7 @@ _LEAD_IN = re.compile(r"^(?:(?:the\s+)?(?:final\s+)?answer\s+is\s*:?|=)\s*", re.
 _MATH_MODE = r"((?:[^$\\]|\\.)*)"  # text between dollars: no unescaped $ (an escaped \$ is a currency sign)
 _WRAPPED = re.compile(rf"\$\${_MATH_MODE}\$\$|\${_MATH_MODE}\$|\\\((.*)\\\)|\\\[(.*)\\\]", re.DOTALL)
 _DOLLAR_SPAN = re.compile(r"(?<!\\)\$((?:[^$\\]|\\.)+)\$", re.DOTALL)
-_BOX = re.compile(r"\\(?:boxed|fbox)")
+_BOX = re.compile(r"\\(?:boxed|fbox|framebox)(?![A-Za-z])")
 # Markdown emphasis: **18** anywhere (never a power: not next to a word or bracket), *18* or __18__ around it all.
 _BOLD = re.compile(r"(?<![\w)}\]*])\*\*(?=\S)([^*]+?)(?<=\S)\*\*(?![\w({\[*])")
 _EMPHASIS = re.compile(r"\*(?=\S)([^*]+?)(?<=\S)\*|__(?=\S)([^_]+?)(?<=\S)__")
@@ -213,7 +213,17 @@ class FinalAnswers(NamedTuple):
 MAX_SPLIT_CHARS = 2000
 """Answers longer than this are not split into alternatives (they are judged wrong as too long anyway)."""
 
-_HEDGE = re.compile(r"(?<![\\\w])(?:maybe|perhaps|possibly|probably)(?!\w)", re.IGNORECASE)
+_HEDGE = re.compile(r"(?<![\\\w])(?:maybe|perhaps|possibly|probably|guess|unsure|not sure)(?!\w)", re.IGNORECASE)
+_STRAY_NUMBER = re.compile(r"(?<![\w.])\d")  # a number of its own, once exponents and subscripts are gone
+_SCRIPT = re.compile(r"[\^_]\s*(?:\{[^{}]*\}|\\?\w)")  # ^2, _{10}, ^\circ
+_JOINING = r"(?:or|nor|then|not|else|otherwise|instead|rather)(?!\w)"
+_JOINED_BEFORE = re.compile(rf"(?<![\\\w]){_JOINING}\W*$", re.IGNORECASE)  # "6 or " before the value
+_JOINED_AFTER = re.compile(  # the clause after the value: "\\boxed{5} or 6", "(or 6)", "\\boxed{5}, 6", "\\boxed 5 6"
+    rf"[\s$,;)]*(?:(?:\(\s*|\\text\s*\{{\s*)?{_JOINING}[^A-Za-z\d]*(?:[A-Za-z]+[^A-Za-z\d]+)?-?\d"
+    r"|[\s$,;(]*-?\d[\d.,]*[\s$)]*$)",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"[.!?](?:\s|$)|\n")  # the reasoning around a value: another sentence
 _TEXT_CONNECTOR = re.compile(
     r"\\(?:text|textrm|textnormal|textbf|textit|mbox|mathrm)\s*\{\s*(or|and)\s*\}", re.IGNORECASE
 )
@@ -277,6 +287,44 @@ def _joined_spans(text: str) -> list[str] | None:
     return [_strip_sentence_end(span[1]) for span in joined] if len(joined) > 1 else None
 
 
+def _states_a_number(text: str) -> bool:
+    """Whether ``text`` writes a number of its own (not an exponent or subscript such as ``cm^2``)."""
+    return _STRAY_NUMBER.search(_SCRIPT.sub("", text)) is not None
+
+
+def _outside_boxes(text: str) -> tuple[str, str, bool]:
+    """The text before the first box, the text after it outside every box, and whether every box is closed."""
+    closing, position, outside = _matching_braces(text), 0, []
+    first = _BOX.search(text)
+    while (match := _BOX.search(text, position)) is not None:
+        outside.append(text[position : match.start()])
+        box = _box_at(text, match.end(), closing)
+        if box is None:
+            return "", "", False
+        position = box[1]
+    outside.append(text[position:])
+    return outside[0] if first else text, "".join(outside[1:]), True
+
+
+def _stray_values(text: str) -> bool:
+    """Whether an answer states a value besides its boxes, or besides the math span taken as its value: a number
+    after it (``\\boxed{5} or 6``, ``\\boxed 5 6``, ``$5$ or 6``), or a value joined to it by ``or`` / ``then``
+    (``6 or \\boxed{5}``, ``$6$ (or $5$)``, ``$6$ then $5$``). Numbers in the reasoning before it are no values
+    given (``the sum of $2$ and $3$ is $5$``)."""
+    boxed = _BOX.search(text)
+    spans = [] if boxed else list(_DOLLAR_SPAN.finditer(text))
+    if not (boxed or spans) or (spans and (_WRAPPED.fullmatch(text.strip().rstrip(".")) or _joined_spans(text))):
+        return False  # the whole text is the value, or values joined by "or" / commas (judged as several values)
+    if boxed:  # before the boxes is reasoning ("so $AB = 1.25$, or $\boxed{1\frac14}$" restates a value)
+        before, after = "", _outside_boxes(text)[1]
+    else:
+        before, after = text[: spans[-1].start()], text[spans[-1].end() :]
+    gap_start = max([0] + [span.end() for span in _DOLLAR_SPAN.finditer(before)])
+    gap = _SENTENCE_END.split(before[gap_start:])[-1]
+    joined_before = _JOINED_BEFORE.search(gap) is not None and (gap_start > 0 or _states_a_number(gap))
+    return joined_before or _JOINED_AFTER.match(_SENTENCE_END.split(after)[0]) is not None
+
+
 def final_answers(text: str) -> FinalAnswers:
     """The final values an answer text gives (see :class:`FinalAnswers`).
 
@@ -291,9 +339,17 @@ def final_answers(text: str) -> FinalAnswers:
     FinalAnswers(values=('18',), hedged=True)
     """
     text = _after_prefix(text)
-    if last_boxed(text) is not None:
+    if _BOX.search(text) is not None and not _outside_boxes(text)[2]:
+        return FinalAnswers(("",), True)  # an unclosed box: no final value to read
+    if last_boxed(text) is not None or _BOX.search(text) is not None:
         first_box = _BOX.search(text)
         candidates, scope = [_strip_sentence_end(box) for box in all_boxed(text)], text[first_box.start() :]  # type: ignore[union-attr]
+        nested = [final_answers(box) for box in candidates if _BOX.search(box)]
+        if any(
+            inner.hedged or len(inner.values) > 1 or _states_a_number("".join(_outside_boxes(box)[:2]))
+            for inner, box in zip(nested, [box for box in candidates if _BOX.search(box)], strict=True)
+        ):
+            return FinalAnswers(tuple(candidates), True)  # \boxed{\boxed{6}\boxed{5}}, \boxed{6 \boxed{5}}
         candidates = [extract_answer(box) if _BOX.search(box) else box for box in candidates]
     else:
         unboxed = _unboxed(text)
@@ -302,7 +358,7 @@ def final_answers(text: str) -> FinalAnswers:
     for candidate in candidates:
         for value in alternatives(candidate):
             values.setdefault(" ".join(value.split()), value)
-    hedged = _HEDGE.search(scope) is not None
+    hedged = _HEDGE.search(scope) is not None or _stray_values(text)
     return FinalAnswers(tuple(values.values()) or ("",), hedged)
 
 

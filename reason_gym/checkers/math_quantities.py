@@ -38,6 +38,34 @@ _MATH_WORDS = _PROSE_WORDS | frozenset((
     "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "mod", "times", "cdot", "div", "frac", "dfrac", "tfrac",
     "left", "right", "circ", "text",
 ))  # fmt: skip
+_VALUE_WORDS = (
+    "hundreds?|thousands?|millions?|billions?|trillions?|dozens?|halves|half|thirds|fourths|fifths|sixths|sevenths"
+    "|eighths|ninths|tenths|hundredths|thousandths|factorial|times|plus|minus|over|negative|below|above|under"
+    "|approximately|approx|about|around|roughly|nearly|almost|more|less|fewer|least|most|than|not|or|nor"
+)
+_VALUE_WORD = re.compile(
+    rf"(?<![\\A-Za-z])(?:{_VALUE_WORDS})(?![A-Za-z])"  # 5 thousand, 5 \text{ at most}, 5 \text{ (or 6)}
+    r"|(?<=[\d}])\s*(?:\\text\s*\{\s*)?(?:squared|cubed)(?![A-Za-z])"  # 5 squared (cm squared is a unit)
+    r"|\\(?:neg|lnot|approx|sim|simeq)(?![A-Za-z])|^\s*~",  # \neg 5, \approx 5, ~5
+    re.IGNORECASE,
+)
+
+
+def value_words(text: str) -> frozenset[str]:
+    """The words and signs in ``text`` that change or qualify a value, so never a unit: multipliers (``thousand``,
+    ``dozen``), operations (``squared``, ``factorial``, ``halves``), signs and comparisons (``negative``,
+    ``below``, ``at most``), approximations (``about``, ``\\approx``, a leading ``~``) and negations (``not``,
+    ``\\neg``); and ``or`` inside a text group (``5 \\text{ (or 6)}``).
+
+    >>> sorted(value_words(r"5 \text{ thousand}")), sorted(value_words("5 cm squared")), sorted(value_words("~5"))
+    (['thousand'], [], ['~'])
+    """
+    return frozenset(
+        " ".join(match.group().lower().replace("\\text", "").strip(" {").split())
+        for match in _VALUE_WORD.finditer(text)
+    )
+
+
 _UNIT_ALIASES = {
     canonical: canonical
     for canonical in ("mm", "cm", "m", "km", "in", "ft", "yd", "mi", "mg", "g", "kg", "lb", "oz", "ml", "l", "s")
@@ -99,6 +127,8 @@ def canonical_unit(text: str) -> str:
 def _is_unit(words: str, *, in_text_mode: bool) -> bool:
     """Whether trailing words are a unit. In ``\\text{}`` any words but prose (``and``, ``if``); in math mode no
     math word (``pi``) and no variable: a one-letter word, or two letters that are not a known unit (``cm``)."""
+    if value_words(words):
+        return False  # 5 thousand, 5 \text{ at most}: not 5 in some unit
     for word in re.split(r"[\s/]+", words.strip()):
         bare = word.lower().rstrip(".")
         if bare in (_PROSE_WORDS if in_text_mode else _MATH_WORDS):

@@ -178,3 +178,66 @@ def test_a_set_is_not_a_tuple(checker, gold, answer, expected):
 @pytest.mark.parametrize(("gold", "answer", "expected"), BASES)
 def test_a_base_subscript_needs_digits_of_the_base(checker, gold, answer, expected):
     _judged(checker, gold, answer, expected)
+
+
+# An answer that states or hedges with another value is wrong, wherever the other value is: after the box, in a
+# box inside the box, in a span joined by "or" / "then", in a \text group math-verify throws away, or as a sign.
+HEDGES = [
+    ("5", "\\boxed{5} or 6", False),
+    ("5", "$\\boxed{5}$ or $6$", False),
+    ("5", "\\boxed{5}, 6", False),
+    ("5", "\\boxed{6 \\boxed{5}}", False),
+    ("5", "\\boxed{\\boxed{6}\\boxed{5}}", False),
+    ("5", "$6$ (or $5$)", False),
+    ("5", "$6$ \\text{or} $5$", False),
+    ("5", "6 or $5$", False),
+    ("5", "$6$ then $5$", False),
+    ("5", "$5$ or 6", False),
+    ("5", "5 \\text{ (or 6)}", False),
+    ("5", "5\\text{, not 6}", False),
+    ("5", "5 \\text{ is not the answer}", False),
+    ("5", "\\neg 5", False),
+    ("5", "~5", False),
+    ("5", "\\approx 5", False),
+    ("5", "\\boxed{5} (I guess)", False),
+    ("x = 5", "x = 6 = 5", False),
+    ("5", "\\boxed{5", False),
+    ("5", "\\boxed 5 6", False),
+    ("5", "\\framebox{6}\\boxed{5}", False),
+    ("5", "\\boxed{\\boxed{5}}", True),
+    ("5", "$\\boxed{5}$ apples.", True),
+    ("5", "there are $\\boxed{5}$ divisors of 196.", True),
+    ("5", "The sum of $2$ and $3$ is $5$.", True),
+    ("5\\text{ cm}^2", "\\boxed{5} \\text{ cm}^2", True),
+    ("x = 5", "x = 2 + 3 = 5", True),
+]
+
+# Words after a number that change or qualify it are not a unit to drop.
+VALUE_WORDS = [
+    ("5", "5 thousand", False),
+    ("5", "5 million", False),
+    ("5", "5 squared", False),
+    ("5", "5 cubed", False),
+    ("5", "5 factorial", False),
+    ("5", "5 dozen", False),
+    ("5", "5 halves", False),
+    ("5", "5 \\text{ thousand}", False),
+    ("5", "5 \\text{ approximately}", False),
+    ("5", "5 \\text{ at most}", False),
+    ("5", "5 \\text{ negative}", False),
+    ("5", "5 \\text{ below zero}", False),
+    ("5 \\text{ apples}", "5 \\text{ thousand apples}", False),
+    ("5", "5 apples", True),
+    ("5\\text{ cm}^2", "5 cm squared", True),
+    ("6.02 \\times 10^{23}", "6.02 \\times 10^{23}", True),
+]
+
+
+@pytest.mark.parametrize(("gold", "answer", "expected"), HEDGES)
+def test_another_value_beside_the_answer_is_a_hedge(checker, gold, answer, expected):
+    _judged(checker, gold, answer, expected)
+
+
+@pytest.mark.parametrize(("gold", "answer", "expected"), VALUE_WORDS)
+def test_words_that_change_a_value_are_no_unit(checker, gold, answer, expected):
+    _judged(checker, gold, answer, expected)
