@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 import gzip
 import json
-from collections.abc import Mapping
+import zlib
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -36,13 +37,62 @@ TASK = TaskSpec(
 
 @lru_cache(maxsize=4)
 def load_humaneval(path: str) -> tuple[dict[str, Any], ...]:
-    """The records of ``HumanEval.jsonl(.gz)``, in file order."""
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as file:  # type: ignore[operator]
-        records = tuple(json.loads(line) for line in file if line.strip())
-    if not records or any(not all(k in r for k in HUMANEVAL_FIELDS) for r in records):
-        raise ValueError(f"{path} is not HumanEval data (records need {HUMANEVAL_FIELDS})")
+    """The records of ``HumanEval.jsonl(.gz)``, in file order.
+
+    Raises:
+        ValueError: The file is corrupt (a truncated gzip, a plain file named ``.gz``, not UTF-8), a line is not a
+            JSON object, a record lacks a field, or two records share a ``task_id`` (the message names the path and
+            the line or the id).
+    """
+    records = tuple(read_json_lines(path))
+    if not records:
+        raise ValueError(f"{path} holds no HumanEval records")
+    for number, record in enumerate(records, 1):
+        if not all(k in record for k in HUMANEVAL_FIELDS):
+            raise ValueError(f"{path}, record {number}: not HumanEval data (records need {HUMANEVAL_FIELDS})")
+    check_unique_ids(path, (str(record["task_id"]) for record in records))
     return records
+
+
+def read_json_lines(path: str) -> list[dict[str, Any]]:
+    """The JSON objects of a JSONL file, one per non-blank line; gzipped when the name ends in ``.gz``. A UTF-8
+    byte-order mark is skipped.
+
+    Raises:
+        ValueError: The file cannot be read as (gzipped) UTF-8 text, or a line is not a JSON object; the message
+            names the path (and the line).
+    """
+    opener = gzip.open if path.endswith(".gz") else open
+    records: list[dict[str, Any]] = []
+    try:
+        with opener(path, "rt", encoding="utf-8-sig") as file:  # type: ignore[operator]
+            for number, line in enumerate(file, 1):
+                if line.strip():
+                    records.append(json_object(line, path, number))
+    except (EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as error:
+        kind = "gzipped UTF-8 JSONL" if path.endswith(".gz") else "UTF-8 JSONL"
+        raise ValueError(f"{path}: not a readable {kind} file ({type(error).__name__}: {error})") from None
+    return records
+
+
+def json_object(line: str, path: str, number: int) -> dict[str, Any]:
+    """Line ``number`` of ``path`` read as a JSON object, or a ``ValueError`` naming the path and the line."""
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise ValueError(f"{path}, line {number}: not JSON ({error})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path}, line {number}: a record must be a JSON object, got {type(record).__name__}")
+    return record
+
+
+def check_unique_ids(path: str, ids: Iterable[str]) -> None:
+    """A ``ValueError`` naming the first id that appears twice in the data file ``path`` (problem ids are keys)."""
+    seen: set[str] = set()
+    for task_id in ids:
+        if task_id in seen:
+            raise ValueError(f"{path}: task_id {task_id!r} appears twice (every problem needs its own id)")
+        seen.add(task_id)
 
 
 def validate_humaneval_record(record: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from reason_gym.checkers.program_tests import assemble_program, first_test, mbpp
 from reason_gym.core import TaskSpec
 from reason_gym.data import DataSource, Records
 from reason_gym.envs.coding import ANSWER_FORMAT, FORMAT_HINT, STEP_FORMAT, CodeTaskEnv
-from reason_gym.envs.humaneval import HUMANEVAL_FIELDS, validate_humaneval_record
+from reason_gym.envs.humaneval import HUMANEVAL_FIELDS, check_unique_ids, read_json_lines, validate_humaneval_record
 
 MBPP_FILES = {"full": "mbpp/mbpp.jsonl", "sanitized": "mbpp/sanitized-mbpp.json"}
 MBPP_HUB = "google-research-datasets/mbpp"
@@ -35,18 +35,67 @@ TASK = TaskSpec(
 
 @lru_cache(maxsize=4)
 def load_mbpp_file(path: str) -> tuple[dict[str, Any], ...]:
-    """MBPP records from ``mbpp.jsonl`` (one per line) or ``sanitized-mbpp.json`` (one array), by task id."""
-    with open(path, encoding="utf-8") as file:
-        records = json.load(file) if path.endswith(".json") else [json.loads(line) for line in file if line.strip()]
-    if not isinstance(records, list) or not records or not all("test_list" in r for r in records):
-        raise ValueError(f"{path} is not MBPP data (records need test_list)")
-    return tuple(sorted(records, key=lambda r: r["task_id"]))
+    """MBPP records from ``mbpp.jsonl`` (one per line) or ``sanitized-mbpp.json`` (one array), by task id.
+
+    In a data file every record needs a ``task_id`` (the splits are ranges of MBPP's int ids): an int or a
+    non-empty string, unique in the file. Records are ordered by task id: ints by value, then strings.
+
+    Raises:
+        ValueError: The file is not UTF-8 JSON(L), a record is not an object, lacks ``test_list`` or a valid
+            ``task_id``, or two records share a task id; the message names the path and the record or line.
+    """
+    records = _read_json_array(path) if path.endswith(".json") else read_json_lines(path)
+    if not records:
+        raise ValueError(f"{path} holds no MBPP records")
+    for number, record in enumerate(records, 1):
+        if "test_list" not in record:
+            raise ValueError(f"{path}, record {number}: not MBPP data (records need test_list)")
+        _check_file_task_id(record, path, number)
+    check_unique_ids(path, (_bare_id(record["task_id"]) for record in records))
+    return tuple(sorted(records, key=task_id_order))
+
+
+def _bare_id(task_id: int | str) -> str:
+    """A task id without the problem-id prefix (1, "1" and "MBPP/1" are the same problem)."""
+    return str(task_id).removeprefix("MBPP/").removeprefix("MBPP-sanitized/")
+
+
+def task_id_order(record: Mapping[str, Any]) -> tuple[bool, Any]:
+    """The sort key of a record by task id: int ids by value, then string ids (so mixed ids still sort)."""
+    task_id = record["task_id"]
+    return isinstance(task_id, str), task_id
+
+
+def _read_json_array(path: str) -> list[dict[str, Any]]:
+    """The objects of a ``.json`` file holding one array (a UTF-8 byte-order mark is skipped)."""
+    try:
+        with open(path, encoding="utf-8-sig") as file:
+            records = json.load(file)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}, line {error.lineno}: not JSON ({error.msg})") from None
+    except (UnicodeDecodeError, RecursionError) as error:
+        raise ValueError(f"{path}: not a readable UTF-8 JSON file ({type(error).__name__})") from None
+    if not isinstance(records, list):
+        raise ValueError(f"{path}: a .json MBPP file holds one array of records, got {type(records).__name__}")
+    for number, record in enumerate(records, 1):
+        if not isinstance(record, dict):
+            raise ValueError(f"{path}, record {number}: a record must be a JSON object, got {type(record).__name__}")
+    return records
+
+
+def _check_file_task_id(record: Mapping[str, Any], path: str, number: int) -> None:
+    task_id = record.get("task_id")
+    if isinstance(task_id, bool) or not isinstance(task_id, (int, str)) or task_id == "":
+        got = "none" if "task_id" not in record else repr(task_id)
+        raise ValueError(
+            f"{path}, record {number}: a record in a data file needs a task_id, an int or a non-empty string; got {got}"
+        )
 
 
 MBPP_FORMAT = (
     "an MBPP problem is {'text': str, 'test_list': [assert statements], 'test_setup_code': str (optional), "
-    "'test_imports': [import statements] (optional), 'task_id': int or str (optional)} "
-    "or HumanEval's {'task_id', 'prompt', 'entry_point', 'test'}"
+    "'test_imports': [import statements] (optional), 'task_id': int or str (required in a data file, optional in "
+    "a problem given to reset)} or HumanEval's {'task_id', 'prompt', 'entry_point', 'test'}"
 )
 
 
@@ -189,7 +238,7 @@ class MBPPEnv(CodeTaskEnv):
 
     def _arrange(self, records: Records) -> Records:
         """By task id (the hub's copy comes split by split)."""
-        return tuple(sorted(records, key=lambda r: r["task_id"]))
+        return tuple(sorted(records, key=task_id_order))
 
     def _split_rows(self, split: str, records: Records) -> Sequence[int]:
         """Positions (in task-id order) of the split's problems."""
