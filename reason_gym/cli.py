@@ -14,7 +14,7 @@ import importlib
 import importlib.metadata
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, Protocol, TextIO
 
 import gymnasium as gym
@@ -79,7 +79,10 @@ def cmd_play(args: argparse.Namespace, out: TextIO, lines: TextIO) -> int:
         print(f"unknown environment {args.env_id!r}; `reason-gym list` shows them", file=sys.stderr)
         return 2
     kwargs = {"split": args.split} if args.split else {}
-    env = gym.make(args.env_id, **kwargs)
+    try:
+        env = gym.make(args.env_id, **kwargs)
+    except TypeError as error:  # a required argument the command line cannot give (Remote-v0's base_url)
+        raise ValueError(f"{args.env_id} cannot be played from the command line: {error}") from None
     options = {"index": args.index} if args.index is not None else None
     obs, info = env.reset(seed=args.seed, options=options)
     print(f"[{info['problem_id']}]  Type a step, or 'Answer: ...' to finish; an empty line or Ctrl-D quits.", file=out)
@@ -169,6 +172,22 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _at_least(least: int, most: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an int in [least, most], else argparse's one-line error naming the range."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < least or (most is not None and value > most):
+            span = f">= {least}" if most is None else f"in [{least}, {most}]"
+            raise argparse.ArgumentTypeError(f"must be an integer {span}, got {value}")
+        return value
+
+    return parse
+
+
 class _Parser(argparse.ArgumentParser):
     """Reports a bad command line in one line (and exit status 2), not the usage text."""
 
@@ -185,11 +204,11 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     play.add_argument("env_id", help="e.g. reason_gym/Game24-v0")
     play.add_argument("--index", type=int, help="the i-th problem of the split (default: a random one)")
     play.add_argument("--split", help="train, test or all")
-    play.add_argument("--seed", type=int, help="seed of the random problem choice")
+    play.add_argument("--seed", type=_at_least(0), help="seed of the random problem choice")
     serve = commands.add_parser("serve", help="serve an environment through OpenEnv (HTTP and WebSocket)")
     serve.add_argument("env_id", help="e.g. reason_gym/Game24-v0")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (not loopback: needs a bearer token)")
-    serve.add_argument("--port", type=int, default=8000, help="port (0: a free one, printed at start)")
+    serve.add_argument("--port", type=_at_least(0, 65535), default=8000, help="port (0: a free one, printed at start)")
     serve.add_argument("--max-sessions", type=int, default=64, help="concurrent sessions, one env instance each")
     serve.add_argument("--session-timeout", type=float, default=600.0, help="idle sessions are closed after this (s)")
     serve.add_argument("--env-kwargs", nargs="*", default=[], help="a JSON object or KEY=VALUE pairs (JSON values)")
@@ -214,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return cmd_serve(args, sys.stdout)
         return cmd_play(args, sys.stdout, sys.stdin)
-    except (ValueError, OSError, ImportError) as error:  # bad flags, missing models, data or servers
+    except (ValueError, OSError, ImportError, gym.error.Error) as error:  # bad flags, missing models, data or servers
         message = " ".join(str(error).split()) or type(error).__name__
         print(f"reason-gym: {message}", file=sys.stderr)  # reach the user as one line, not a traceback
         return 2

@@ -164,7 +164,10 @@ class ServeContext:
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def make(self) -> ReasoningEnv:
-        env = gym.make(self.env_id, **self.env_kwargs).unwrapped
+        try:
+            env = gym.make(self.env_id, **self.env_kwargs).unwrapped
+        except TypeError as error:  # a missing or unknown argument: say which env, not a traceback
+            raise ValueError(f"{self.env_id} cannot be built with --env-kwargs {self.env_kwargs}: {error}") from None
         if not isinstance(env, ReasoningEnv):
             raise ValueError(f"{self.env_id} is not a reasoning env (ReasoningEnv): it cannot be served")
         return env

@@ -49,6 +49,21 @@ def test_play_quits_on_end_of_input_and_rejects_unknown_envs():
     assert result.returncode == 2 and "reason-gym list" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("play", "reason_gym/Game24-v0", "--seed", "-1"), "--seed: must be an integer >= 0"),
+        (("serve", "reason_gym/Game24-v0", "--port", "-1"), "--port: must be an integer in [0, 65535]"),
+        (("serve", "reason_gym/Game24-v0", "--port", "70000"), "--port: must be an integer in [0, 65535]"),
+        (("play", "reason_gym/Remote-v0"), "cannot be played from the command line"),
+        (("serve", "reason_gym/Remote-v0", "--port", "0"), "cannot be built with --env-kwargs"),
+    ],
+)
+def test_bad_command_lines_are_one_error_line_not_a_traceback(arguments, message):
+    result = reason_gym_cli(*arguments)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_FLAGS = ("--limit", "2", "--budgets", "4,16", "--no-progress")
 
