@@ -1,5 +1,6 @@
 """The environment contract on Game of 24: spaces, options, rewards, episode ends, branching, bad input."""
 
+import time
 import warnings
 
 import gymnasium as gym
@@ -160,6 +161,52 @@ def test_procedural_puzzles_are_solvable_and_respect_their_settings():
         assert reason_gym.checkers.game24_solver.is_solvable(numbers, 10)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"num_numbers": 2, "target": 10**9}, "target=1000000000 is out of reach of num_numbers=2"),  # the audit's
+        ({"num_numbers": 3, "target": -(10**6), "max_number": 5}, "out of reach of num_numbers=3"),
+    ],
+)
+def test_procedural_settings_that_no_puzzle_meets_raise_at_once(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Game24Env(source="procedural", **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"num_numbers": 2, "target": 97}, "no solvable puzzle in 200 draws of num_numbers=2 .* max_number=13 .*97"),
+        ({"num_numbers": 2, "target": -2, "max_number": 1}, "no solvable puzzle in 200 draws"),
+    ],
+)
+def test_procedural_resets_that_find_no_solvable_puzzle_raise_naming_the_settings(kwargs, message):
+    env = Game24Env(source="procedural", **kwargs)  # within reach by size, but never reached
+    with pytest.raises(ValueError, match=message):
+        env.reset(seed=0)
+
+
+def test_the_step_solvable_check_is_fast_on_the_largest_injected_puzzle():
+    env = Game24Env(reward_weights={"step_solvable": 1.0})
+    env.reset(options={"problem": {"numbers": [2, 3, 5, 7, 11, 13], "target": 9973}})  # within reach, unsolvable
+    start = time.perf_counter()
+    assert env.step("2 + 3 = 5")[4]["reward_components"]["step_solvable"] == 0.0
+    assert time.perf_counter() - start < 5.0
+
+
+def test_candidate_actions_refuse_a_puzzle_larger_than_the_env_slots():
+    env = Game24Env(reward_weights={"step_solvable": 1.0})
+    env.reset(options={"problem": {"numbers": [1, 2, 3, 4, 5, 6]}})
+    with pytest.raises(ValueError, match="num_numbers=4 numbers, the puzzle has 6: make the env with num_numbers=6"):
+        env.candidate_actions()
+    wide = Game24Env(source="procedural", num_numbers=6)
+    wide.reset(options={"problem": {"numbers": [1, 2, 3, 4, 5, 6]}})
+    moves = [c for c in wide.candidate_actions() if c]
+    assert "5 * 6 = 30 (left: 1 2 3 4 30)" in moves and "1 + 2 = 3 (left: 3 3 4 5 6)" in moves
+    wide.reset(options={"problem": {"numbers": [4, 9]}})  # smaller than the slots: every move is listed
+    assert "4 + 9 = 13 (left: 13)" in wide.candidate_actions()
+
+
 def test_step_solvable_component_is_off_by_default_and_exact_when_on():
     assert "step_solvable" not in started().step(SOLUTION[0])[4]["reward_components"]
     env = started(reward_weights={"step_solvable": 0.5})
@@ -231,11 +278,31 @@ def test_candidate_actions_are_the_legal_steps_and_the_final_answer():
         ({"problem": PUZZLE, "index": 0}, "cannot be combined"),
         ({"problem": [4, 9, 10, 13]}, "a Game24 problem is"),
         ({"problem": {"numbers": [4, 9], "Puzzles": "4 10"}}, "needs them to agree"),
-        ({"problem": {"numbers": "4 9", "Puzzles": "4 9"}}, "needs them to agree"),
+        ({"problem": {"numbers": "4 9", "Puzzles": "4 9"}}, "'numbers' of a Game24 problem is a list of ints"),
         ({"problem": {"Rank": "1"}}, "a Game24 problem is"),
-        ({"problem": {"numbers": ["four", 9, 10, 13]}}, "non-negative integers"),
-        ({"problem": {"numbers": [-4, 9, 10, 13]}}, "non-negative integers"),
-        ({"problem": {"numbers": list(range(9))}}, "1-8 non-negative integers"),
+        ({"problem": {"numbers": ["four", 9, 10, 13]}}, "'numbers' of a Game24 problem is a list of ints"),
+        ({"problem": {"numbers": [-4, 9, 10, 13]}}, "'numbers' of a Game24 problem is 1 to 6 non-negative ints"),
+        ({"problem": {"numbers": list(range(9))}}, "'numbers' of a Game24 problem is 1 to 6 non-negative ints"),
+        ({"problem": {"numbers": []}}, "'numbers' of a Game24 problem is 1 to 6 non-negative ints"),
+        # no silent coercion: a float, a string of digits, a bool is not a puzzle number
+        ({"problem": {"numbers": [4.7, 9, 10, 13]}}, "'numbers' of a Game24 problem is a list of ints"),
+        ({"problem": {"numbers": [4.0, 9, 10, 13]}}, "'numbers' of a Game24 problem is a list of ints"),
+        ({"problem": {"numbers": "4913"}}, "'numbers' of a Game24 problem is a list of ints"),
+        ({"problem": {"numbers": ["4", "9"]}}, "'numbers' of a Game24 problem is a list of ints"),
+        ({"problem": {"numbers": [True, 2, 3, 4]}}, "'numbers' of a Game24 problem is a list of ints"),
+        ({"problem": {"numbers": {4: 1, 9: 1}}}, "'numbers' of a Game24 problem is a list of ints"),
+        ({"problem": {"numbers": [1, 2, 3, 4], "target": True}}, "'target' of a Game24 problem is an int"),
+        ({"problem": {"numbers": [1, 2, 3, 4], "target": 24.0}}, "'target' of a Game24 problem is an int"),
+        ({"problem": {"numbers": [1, 2, 3, 4], "target": "24"}}, "'target' of a Game24 problem is an int"),
+        ({"problem": {"Puzzles": 5}}, "'Puzzles' of a Game24 problem is a string"),
+        ({"problem": {"Puzzles": "4 9 x 13"}}, "'Puzzles' of a Game24 problem is a string"),
+        ({"problem": {"Puzzles": "4 9.5 10 13"}}, "'Puzzles' of a Game24 problem is a string"),
+        ({"problem": {"Puzzles": "4 -9 10 13"}}, "'Puzzles' of a Game24 problem is a string"),
+        ({"problem": {"Puzzles": ""}}, "'Puzzles' of a Game24 problem is a string"),
+        ({"problem": {"Puzzles": "1 2 3 4 5 6 7"}}, "'Puzzles' of a Game24 problem is 1 to 6 non-negative ints"),
+        # the audit's hang: 7-8 numbers made the step_solvable check search for minutes
+        ({"problem": {"numbers": [2, 3, 5, 7, 11, 13, 17, 19], "target": 10**9}}, "1 to 6 non-negative ints"),
+        ({"problem": {"numbers": [2, 3, 5, 7, 11, 13, 17]}}, "1 to 6 non-negative ints"),
     ],
 )
 def test_bad_reset_options_raise_value_errors_that_say_what_is_accepted(options, message):
