@@ -11,6 +11,9 @@ or fractions written without spaces (``8/3``); ``8 / 3`` with spaces is a divisi
 A *final answer* is an expression over the puzzle's original numbers, each used exactly once, with ``+ - * /`` and
 parentheses only (no unary minus, powers, floor division, concatenation or decimals), optionally followed by
 ``= <target>``.
+
+Untrusted input never raises: a step or an answer that is not a ``str`` (``None``, ``bytes``) is judged invalid with
+an error saying so, as :func:`~reason_gym.checkers.numbers.evaluate` returns ``None`` for it.
 """
 
 from __future__ import annotations
@@ -102,14 +105,22 @@ class StepVerdict(NamedTuple):
         return not self.error
 
 
-@lru_cache(maxsize=1 << 16)
 def parse_step(text: str) -> Step | str:
     """Parses a step; returns the :class:`Step` or a string saying why the text is not a step.
 
-    Pure in ``text``, so it is memoised: RL rollouts repeat the same step strings constantly.
+    >>> parse_step("8 / 3 = 8/3"), parse_step(None)
+    (Step(a=8, op='/', b=3, result=Fraction(8, 3), left=None), 'a step is a str, got NoneType')
     """
-    if len(text) > MAX_STEP_CHARS:
+    if not isinstance(text, str):
+        return f"a step is a str, got {type(text).__name__}"
+    if len(text) > MAX_STEP_CHARS:  # before the cache: junk up to the env's 8192 characters is never a key
         return f"step longer than {MAX_STEP_CHARS} characters"
+    return _parse_step(text)
+
+
+@lru_cache(maxsize=1 << 16)  # keys are at most MAX_STEP_CHARS long: tens of MB at capacity
+def _parse_step(text: str) -> Step | str:
+    """:func:`parse_step` of text within the length bound; pure, so memoised: rollouts repeat step strings."""
     match = _STEP_RE.fullmatch(text.translate(_OPERATOR_SPELLINGS))
     if match is None:
         return "not a step of the form 'a op b = c (left: ...)'"
@@ -269,6 +280,8 @@ def judge_answer(text: str, numbers: Sequence[int], target: int = 24) -> AnswerV
     >>> judge_answer("(13 - 9) * (10 - 4)", [4, 9, 10, 12]).error
     'uses 4 9 10 13, the puzzle is 4 9 10 12'
     """
+    if not isinstance(text, str):
+        return AnswerVerdict(False, None, f"an answer is a str, got {type(text).__name__}")
     text = text.strip().translate(_OPERATOR_SPELLINGS).rstrip(". ")
     if len(text) > MAX_ANSWER_CHARS:
         return AnswerVerdict(False, None, f"answer longer than {MAX_ANSWER_CHARS} characters")

@@ -123,14 +123,15 @@ _LITERAL = re.compile(rf"\s*({LITERAL_PATTERN})\s*", re.ASCII)
 def parse_literal(token: str) -> Number | None:
     """Parses one number written as an integer, exact decimal or ``p/q`` fraction; ``None`` if it is not one.
 
-    Surrounding blanks are allowed, nothing else (see :func:`parse_number` for numbers in free text).
+    Surrounding blanks are allowed, nothing else (see :func:`parse_number` for numbers in free text); a token that
+    is not a ``str`` is not a number either.
 
     >>> parse_literal("8/3"), parse_literal("-2.5"), parse_literal("1/0")
     (Fraction(8, 3), Fraction(-5, 2), None)
     >>> parse_literal("4/2"), parse_literal("3.0"), parse_literal("8 / 3"), parse_literal(r"\\frac{8}{3}")
     (2, 3, None, None)
     """
-    match = _LITERAL.fullmatch(token)
+    match = _LITERAL.fullmatch(token) if isinstance(token, str) else None
     if match is None:
         return None
     text = match.group(1)

@@ -4,7 +4,19 @@ from fractions import Fraction
 
 import pytest
 
-from reason_gym.checkers.game24 import MAX_ANSWER_CHARS, check_step, judge_answer, parse_number, replay_expressions
+from reason_gym.checkers.game24 import (
+    MAX_ANSWER_CHARS,
+    AnswerVerdict,
+    StepVerdict,
+    _parse_step,
+    check_step,
+    judge_answer,
+    parse_number,
+    parse_step,
+    replay_expressions,
+)
+from reason_gym.checkers.numbers import evaluate
+from reason_gym.checkers.numbers import parse_number as number_parse_number
 
 PUZZLE = (4, 9, 10, 13)
 
@@ -146,3 +158,24 @@ def test_replay_expressions_spells_out_the_answer():
     assert replay_expressions([3, 3, 8, 8], steps) == [("8 / (3 - 8 / 3)", 2)]
     with pytest.raises(ValueError, match="cannot replay"):
         replay_expressions([3, 3, 8, 8], ["8 + 8 = 16", "8 + 3 = 11"])
+
+
+@pytest.mark.parametrize("value", [None, b"24", 24, 24.0, ["24"], bytearray(b"1 + 1 = 2")])
+def test_input_that_is_not_text_is_invalid_and_never_raises(value):
+    name = type(value).__name__
+    assert judge_answer(value, [24]) == AnswerVerdict(False, None, f"an answer is a str, got {name}")
+    assert check_step((1, 1), value) == StepVerdict(None, f"a step is a str, got {name}")
+    assert parse_step(value) == f"a step is a str, got {name}"
+    assert parse_number(value) is None
+    assert number_parse_number(value) is None
+    assert evaluate(value) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["x" * 257, "1 + 1 = 2" + " " * 8000, "1" * 8192],
+)
+def test_overlong_steps_are_refused_before_the_cache(text):
+    before = _parse_step.cache_info().currsize
+    assert parse_step(text) == "step longer than 256 characters"
+    assert _parse_step.cache_info().currsize == before
