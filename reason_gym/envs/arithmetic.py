@@ -415,7 +415,8 @@ class ArithmeticEnv(ReasoningEnv):
       zero). The state is unchanged;
     - ``step_check`` (0.0, so reported but off): 1 when an accepted step is true, 0 when it is false. A step
       is true when it holds at the problem's solution: for a step without x, exact arithmetic truth; for a step
-      with x, that it is equivalent to the problem (a linear equation that holds at the solution has no other).
+      with x, that it is equivalent to the problem: its only solution is the problem's. A step that holds for
+      every x (``x = x``, ``2x = x + x``, ``0x = 0``) or for none is false.
       False steps are *accepted*, not rejected, so errors carry forward as in real reasoning, and the
       component is an exact process label for every step (also in ``env.step_checks``). It is off by default
       because a positive weight pays for padding a solution with true but useless steps (``1 + 1 = 2``);
@@ -537,9 +538,7 @@ class ArithmeticEnv(ReasoningEnv):
             if form is None:
                 what = "linear in x" if linear else "arithmetic on numbers"
                 return StepOutcome("", state.task, f"'{side.strip()[:40]}' is not {what} (or divides by zero)")
-        (a, b), (c, d) = forms  # type: ignore[misc]
-        solution = state.problem["answer"]
-        true = a * solution + b == c * solution + d  # holds at the solution: exact truth, or equivalence
+        true = _step_is_true(forms, linear and "x" in step, state.problem["answer"])  # type: ignore[arg-type]
         return StepOutcome(step, (*state.task, true), "", {"step_check": float(true)})
 
     def _judge_answer(self, state: EpisodeState, answer: str) -> AnswerOutcome:
@@ -557,6 +556,16 @@ class ArithmeticEnv(ReasoningEnv):
     def step_checks(self) -> tuple[bool, ...]:
         """Whether each accepted step so far is true (see ``step_check`` under Rewards)."""
         return self._require_state().task
+
+
+def _step_is_true(forms: list[tuple[Number, Number]], mentions_x: bool, solution: Number) -> bool:
+    """Whether a step ``a x + b = c x + d`` is true: without x, exact arithmetic truth; with x, equivalence to the
+    problem, i.e. the same solution set ``{solution}``. An identity (``x = x``, ``2x = x + x``, ``0x = 0``) holds
+    for every x and a contradiction for none, so neither is equivalent to a problem with one solution."""
+    (a, b), (c, d) = forms
+    if not mentions_x:
+        return b == d
+    return a != c and apply(d - b, "/", a - c) == solution
 
 
 def _constant(number: Number | None) -> tuple[Number, Number] | None:

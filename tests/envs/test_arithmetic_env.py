@@ -98,7 +98,23 @@ def test_a_full_linear_episode():
         (LINEAR, "6x + 8 = 38", True),  # any equation equivalent to the problem
         (LINEAR, "2(x + 1) = 12", True),
         (LINEAR, "19 - 4 = 15", True),  # arithmetic without x
-        (LINEAR, "x - x = 0", True),  # an identity holds at the solution
+        (LINEAR, "0 = 0", True),  # arithmetic without x: exact truth, like 19 - 4 = 15
+        # a step with x must have exactly the problem's solution: an identity holds for every x, so it is false
+        (LINEAR, "x - x = 0", False),
+        (LINEAR, "x = x", False),
+        (LINEAR, "2x = x + x", False),
+        (LINEAR, "0x = 0", False),
+        (LINEAR, "0 * x = 0", False),
+        (LINEAR, "3x + 4 = 3x + 4", False),
+        (LINEAR, "3x + 4 - 19 = 3(x - 5)", False),
+        (LINEAR, "x + 1 = x + 2", False),  # no solution at all
+        (LINEAR, "0x = 1", False),
+        (LINEAR, "3x + 4 = 19", True),  # the problem itself
+        (LINEAR, "-x = -5", True),
+        (LINEAR, "x/5 = 1", True),
+        (EXPRESSION, "3 x 4 = 12", True),  # x between numbers is a times sign in an expression problem
+        (EXPRESSION, "2 ^ 6/2 = 8", False),  # the audit's: a power binds first, 2^6/2 = 32
+        (EXPRESSION, "2 ^ 6/2 = 32", True),
         (LINEAR, "3x = 16", False),
         (LINEAR, "x = 6", False),
         (LINEAR, "3x + 4 = 20", False),
