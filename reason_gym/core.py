@@ -419,7 +419,7 @@ class ReasoningEnv(gym.Env[str, str]):
                 info["error"] = verdict.error
         else:
             if len(action) > self.max_action_chars:
-                outcome = StepOutcome("", task, f"longer than {self.max_action_chars} characters")
+                outcome = StepOutcome("", task, self._too_long)
             else:
                 outcome = self._apply_step(state, action.strip())
             if outcome.components:
@@ -427,6 +427,8 @@ class ReasoningEnv(gym.Env[str, str]):
             if outcome.error:
                 components["invalid_step"] = 1.0
                 info["error"] = outcome.error
+                for name, value in self._rejected_components().items():  # the same keys on every path
+                    components.setdefault(name, value)
             else:
                 line = outcome.line
                 if not (line.isascii() and line.isprintable() and len(line) <= self.max_step_chars):
@@ -555,11 +557,18 @@ class ReasoningEnv(gym.Env[str, str]):
 
     def _judge(self, state: EpisodeState, action: str) -> AnswerOutcome:
         answer = action.lstrip()[len(ANSWER_PREFIX) :]
-        if len(action) > self.max_action_chars:
-            return AnswerOutcome(
-                False, f"{ANSWER_PREFIX} {answer[:40]}...", f"longer than {self.max_action_chars} characters"
-            )
+        if len(action) > self.max_action_chars:  # a placeholder no checker reads as an answer, on one line
+            return AnswerOutcome(False, f"{ANSWER_PREFIX} [not judged: too long]", self._too_long)
         return self._judge_answer(state, answer)
+
+    @property
+    def _too_long(self) -> str:
+        return f"longer than {self.max_action_chars} characters"
+
+    def _rejected_components(self) -> dict[str, float]:
+        """The step checks a rejected step reports (0.0), so that every step reports the same keys whatever
+        rejected it: those the task computes, i.e. weighted non-zero. Tasks that always report one extend it."""
+        return {name: 0.0 for name in self.task.step_checks if self.reward_weights.get(name)}
 
     @classmethod
     def scratch_kwargs(cls, problem: Mapping[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
-from reason_gym.checkers.numbers import AST_OPERATORS, LITERAL_PATTERN, Number, apply, parse_literal
+from reason_gym.checkers.numbers import AST_OPERATORS, LITERAL_PATTERN, Number, apply, one_line, parse_literal
 from reason_gym.parse import parse_python
 
 __all__ = [  # Number, apply and parse_number (parse_literal) are defined in reason_gym.checkers.numbers
@@ -282,7 +282,7 @@ def judge_answer(text: str, numbers: Sequence[int], target: int = 24) -> AnswerV
     """
     if not isinstance(text, str):
         return AnswerVerdict(False, None, f"an answer is a str, got {type(text).__name__}")
-    text = text.strip().translate(_OPERATOR_SPELLINGS).rstrip(". ")
+    text = one_line(text).rstrip(". ")  # blanks are blanks: a newline inside the expression is a space
     if len(text) > MAX_ANSWER_CHARS:
         return AnswerVerdict(False, None, f"answer longer than {MAX_ANSWER_CHARS} characters")
     expression, *rest = text.split("=")

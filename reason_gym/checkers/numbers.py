@@ -153,6 +153,7 @@ _LATEX_SPELLINGS = {"times": "*", "cdot": "*", "ast": "*", "div": "/", ",": "", 
 _MATH_MODE = re.compile(r"\$[^$]*\$")
 _LATEX_EXPONENT = re.compile(r"\^([0-9])(?=[0-9])")
 """In LaTeX an exponent without braces is one character: ``$2^23^2$`` is 2^2 3^2, not 2^(23)^2."""
+_OPERATORS = str.maketrans({"×": "*", "·": "*", "⋅": "*", "∗": "*", "÷": "/", "−": "-", "–": "-"})
 _SPELLINGS = str.maketrans(
     {"×": "*", "·": "*", "⋅": "*", "∗": "*", "÷": "/", "−": "-", "–": "-", "{": "(", "}": ")", "$": None}
 )
@@ -205,6 +206,17 @@ def _thousands(match: re.Match[str]) -> str:
     if text[start - 1 : start] == "(" and text[end : end + 1] == ")":
         return match.group()  # a pair, gcd(28,365) or a point (18,240), not 28365
     return match.group().replace(",", "")
+
+
+def one_line(text: str) -> str:
+    """``text`` with the operator spellings in ASCII (``× · ÷ − –``) and every run of blanks, newlines included,
+    one space: the same arithmetic to every reader here, written on one line. Envs store a step or answer in this
+    form, so replaying the stored text reproduces the verdict (and a newline cannot fake a line).
+
+    >>> one_line("(13 – 9) ×\\n (10 − 4)  = 24")
+    '(13 - 9) * (10 - 4) = 24'
+    """
+    return " ".join(text.translate(_OPERATORS).split())
 
 
 def normalize(text: str, *, times_x: bool = True) -> str:

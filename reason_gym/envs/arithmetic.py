@@ -22,7 +22,7 @@ import numpy as np
 
 from reason_gym.checkers.arithmetic import MAX_EXPRESSION_CHARS, evaluate, linear_form, normalize, parse_number
 from reason_gym.checkers.game24 import Number, apply
-from reason_gym.checkers.numbers import AST_OPERATORS
+from reason_gym.checkers.numbers import AST_OPERATORS, one_line
 from reason_gym.core import (
     AnswerOutcome,
     EpisodeState,
@@ -399,7 +399,9 @@ class ArithmeticEnv(ReasoningEnv):
     lowest terms: the division is still to do) are wrong, so the question copied back never scores.
 
     ## Observation Space
-    Text: the question, then each accepted step as written, e.g.::
+    Text: the question, then each accepted step as read: operators in ASCII (``3 · 4`` is stored as ``3 * 4``)
+    and blanks collapsed, so replaying ``get_state().steps`` gives the same verdicts; answers likewise, on one
+    line. E.g.::
 
         Solve for x: 3x + 4 = 19.
         3x = 19 - 4
@@ -529,6 +531,9 @@ class ArithmeticEnv(ReasoningEnv):
     def _apply_step(self, state: EpisodeState, step: str) -> StepOutcome:
         if "\n" in step:
             return StepOutcome("", state.task, "a step is one line: 'left = right'")
+        step = one_line(step)  # stored as read (3 · 4 = 12 as 3 * 4 = 12): replaying it gives the same verdict
+        if len(step) > self.max_step_chars:
+            return StepOutcome("", state.task, f"a step is at most {self.max_step_chars} characters")
         sides = step.split("=")
         if len(sides) != 2:
             return StepOutcome("", state.task, "a step is one equation 'left = right', with exactly one '='")
@@ -542,13 +547,17 @@ class ArithmeticEnv(ReasoningEnv):
         return StepOutcome(step, (*state.task, true), "", {"step_check": float(true)})
 
     def _judge_answer(self, state: EpisodeState, answer: str) -> AnswerOutcome:
-        line = f"Answer: {answer.strip()}"
-        given = parse_number(re.sub(r"^\s*x\s*=", "", answer))
+        answer = one_line(answer)  # stored as read: replaying the line gives the same verdict
+        line = f"Answer: {answer}"
+        given = parse_number(re.sub(r"^x\s*=", "", answer))
         if given is None:
             error = "the answer is not one number (a fraction in lowest terms): write e.g. 'Answer: 7/2'"
             return AnswerOutcome(False, line, error)
         correct = given == state.problem["answer"]
         return AnswerOutcome(correct, line, "" if correct else "wrong answer")
+
+    def _rejected_components(self) -> dict[str, float]:
+        return {"step_check": 0.0}  # reported on every step, weighted or not
 
     # ------------------------------------------------------------------ helpers for agents
 

@@ -24,6 +24,7 @@ from reason_gym.checkers.game24 import (
     replay_expressions,
 )
 from reason_gym.checkers.game24_solver import is_solvable, solvable_puzzles, within_reach
+from reason_gym.checkers.numbers import one_line
 from reason_gym.core import AnswerOutcome, EpisodeState, ReasoningEnv, StepOutcome, TaskSpec
 from reason_gym.data import DataSource
 from reason_gym.tasks import DatasetEnv
@@ -126,7 +127,8 @@ class Game24Env(DatasetEnv):
     ## Action Space
     Text. A step ``a op b = c (left: x y z)`` combines two available numbers; the ``(left: ...)`` list is optional
     and checked when given. ``× ÷ −`` are read as ``* / -``. A final answer ``Answer: <expression> [= 24]`` must use
-    the puzzle's numbers exactly once each with ``+ - * /`` and parentheses. All arithmetic is exact.
+    the puzzle's numbers exactly once each with ``+ - * /`` and parentheses; it is echoed as read (operators in ASCII,
+    blanks and newlines one space), so the observation gains one line. All arithmetic is exact.
 
     ## Observation Space
     Text: the question, then one line per accepted step in canonical form, e.g.::
@@ -318,8 +320,9 @@ class Game24Env(DatasetEnv):
         return StepOutcome(line, verdict.remaining, "", components)
 
     def _judge_answer(self, state: EpisodeState, answer: str) -> AnswerOutcome:
+        answer = one_line(answer)  # stored as read: replaying the line gives the same verdict
         verdict = judge_answer(answer, state.problem["numbers"], state.problem["target"])
-        return AnswerOutcome(verdict.correct, f"Answer: {answer.strip()}", verdict.error)
+        return AnswerOutcome(verdict.correct, f"Answer: {answer}", verdict.error)
 
     # ------------------------------------------------------------------ helpers for agents and wrappers
 
