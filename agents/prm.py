@@ -122,18 +122,20 @@ class EnvStepScorer:
 
     def score(self, problem: Mapping[str, Any], steps: Sequence[str]) -> list[float]:
         """The score of each step of a solution of ``problem`` (a record in the task's own format, validated here)."""
-        env = self._env(problem)
+        env = self._env(problem, len(steps))
         env.reset(options={"problem": dict(problem)})
         return _replay(env, steps, self.spec.exact_step_check)  # type: ignore[arg-type, union-attr]
 
-    def _env(self, problem: Mapping[str, Any]) -> ReasoningEnv:
-        """The scratch env for problems of this shape (Game24: of this puzzle size)."""
+    def _env(self, problem: Mapping[str, Any], num_steps: int) -> ReasoningEnv:
+        """The scratch env for problems of this shape (Game24: of this puzzle size), its step limit above
+        ``num_steps``: a step the scratch env's own limit cut off would score 0 whatever it is."""
         spec, check = self.spec, self.spec.exact_step_check  # type: ignore[union-attr]
         key = tuple(sorted(task_env_class(spec).scratch_kwargs(problem).items()))  # type: ignore[arg-type]
         env = self._envs.get(key)
-        if env is None:  # a generous step limit: the steps to score are whatever the caller has
+        if env is None:
             env = scratch_env(spec, problem, max_steps=64, reward_weights={check: 1.0})  # type: ignore[arg-type, dict-item]
             self._envs[key] = env
+        env.max_steps = max(env.max_steps, num_steps + 1)
         return env
 
     def score_state(self, state: EpisodeState) -> list[float]:
@@ -145,7 +147,7 @@ class EnvStepScorer:
         if state.spec != self.spec:
             name = state.spec.name if state.spec else None
             raise ValueError(f"not {self.label} question: the state is of the task {name!r}")
-        env = self._env(state.problem)
+        env = self._env(state.problem, len(state.steps))
         env.start_from(state)  # the state's record is already validated (a ToT row is not injectable twice)
         return _replay(env, state.steps, self.spec.exact_step_check)  # type: ignore[arg-type, union-attr]
 

@@ -23,14 +23,18 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
+import numbers
+import operator
 import re
 import string
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import gymnasium as gym
+import numpy as np
 from gymnasium.envs.registration import load_env_creator
 
 from reason_gym.spaces import TextSpace as TextSpace
@@ -77,20 +81,24 @@ def reject_unknown(what: str, given: Iterable[str], accepted: Iterable[str]) -> 
 
 
 def check_index(index: Any, count: int | None, split: str | None) -> int:
-    """A reset option ``index`` checked: an int, not a bool, in ``[0, count)`` (``>= 0`` when ``count`` is
-    ``None``: a sequence without end); a ``ValueError`` otherwise.
+    """A reset option ``index`` checked: an integer (numpy's too), not a bool, in ``[0, count)`` (``>= 0`` when
+    ``count`` is ``None``: a sequence without end); a ``ValueError`` otherwise.
 
     >>> check_index(True, 10, "test")
     Traceback (most recent call last):
     ...
-    ValueError: index must be an int in [0, 10) for split 'test'
+    ValueError: index must be an int in [0, 10) for split 'test', got True
     """
+    try:
+        value = None if isinstance(index, (bool, np.bool_)) else operator.index(index)
+    except TypeError:
+        value = None
     if count is None:
-        if type(index) is not int or index < 0:
+        if value is None or value < 0:
             raise ValueError(f"index must be an int >= 0 (the sequence has no end), got {index!r}")
-    elif not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < count:
-        raise ValueError(f"index must be an int in [0, {count}) for split {split!r}")
-    return index
+    elif value is None or not 0 <= value < count:
+        raise ValueError(f"index must be an int in [0, {count}) for split {split!r}, got {index!r}")
+    return value
 
 
 GENERIC_SYSTEM_PROMPT = (
@@ -104,7 +112,7 @@ GENERIC_SYSTEM_PROMPT = (
 class TaskSpec:
     """What an agent needs to know about a task, declared by the task's environment as data.
 
-    Policies, prompts and PRMs read it (``env.unwrapped.task``, ``info["task"]`` at reset, ``get_state().spec``)
+    Policies, prompts and PRMs read it (``env.unwrapped.task``, ``get_state().spec``)
     instead of recognising a task by the wording of its questions: rewording a question changes nothing here.
 
     Attributes:
@@ -202,9 +210,36 @@ def prm_scores(prm: PRM, state: EpisodeState) -> list[float]:
     """
     score_state = getattr(prm, "score_state", None)
     scores = score_state(state) if score_state is not None else prm(state.question, state.steps)  # type: ignore[operator]
+    if isinstance(scores, (str, bytes, Mapping)) or not isinstance(scores, Sized):
+        raise ValueError(f"the prm must return a sequence of floats, one per step, got {type(scores).__name__}")
     if len(scores) != len(state.steps):
         raise ValueError(f"the prm returned {len(scores)} scores for {len(state.steps)} steps")
-    return [float(score) for score in scores]
+    return [_finite_score(score) for score in scores]
+
+
+def _is_real(value: Any) -> bool:
+    """A real number (numpy's too), not a bool: what a reward weight or a PRM score may be."""
+    return isinstance(value, (numbers.Real, np.floating, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _weight(name: str, weight: Any) -> float:
+    """A reward weight as a float: a finite real number (nan or inf would make every reward nan or inf)."""
+    if not _is_real(weight):
+        raise ValueError(f"reward weight {name!r} must be a real number, got {weight!r}")
+    if not math.isfinite(float(weight)):
+        raise ValueError(f"reward weight {name!r} must be finite, got {weight!r}")
+    return float(weight)
+
+
+def _finite_score(score: Any) -> float:
+    """A PRM's score as a float: a real number (numpy's too), finite; a bool, a string or nan is a ``ValueError``
+    (each would become a reward silently: True as 1.0, "0.5" parsed, nan poisoning every return)."""
+    if not _is_real(score):
+        raise ValueError(f"a prm score must be a real number, got {score!r} ({type(score).__name__})")
+    value = float(score)
+    if not math.isfinite(value):
+        raise ValueError(f"a prm score must be finite, got {score!r}")
+    return value
 
 
 def task_env_class(spec: TaskSpec) -> type[ReasoningEnv]:
@@ -326,9 +361,13 @@ class ReasoningEnv(gym.Env[str, str]):
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         if prm is not None and not (callable(prm) or callable(getattr(prm, "score_state", None))):
             raise ValueError("prm must be a callable (question, steps) -> list[float] or have score_state(state)")
+        if reward_weights is not None and not isinstance(reward_weights, Mapping):
+            raise ValueError(
+                f"reward_weights must be a dict {{component: weight}}, got {type(reward_weights).__name__}"
+            )
         weights = dict(self.default_reward_weights)
         reject_unknown("reward component", reward_weights or {}, weights)
-        weights.update({name: float(w) for name, w in (reward_weights or {}).items()})
+        weights.update({name: _weight(name, w) for name, w in (reward_weights or {}).items()})
         self.reward_weights: Mapping[str, float] = weights
         self.max_steps = max_steps
         self.prm = prm
@@ -352,6 +391,8 @@ class ReasoningEnv(gym.Env[str, str]):
             a ValueError where it has none): STaR's rationalization generates steps conditioned on it.
         """
         super().reset(seed=seed)
+        if options is not None and not isinstance(options, Mapping):
+            raise TypeError(f"options must be a dict (index, split, problem, hint), got {type(options).__name__}")
         options = dict(options or {})
         reject_unknown("reset option", options, ("index", "split", "problem", "hint"))
         if not isinstance(hint := options.pop("hint", False), bool):

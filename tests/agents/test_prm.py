@@ -86,6 +86,17 @@ def test_arithmetic_solution_traces_score_one_and_false_steps_zero() -> None:
     assert scorer.score({"kind": "expression", "expression": "1 + 2"}, ["one plus two", "Answer: 3"]) == [0.0, 1.0]
 
 
+def test_a_long_episode_scores_past_the_scratch_envs_own_step_limit() -> None:
+    # the scorer's scratch env had a limit of 64 steps: every later step scored 0 whatever it was
+    env = ArithmeticEnv(reward_weights={"step_check": 1.0}, max_steps=100)
+    env.reset(options={"problem": {"kind": "linear", "equation": "3x + 4 = 19"}})
+    for _ in range(70):
+        env.step("3x = 15")
+    assert ArithmeticStepScorer().score_state(env.get_state()) == [1.0] * 70
+    problem = {"kind": "linear", "equation": "3x + 4 = 19"}
+    assert ArithmeticStepScorer().score(problem, ["3x = 15"] * 70) == [1.0] * 70
+
+
 def test_claims_scorer_and_dispatch() -> None:
     assert claims_step_scorer("q", ["2 + 2 = 4 and 3 * 3 = 10", "no numbers", "Answer: 4"]) == [0.5, 0.5, 0.5]
     assert isinstance(rule_based_prm(Game24Env.task), Game24StepScorer)

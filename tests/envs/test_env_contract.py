@@ -7,9 +7,11 @@ whose data or sandbox this machine lacks is skipped). Task-specific behaviour st
 from __future__ import annotations
 
 import pickle
+import re
 import warnings
 
 import gymnasium as gym
+import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
@@ -105,10 +107,14 @@ def test_reset_options_pick_problems_and_bad_ones_are_refused(env_id):
             continue
         assert env.reset(options={"index": 0, "split": split})[0]
     rows = env.split_indices()
-    bad = [True, False, 1.0, "0", -1] + ([] if rows is None else [len(rows)])
+    bad = [True, False, np.bool_(True), 1.0, "0", -1] + ([] if rows is None else [len(rows)])
     for index in bad:
-        with pytest.raises(ValueError, match="index must be an int"):
+        with pytest.raises(ValueError, match=rf"index must be an int.*got {re.escape(repr(index))}"):
             env.reset(options={"index": index})
+    assert env.reset(options={"index": np.int64(0)}) == first  # numpy's integers are integers
+    for options in ([("index", 0)], "index=0", 0):
+        with pytest.raises(TypeError, match="options must be a dict"):
+            env.reset(options=options)
     if rows is not None:
         with pytest.raises(ValueError, match=rf"index must be an int in \[0, {len(rows)}\)"):
             env.reset(options={"index": len(rows)})

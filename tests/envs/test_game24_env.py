@@ -233,6 +233,32 @@ def test_a_prm_scores_each_accepted_step():
     assert calls == [SOLUTION[:1], SOLUTION[:2]]
 
 
+@pytest.mark.parametrize(
+    "scores",
+    [[float("nan")], [float("inf")], [-float("inf")], [True], ["0.5"], [None], {"a": 1.0}, "1", None, [1.0, 2.0]],
+)
+def test_a_prm_score_that_is_no_finite_number_is_an_error_not_a_reward(scores):
+    env = started(prm=lambda question, steps: scores)
+    state = env.get_state()
+    with pytest.raises(ValueError, match="prm"):
+        env.step(SOLUTION[0])
+    assert env.get_state() is state  # not advanced
+
+
+@pytest.mark.parametrize("score", [0.5, -5.0, 2.0, np.float32(0.25), np.int64(1), 0])
+def test_a_prm_may_score_on_any_finite_scale(score):
+    env = started(prm=lambda question, steps: [score] * len(steps))
+    assert env.step(SOLUTION[0])[4]["reward_components"]["prm"] == float(score)
+
+
+@pytest.mark.parametrize(
+    "weights", [{"prm": float("nan")}, {"outcome": float("inf")}, {"outcome": True}, {"outcome": "1"}, [("prm", 1)]]
+)
+def test_reward_weights_must_be_finite_numbers(weights):
+    with pytest.raises(ValueError, match="reward"):
+        Game24Env(reward_weights=weights)
+
+
 def test_render_ansi_shows_the_state_and_the_reward():
     env = started(render_mode="ansi")
     env.step("13 - 9 = 5")
