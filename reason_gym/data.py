@@ -32,6 +32,28 @@ HUB_VARIABLE = "REASON_GYM_ALLOW_HUB"
 Records = tuple[Mapping[str, Any], ...]
 
 
+def cached_file_loader(maxsize: int) -> Callable[[Callable[[str], Records]], Callable[[str], Records]]:
+    """A loader ``f(path)`` cached per file version: the key is the path with its size and modification time, so
+    a file edited (or replaced) in place is read again, and unchanged files are parsed once per process."""
+
+    def decorate(load: Callable[[str], Records]) -> Callable[[str], Records]:
+        cached = lru_cache(maxsize=maxsize)(lambda path, _version: load(path))
+
+        def loader(path: str) -> Records:
+            try:
+                status = os.stat(path)
+                version: tuple[int, int] | None = (status.st_mtime_ns, status.st_size)
+            except OSError:
+                version = None  # the loader's own error says what is wrong
+            return cached(path, version)
+
+        loader.__doc__, loader.__name__, loader.__wrapped__ = load.__doc__, load.__name__, load  # type: ignore[attr-defined]
+        loader.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+        return loader
+
+    return decorate
+
+
 class DataNotFoundError(FileNotFoundError):
     """No source has the data set split an environment needs (raised by its constructor)."""
 

@@ -26,7 +26,7 @@ from reason_gym.checkers.game24 import (
 from reason_gym.checkers.game24_solver import is_solvable, solvable_puzzles, within_reach
 from reason_gym.checkers.numbers import one_line
 from reason_gym.core import AnswerOutcome, EpisodeState, ReasoningEnv, StepOutcome, TaskSpec
-from reason_gym.data import DataSource
+from reason_gym.data import DataSource, cached_file_loader
 from reason_gym.tasks import DatasetEnv
 
 TOT_TEST_ROWS = range(900, 1000)
@@ -64,7 +64,7 @@ TASK = TaskSpec(
 and instruct-model benchmarks were run with."""
 
 
-@lru_cache(maxsize=8)
+@cached_file_loader(maxsize=8)
 def load_tot_puzzles(path: str) -> tuple[dict[str, str], ...]:
     """The rows of the Tree-of-Thoughts ``24.csv`` (ordered by human solve time), as dicts of its columns."""
     with open(path, newline="") as file:

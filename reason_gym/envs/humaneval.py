@@ -7,12 +7,11 @@ import gzip
 import json
 import zlib
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 from typing import Any
 
 from reason_gym.checkers.program_tests import assemble_program, humaneval_examples, humaneval_tests
 from reason_gym.core import TaskSpec
-from reason_gym.data import DataSource
+from reason_gym.data import DataSource, cached_file_loader
 from reason_gym.envs.coding import ANSWER_FORMAT, FORMAT_HINT, STEP_FORMAT, CodeTaskEnv
 
 HUMANEVAL_FILE = "humaneval/HumanEval.jsonl.gz"
@@ -35,7 +34,7 @@ TASK = TaskSpec(
 """What agents know about HumanEval (``HumanEvalEnv.task``): the generic system prompt, no step checks."""
 
 
-@lru_cache(maxsize=4)
+@cached_file_loader(maxsize=4)
 def load_humaneval(path: str) -> tuple[dict[str, Any], ...]:
     """The records of ``HumanEval.jsonl(.gz)``, in file order.
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any, ClassVar
 
 from reason_gym.checkers.arithmetic import check_arithmetic_claims
 from reason_gym.checkers.math_answer import check_answer, require_math_verify
 from reason_gym.core import ANSWER_PREFIX, CHARSET, AnswerOutcome, EpisodeState, ReasoningEnv, StepOutcome
 from reason_gym.data import DataSource as DataSource
+from reason_gym.data import cached_file_loader
 from reason_gym.tasks import DatasetEnv
 
 DATA_SET_CHARACTERS = "’‘“”€£¢¾¼³éèçñ—–А"
@@ -33,7 +33,7 @@ stand for instead of being cleaned to ``?``."""
 LAYOUT = "gsm8k/train.jsonl, gsm8k/test.jsonl, math/test.jsonl, math500/test.jsonl"
 
 
-@lru_cache(maxsize=16)
+@cached_file_loader(maxsize=16)
 def load_json_records(path: str) -> tuple[dict[str, Any], ...]:
     """The records of a JSONL file (one object per line), or of a ``.json`` file holding one array of objects."""
     with open(path, encoding="utf-8") as file:

@@ -6,12 +6,11 @@ import ast
 import json
 import warnings
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from typing import Any
 
 from reason_gym.checkers.program_tests import assemble_program, first_test, mbpp_entry_point, mbpp_tests
 from reason_gym.core import TaskSpec
-from reason_gym.data import DataSource, Records
+from reason_gym.data import DataSource, Records, cached_file_loader
 from reason_gym.envs.coding import ANSWER_FORMAT, FORMAT_HINT, STEP_FORMAT, CodeTaskEnv
 from reason_gym.envs.humaneval import HUMANEVAL_FIELDS, check_unique_ids, read_json_lines, validate_humaneval_record
 
@@ -33,7 +32,7 @@ TASK = TaskSpec(
 """What agents know about MBPP (``MBPPEnv.task``): the generic system prompt, no step checks."""
 
 
-@lru_cache(maxsize=4)
+@cached_file_loader(maxsize=4)
 def load_mbpp_file(path: str) -> tuple[dict[str, Any], ...]:
     """MBPP records from ``mbpp.jsonl`` (one per line) or ``sanitized-mbpp.json`` (one array), by task id.
 
