@@ -67,10 +67,16 @@ and instruct-model benchmarks were run with."""
 @cached_file_loader(maxsize=8)
 def load_tot_puzzles(path: str) -> tuple[dict[str, str], ...]:
     """The rows of the Tree-of-Thoughts ``24.csv`` (ordered by human solve time), as dicts of its columns."""
-    with open(path, newline="") as file:
+    with open(path, newline="", encoding="utf-8-sig") as file:
         rows = tuple(csv.DictReader(file))
     if not rows or "Puzzles" not in rows[0]:
         raise ValueError(f"{path} is not the Tree-of-Thoughts 24.csv (no 'Puzzles' column)")
+    seen: dict[tuple[str, ...], int] = {}
+    for row, record in enumerate(rows):
+        numbers = tuple(sorted(str(record["Puzzles"] or "").split()))  # the order of play is no other puzzle
+        if numbers in seen:
+            raise ValueError(f"{path}: rows {seen[numbers]} and {row} hold the same puzzle {record['Puzzles']!r}")
+        seen[numbers] = row
     return rows
 
 
@@ -173,6 +179,7 @@ class Game24Env(DatasetEnv):
 
     splits = ("train", "test", "all")
     default_split = "train"
+    validate_on_load = True  # a bad row of a user's CSV fails when it loads, not when a random reset lands on it
     default_reward_weights: ClassVar[Mapping[str, float]] = {
         **ReasoningEnv.default_reward_weights,
         "step_solvable": 0.0,
@@ -196,10 +203,12 @@ class Game24Env(DatasetEnv):
             raise ValueError(f"source must be 'tot' or 'procedural', got {source!r}")
         self.source = source
         if source == "tot":
-            if (num_numbers, target, max_number) != (4, 24, 13) or split not in (None, *self.splits):
+            if split not in (None, *self.splits):
+                raise ValueError(f"split must be one of {self.splits}, got {split!r}")
+            if (num_numbers, target, max_number) != (4, 24, 13):
                 raise ValueError(
-                    f"ToT puzzles are 4 numbers 1-13 with target 24 in splits {self.splits}; for other settings "
-                    "use source='procedural'"
+                    "ToT puzzles are 4 numbers 1-13 with target 24: for other settings (num_numbers, target, "
+                    "max_number) use source='procedural'"
                 )
         else:
             if split is not None or data_path is not None:

@@ -35,3 +35,28 @@ def test_an_edited_game24_file_is_read_again(tmp_path):
     rewrite(path, header + "1,4 9 10 13,4.4,99.20%,4.67,1.48\n")
     again, _ = gym.make("reason_gym/Game24-v0", data_path=str(path), split="all").unwrapped.reset(options={"index": 0})
     assert "1 1 4 6" in first and "4 9 10 13" in again
+
+
+HEADER = "Rank,Puzzles,AMT (s),Solved rate,1-sigma Mean (s),1-sigma STD (s)\n"
+
+
+def test_a_game24_file_with_a_bad_or_repeated_row_fails_when_it_loads_naming_the_row(tmp_path):
+    import pytest
+
+    good = "1,1 1 4 6,4.4,99.20%,4.67,1.48\n"
+    for rows, message in [
+        (good + "2,1 1 x 6,4.4,99.20%,4.67,1.48\n", "record 1"),
+        (good + "2,,4.4,99.20%,4.67,1.48\n", "record 1"),
+        (good + "2,6 4 1 1,4.4,99.20%,4.67,1.48\n", "rows 0 and 1 hold the same puzzle"),
+    ]:
+        path = tmp_path / f"{abs(hash(rows))}.csv"
+        path.write_text(HEADER + rows)
+        with pytest.raises(ValueError, match=message):
+            gym.make("reason_gym/Game24-v0", data_path=str(path), split="all").unwrapped.reset(seed=0)
+
+
+def test_a_game24_file_with_a_byte_order_mark_loads(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_text("\ufeff" + HEADER + "1,1 1 4 6,4.4,99.20%,4.67,1.48\n", encoding="utf-8")
+    observation, _ = gym.make("reason_gym/Game24-v0", data_path=str(path), split="all").unwrapped.reset(seed=0)
+    assert "1 1 4 6" in observation

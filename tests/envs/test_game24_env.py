@@ -361,7 +361,7 @@ def test_a_problem_record_the_env_exposes_is_accepted_back():
     [
         ({"colour": "red"}, r"unknown keyword argument \['colour'\]; accepted: \["),
         ({"source": "web"}, "source must be"),
-        ({"split": "validation"}, "for other settings use source='procedural'"),
+        ({"split": "validation"}, r"split must be one of \('train', 'test', 'all'\), got 'validation'"),
         ({"target": 10}, "use source='procedural'"),
         ({"source": "procedural", "split": "test"}, "procedural puzzles have no split"),
         ({"source": "procedural", "num_numbers": 7}, "num_numbers must be an int from 2 to 6"),
