@@ -36,7 +36,7 @@ LAYOUT = "gsm8k/train.jsonl, gsm8k/test.jsonl, math/test.jsonl, math500/test.jso
 @cached_file_loader(maxsize=16)
 def load_json_records(path: str) -> tuple[dict[str, Any], ...]:
     """The records of a JSONL file (one object per line), or of a ``.json`` file holding one array of objects."""
-    with open(path, encoding="utf-8") as file:
+    with open(path, encoding="utf-8-sig") as file:
         if path.endswith(".json"):
             records = json.load(file)
             if not isinstance(records, list):

@@ -60,3 +60,10 @@ def test_a_game24_file_with_a_byte_order_mark_loads(tmp_path):
     path.write_text("\ufeff" + HEADER + "1,1 1 4 6,4.4,99.20%,4.67,1.48\n", encoding="utf-8")
     observation, _ = gym.make("reason_gym/Game24-v0", data_path=str(path), split="all").unwrapped.reset(seed=0)
     assert "1 1 4 6" in observation
+
+
+def test_a_gsm8k_file_with_a_byte_order_mark_loads(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_text("\ufeff" + json.dumps({"question": "What is 1 + 1?", "answer": "#### 2"}) + "\n", encoding="utf-8")
+    observation, _ = gym.make("reason_gym/GSM8K-v0", data_path=str(path)).unwrapped.reset(options={"index": 0})
+    assert "1 + 1" in observation
