@@ -70,30 +70,6 @@ def test_humaneval_check_is_split_into_statements_that_assert_about_the_candidat
     assert "add" in suite.program_names and "candidate" not in suite.program_names
 
 
-HIDDEN_CHECKS = {  # check() bodies whose asserts do not name the candidate (the audit's false passes)
-    "result in a name": "def check(candidate):\n    result = candidate(2, 2)\n    assert result == 4\n",
-    "an alias": "def check(candidate):\n    f = candidate\n    assert f(2, 2) == 4\n",
-    "a local helper": (
-        "def check(candidate):\n    def helper(a, b, want):\n        assert candidate(a, b) == want\n"
-        "    helper(2, 2, 4)\n"
-    ),
-    "HumanEval+'s assertion()": (
-        "def assertion(out, exp, atol):\n    assert out == exp\n\n"
-        "def check(candidate):\n    for inp, exp in [((2, 2), 4), ((1, 1), 2)]:\n"
-        "        assertion(candidate(*inp), exp, 0)\n"
-    ),
-    "no assert at all": "def check(candidate):\n    if candidate(2, 2) != 4:\n        raise ValueError('wrong')\n",
-}
-
-
-@pytest.mark.parametrize("test", list(HIDDEN_CHECKS.values()), ids=list(HIDDEN_CHECKS))
-def test_every_check_has_a_test_and_no_check_hides_in_setup_steps_alone(test):
-    suite = humaneval_tests('def add(a, b):\n    """Add."""\n', test, "add")
-    assert suite.num_tests >= 1
-    # what is not a test is a setup step, and a setup step that raises fails the run (tests/sandbox)
-    assert all(s.test or "assert" not in s.code or s.code.startswith("def ") for s in suite.statements)
-
-
 def test_an_overlong_docstring_line_is_no_example():
     # finding an example's call parses the line at each ")": quadratic, a minute for an injected 32 KB line
     short = 'def f(x):\n    """\n    f(1) ➞ "' + "a" * 100 + '"\n    """\n'

@@ -7,6 +7,7 @@ import warnings
 
 import pytest
 
+from reason_gym.checkers.program_tests import humaneval_tests
 from reason_gym.data import find_data_file
 from reason_gym.envs.humaneval import HUMANEVAL_FILE, HumanEvalEnv
 from reason_gym.envs.mbpp import MBPP_FILES, MBPPEnv, load_mbpp_file
@@ -42,6 +43,12 @@ def sandbox():
 
 def answer(body: str) -> str:
     return f"Answer:\n```python\ndef add(a, b):\n    return {body}\n```"
+
+
+@pytest.mark.parametrize("test", list(CHECKS.values()), ids=list(CHECKS))
+def test_every_check_has_a_reported_test(test):
+    suite = humaneval_tests(PROMPT, test, "add")
+    assert suite.num_tests >= 1  # the statements that are no test are setup steps, which fail the run if they raise
 
 
 @pytest.mark.skipif(HUMANEVAL_PATH is None, reason="HumanEval data: set REASON_GYM_DATA_DIR")
