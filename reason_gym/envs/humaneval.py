@@ -13,6 +13,7 @@ from reason_gym.checkers.program_tests import assemble_program, humaneval_exampl
 from reason_gym.core import TaskSpec
 from reason_gym.data import DataSource, cached_file_loader
 from reason_gym.envs.coding import ANSWER_FORMAT, FORMAT_HINT, STEP_FORMAT, CodeTaskEnv
+from reason_gym.parse import parse_python
 
 HUMANEVAL_FILE = "humaneval/HumanEval.jsonl.gz"
 HUMANEVAL_FIELDS = ("task_id", "prompt", "entry_point", "test")
@@ -118,7 +119,7 @@ def validate_humaneval_record(record: Any) -> dict[str, Any]:
 
 def _check_defines_check(test: str) -> None:
     """A ``ValueError`` unless ``test`` (which parses) defines ``check`` with one parameter at its top level."""
-    tree = ast.parse(test)
+    tree = parse_python(test)
     checks = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == "check"]
     if not checks or len(checks[-1].args.args) + len(checks[-1].args.posonlyargs) != 1:
         raise ValueError(f"the test code defines no check(candidate) with one parameter: {HUMANEVAL_FORMAT}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import warnings
 from collections.abc import Mapping, Sequence
@@ -13,6 +12,7 @@ from reason_gym.core import TaskSpec
 from reason_gym.data import DataSource, Records, cached_file_loader
 from reason_gym.envs.coding import ANSWER_FORMAT, FORMAT_HINT, STEP_FORMAT, CodeTaskEnv
 from reason_gym.envs.humaneval import HUMANEVAL_FIELDS, check_unique_ids, read_json_lines, validate_humaneval_record
+from reason_gym.parse import parse_python
 
 MBPP_FILES = {"full": "mbpp/mbpp.jsonl", "sanitized": "mbpp/sanitized-mbpp.json"}
 MBPP_HUB = "google-research-datasets/mbpp"
@@ -155,7 +155,7 @@ def _code_list(record: Mapping[str, Any], name: str, what: str, *, required: boo
 
 def _check_parses(name: str, code: str) -> None:
     try:
-        ast.parse(code)
+        parse_python(code)
     except (SyntaxError, ValueError) as error:
         raise ValueError(f"{name} is not valid Python: {error}") from None
 
