@@ -39,17 +39,22 @@ The rules (what a careful grader accepts, and nothing more):
   ``y = 2x + 3``) needs an equivalent equation (``y = 3 - x``; ``2x - y + 3 = 0``). An equation given for a
   value reference is read as its sides after leading unknowns, and each must be right: ``x = 5``, ``f(3) = 5``
   and ``x = 2 + 3 = 5`` are right for ``5``; ``x + y = 5`` and ``2x = 10`` are not.
-- **One final value.** Several different final values are a hedge, judged wrong: two boxes with different
-  values, ``5 or 6``, ``5, or maybe 6``, ``$5$ or $6$``. The same value given twice (``\\boxed{5}`` ...
-  ``\\boxed{5.0}``) is no hedge, and a list reference (``2, 3``, ``\\{2, 3\\}``, ``\\pm 5``) takes its values
-  one by one (``2 or 3``, ``x = 2`` or ``x = 3``). Another value beside the final one is a hedge too: after
-  the box (``\\boxed{5} or 6``, ``\\boxed 5 6``), in a box inside the box, joined to the final span
-  (``$6$ (or $5$)``, ``$6$ then $5$``), an unclosed box; and an equation chain is its equations (``x = 6 = 5``
-  states ``x = 6``). Hedging words (``maybe``, ``perhaps``, ``possibly``, ``probably``, ``guess``) make an
-  answer wrong (inside and after the boxes, or anywhere in an answer without one).
-- **Words and signs that change a value** are no unit: ``5 thousand``, ``5 squared``, ``5 \\text{ at most}``,
-  ``5 \\text{ (or 6)}``, ``\\neg 5``, ``\\approx 5``, ``~5`` are wrong for ``5`` (unless the reference has the
-  same words).
+- **One final value.** Several different final values are a hedge, judged wrong: two boxes with different values,
+  ``5 or 6``, ``5, or maybe 6``, ``$5$ or $6$``. The same value given twice (``\\boxed{5}`` ... ``\\boxed{5.0}``)
+  is no hedge, and a list reference (``2, 3``, ``\\{2, 3\\}``, ``\\pm 5``) takes its values one by one (``2 or
+  3``, ``x = 2`` or ``x = 3``). Another value beside the final one is a hedge too: after the box (``\\boxed{5} or
+  6``, ``\\boxed 5 6``), in a box inside the box, joined to the final span (``$6$ (or $5$)``, ``$6$ then $5$``),
+  an unclosed box; and an equation chain is its equations (``x = 6 = 5`` states ``x = 6``). A plain value restated
+  beside the final one by ``or``, a comma or brackets is compared with it as several boxes are: the same value is
+  no hedge (``\\boxed{\\frac{3}{2}}, or 1.5``, ``\\boxed{\\frac14} (0.25)``, ``$18$ (or $\\frac{36}{2}$)``),
+  another value or one not shown equal in time is (and any such value for a list reference, ``\\boxed{2}, 3`` for
+  ``2, 3``). Hedging words (``maybe``, ``perhaps``, ``possibly``, ``probably``, ``guess``) make an answer wrong
+  (inside and after the boxes, or anywhere in an answer without one).
+- **Words and signs that change a value** are no unit: ``5 thousand``, ``5 squared``, ``5 \\text{ at most}``, ``5
+  \\text{ (or 6)}``, ``\\neg 5``, ``\\approx 5``, ``~5``, ``more than 5`` are wrong for ``5`` (unless the
+  reference has the same words). Count and comparison words after a number name what is counted (GSM8K asks "how
+  many more", "how many times", "how many dozens"): ``40 more``, ``5 fewer students``, ``3 \\text{ times}``, ``7
+  dozen`` and ``6 more than Tom`` are right for ``40``, ``5``, ``3``, ``7`` and ``6``.
 - **Units.** A unit on one side only is dropped (``18 dollars`` for ``18``; ``30`` for ``30^\\circ``). Units on
   both sides must be the same unit, however spelled (``cm^2`` = ``\\text{ cm}^2`` = ``square centimeters``;
   ``\\$`` = ``dollars``; ``°`` = ``degrees``), with no conversion: ``cm^3`` is wrong for ``cm^2``, ``500 cm``
@@ -363,9 +368,14 @@ class MathAnswerChecker:
         final = final_answers(answer)
         if final.hedged:
             return AnswerCheck(False, "hedge", "the answer hedges (maybe, I guess; another value beside its own)")
-        if len(final.values) == 1:
-            return self._judge(reference, final.values[0], budget)
-        return self._judge_several(reference, final.values, budget)
+        values = final.values + tuple(value for value in final.restated if value not in final.values)
+        if len(values) > len(final.values) and is_list(reference):  # \boxed{2}, 3 is no list 2, 3
+            return AnswerCheck(False, "hedge", f"the answer states another value beside its own: {values}")
+        if len(values) == 1:
+            return self._judge(reference, values[0], budget)
+        # A value restated beside the final one (\boxed{\frac32}, or 1.5) is one more final value: right when it
+        # is right too (the same value), a hedge when it is not, or cannot be shown equal within the budget.
+        return self._judge_several(reference, values, budget)
 
     def is_equivalent(self, answer: str, gold: str) -> bool:
         """Whether ``answer`` is judged equivalent to ``gold`` (see :meth:`check`)."""

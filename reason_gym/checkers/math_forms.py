@@ -203,11 +203,18 @@ class FinalAnswers(NamedTuple):
     Attributes:
         values: Each final value, in order, without repeats: one for a plain answer; several for more than one
             box with different contents, or values joined by ``or`` / ``and`` / commas between math spans.
-        hedged: Whether the answer says it is unsure (``maybe``, ``perhaps``, ``possibly``, ``probably``).
+        hedged: Whether the answer says it is unsure (``maybe``, ``perhaps``, ``possibly``, ``probably``), or
+            states another value beside its final one that cannot be read as one plain value (``\\boxed{5} or 6
+            if rounding up``, ``$6$ then $5$``).
+        restated: Values stated beside the final one, each a plain number or a math span, joined to it by ``or``
+            or a comma, or in brackets (``\\boxed{\\frac{3}{2}}, or 1.5``, ``\\boxed{\\frac14} (0.25)``,
+            ``$18$ (or $\\frac{36}{2}$)``). The same value restated is no hedge, another value is: the checker
+            judges them as more final values (:meth:`~reason_gym.checkers.math_answer.MathAnswerChecker.check`).
     """
 
     values: tuple[str, ...]
     hedged: bool
+    restated: tuple[str, ...] = ()
 
 
 MAX_SPLIT_CHARS = 2000
@@ -222,6 +229,12 @@ _JOINED_AFTER = re.compile(  # the clause after the value: "\\boxed{5} or 6", "(
     rf"[\s$,;)]*(?:(?:\(\s*|\\text\s*\{{\s*)?{_JOINING}[^A-Za-z\d]*(?:[A-Za-z]+[^A-Za-z\d]+)?-?\d"
     r"|[\s$,;(]*-?\d[\d.,]*[\s$)]*$)",
     re.IGNORECASE,
+)
+# A value restated beside the final one: "6 or " before it (the value in a span before "or", or here), and after it
+# ", or 1.5", " (or 0.5)", " (0.25)", " \\text{ or } 2.0" (only "or", a comma or brackets: "then 6" is another value).
+_OR = re.compile(r"or(?!\w)", re.IGNORECASE)
+_RESTATED_AFTER = re.compile(
+    r"[\s$,;)]*(?:\\text\s*\{\s*or\s*\}|(?P<open>\(|\\text\s*\{)?\s*(?:(?<![\\\w])or(?!\w))?)[\s,]*", re.IGNORECASE
 )
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)|\n")  # the reasoning around a value: another sentence
 _TEXT_CONNECTOR = re.compile(
@@ -306,23 +319,56 @@ def _outside_boxes(text: str) -> tuple[str, str, bool]:
     return outside[0] if first else text, "".join(outside[1:]), True
 
 
-def _stray_values(text: str) -> bool:
+def _restated_value(text: str) -> str | None:
+    """``text`` as one plain value stated again (a number as :func:`exact_number` reads it, with a currency sign or
+    a unit; or one math span with no words in it), else ``None``: ``6 if rounding up`` is no value restated."""
+    span = _DOLLAR_SPAN.fullmatch(text.strip())
+    value = _strip_sentence_end(span[1] if span else text.strip(" \t\n$"))  # the end of the box's span: 6$
+    if not value or len(value) > MAX_SPLIT_CHARS or _HEDGE.search(value) or _CONNECTOR.search(value):
+        return None
+    if exact_number(value) is not None:
+        return value
+    words = re.search(r"[A-Za-z]{2}", _COMMAND.sub(" ", value)) or re.search(r"\\(?:text|mbox|operatorname)", value)
+    return value if span and not words else None  # $\frac{1+\sqrt5}{2}$, not $x \text{ if } y$
+
+
+def _stray_values(text: str) -> tuple[bool, tuple[str, ...]]:
     """Whether an answer states a value besides its boxes, or besides the math span taken as its value: a number
     after it (``\\boxed{5} or 6``, ``\\boxed 5 6``, ``$5$ or 6``), or a value joined to it by ``or`` / ``then``
     (``6 or \\boxed{5}``, ``$6$ (or $5$)``, ``$6$ then $5$``). Numbers in the reasoning before it are no values
-    given (``the sum of $2$ and $3$ is $5$``)."""
+    given (``the sum of $2$ and $3$ is $5$``).
+
+    Returns whether such a value makes a hedge by itself (it cannot be read as one plain value restated, or is
+    joined by another word than ``or``: ``then``, ``not``), and the values read (``1.5`` in ``\\boxed{\\frac32},
+    or 1.5``), which the checker compares with the final value as it compares several boxes."""
     boxed = _BOX.search(text)
     spans = [] if boxed else list(_DOLLAR_SPAN.finditer(text))
     if not (boxed or spans) or (spans and (_WRAPPED.fullmatch(text.strip().rstrip(".")) or _joined_spans(text))):
-        return False  # the whole text is the value, or values joined by "or" / commas (judged as several values)
+        return False, ()  # the whole text is the value, or values joined by "or" / commas (judged as several values)
     if boxed:  # before the boxes is reasoning ("so $AB = 1.25$, or $\boxed{1\frac14}$" restates a value)
         before, after = "", _outside_boxes(text)[1]
     else:
         before, after = text[: spans[-1].start()], text[spans[-1].end() :]
-    gap_start = max([0] + [span.end() for span in _DOLLAR_SPAN.finditer(before)])
+    before_spans = list(_DOLLAR_SPAN.finditer(before))
+    gap_start = before_spans[-1].end() if before_spans else 0
     gap = _SENTENCE_END.split(before[gap_start:])[-1]
-    joined_before = _JOINED_BEFORE.search(gap) is not None and (gap_start > 0 or _states_a_number(gap))
-    return joined_before or _JOINED_AFTER.match(_SENTENCE_END.split(after)[0]) is not None
+    stray: list[str | None] = []
+    joined = _JOINED_BEFORE.search(gap)
+    if joined is not None and (gap_start > 0 or _states_a_number(gap)):
+        value = gap[: joined.start()].rstrip(" \t\n(,")  # "18 (or $...$": 18; "$18$ (or $...$": nothing here
+        if not _OR.match(joined.group()) or (gap_start and value):
+            stray.append(None)  # $6$ then $5$; $6$ is less than (or $5$)
+        else:
+            stray.append(_restated_value(value or before_spans[-1][0]))
+    clause = _SENTENCE_END.split(after)[0]
+    if _JOINED_AFTER.match(clause) is not None:
+        lead = _RESTATED_AFTER.match(clause)  # every part is optional: it always matches
+        opened, value = (lead["open"], clause[lead.end() :].rstrip()) if lead else (None, clause)
+        if opened:  # (or 0.5), \text{(or 0.5)}: the bracket must close the clause
+            value = value.rstrip("$ \t\n")
+            value = value[:-1] if value.endswith(")" if opened == "(" else "}") else ""
+        stray.append(_restated_value(value))
+    return None in stray, tuple(value for value in stray if value is not None)
 
 
 def final_answers(text: str) -> FinalAnswers:
@@ -333,10 +379,14 @@ def final_answers(text: str) -> FinalAnswers:
     value is then split at top-level ``or`` / ``and``. Hedging words count inside the boxes and after the first
     one, or anywhere in an answer without a box.
 
-    >>> final_answers(r"\\boxed{5} and again \\boxed{5}"), final_answers("$5$ or $6$")
-    (FinalAnswers(values=('5',), hedged=False), FinalAnswers(values=('5', '6'), hedged=False))
+    >>> final_answers(r"\\boxed{5} and again \\boxed{5}")
+    FinalAnswers(values=('5',), hedged=False, restated=())
+    >>> final_answers("$5$ or $6$")
+    FinalAnswers(values=('5', '6'), hedged=False, restated=())
+    >>> final_answers(r"\\boxed{\\frac{1}{2}} (or 0.5)")
+    FinalAnswers(values=('\\\\frac{1}{2}',), hedged=False, restated=('0.5',))
     >>> final_answers("Answer: probably 18")
-    FinalAnswers(values=('18',), hedged=True)
+    FinalAnswers(values=('18',), hedged=True, restated=())
     """
     text = _after_prefix(text)
     if _BOX.search(text) is not None and not _outside_boxes(text)[2]:
@@ -358,8 +408,9 @@ def final_answers(text: str) -> FinalAnswers:
     for candidate in candidates:
         for value in alternatives(candidate):
             values.setdefault(" ".join(value.split()), value)
-    hedged = _HEDGE.search(scope) is not None or _stray_values(text)
-    return FinalAnswers(tuple(values.values()) or ("",), hedged)
+    stray_hedge, restated = _stray_values(text)
+    hedged = _HEDGE.search(scope) is not None or stray_hedge
+    return FinalAnswers(tuple(values.values()) or ("",), hedged, restated)
 
 
 # Not \, (a space) nor a thousands separator: 1,234, 1,\!234, 11,\! 111 (MATH), 1,\ 234 (a space command before

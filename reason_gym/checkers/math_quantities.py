@@ -38,13 +38,21 @@ _MATH_WORDS = _PROSE_WORDS | frozenset((
     "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "mod", "times", "cdot", "div", "frac", "dfrac", "tfrac",
     "left", "right", "circ", "text",
 ))  # fmt: skip
+# Multipliers, powers and operations, fraction words, signs, approximations, bounds and negations: each changes or
+# qualifies the number. Not "more", "fewer", "less", "times" or "dozen(s)": after a number they name what is counted
+# (GSM8K asks "how many more", "how many times", "how many dozens"; the checker never sees the question), so
+# "40 more", "5 fewer students", "3 \text{ times}" and "7 dozen" are 40, 5, 3 and 7 in that unit. Only as an
+# operation before another number are "than" (a bound: "more than 5", "6 more than 3") and "times" ("2 times 5")
+# value words; "6 more than Tom" names what is compared.
 _VALUE_WORDS = (
-    "hundreds?|thousands?|millions?|billions?|trillions?|dozens?|halves|half|thirds|fourths|fifths|sixths|sevenths"
-    "|eighths|ninths|tenths|hundredths|thousandths|factorial|times|plus|minus|over|negative|below|above|under"
-    "|approximately|approx|about|around|roughly|nearly|almost|more|less|fewer|least|most|than|not|or|nor"
+    "hundreds?|thousands?|millions?|billions?|trillions?|halves|half|thirds|fourths|fifths|sixths|sevenths"
+    "|eighths|ninths|tenths|hundredths|thousandths|factorial|plus|minus|over|negative|below|above|under"
+    "|approximately|approx|about|around|roughly|nearly|almost|least|most|not|or|nor"
 )
+_BEFORE_A_NUMBER = r"(?=[\s{}$~(+-]*(?:\\\$|\\(?!text)[A-Za-z]|[\d.]))"  # than 5, times \frac12 (not "than Tom")
 _VALUE_WORD = re.compile(
     rf"(?<![\\A-Za-z])(?:{_VALUE_WORDS})(?![A-Za-z])"  # 5 thousand, 5 \text{ at most}, 5 \text{ (or 6)}
+    rf"|(?<![\\A-Za-z])(?:than|times)(?![A-Za-z]){_BEFORE_A_NUMBER}"  # more than 5, 2 times 5
     r"|(?<=[\d}])\s*(?:\\text\s*\{\s*)?(?:squared|cubed)(?![A-Za-z])"  # 5 squared (cm squared is a unit)
     r"|\\(?:neg|lnot|approx|sim|simeq)(?![A-Za-z])|^\s*~",  # \neg 5, \approx 5, ~5
     re.IGNORECASE,
@@ -52,13 +60,16 @@ _VALUE_WORD = re.compile(
 
 
 def value_words(text: str) -> frozenset[str]:
-    """The words and signs in ``text`` that change or qualify a value, so never a unit: multipliers (``thousand``,
-    ``dozen``), operations (``squared``, ``factorial``, ``halves``), signs and comparisons (``negative``,
-    ``below``, ``at most``), approximations (``about``, ``\\approx``, a leading ``~``) and negations (``not``,
-    ``\\neg``); and ``or`` inside a text group (``5 \\text{ (or 6)}``).
+    """The words and signs in ``text`` that change or qualify a value, so never a unit: multipliers (``thousand``),
+    operations (``squared``, ``factorial``, ``halves``, ``times`` before a number), signs and bounds (``negative``,
+    ``below``, ``at most``, ``than`` before a number), approximations (``about``, ``\\approx``, a leading ``~``)
+    and negations (``not``, ``\\neg``); and ``or`` inside a text group (``5 \\text{ (or 6)}``). Not count words
+    after a number (``40 more``, ``5 fewer``, ``3 times``, ``7 dozen``, ``6 more than Tom``): units.
 
     >>> sorted(value_words(r"5 \text{ thousand}")), sorted(value_words("5 cm squared")), sorted(value_words("~5"))
     (['thousand'], [], ['~'])
+    >>> sorted(value_words("more than 5")), sorted(value_words("6 more than Tom")), sorted(value_words("7 dozen"))
+    (['than'], [], [])
     """
     return frozenset(
         " ".join(match.group().lower().replace("\\text", "").strip(" {").split())

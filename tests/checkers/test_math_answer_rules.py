@@ -302,20 +302,27 @@ def test_plain_number_forms_never_reach_the_worker():
 
 
 @pytest.mark.parametrize(
-    ("text", "values", "hedged"),
+    ("text", "values", "hedged", "restated"),
     [
-        ("\\boxed{5} \\boxed{6}", ("5", "6"), False),
-        ("\\boxed{5} and \\boxed{ 5 }", ("5",), False),
-        ("$x = 2$ or $x = 3$.", ("x = 2", "x = 3"), False),
-        ("The value of $x$ is $5$.", ("5",), False),
-        ("2, or perhaps 3", ("2", "3"), True),
-        ("\\{1, 2\\}", ("\\{1, 2\\}",), False),
-        ("\\text{Monday and Tuesday}", ("\\text{Monday and Tuesday}",), False),  # inside text: one value
-        ("", ("",), False),
+        ("\\boxed{5} \\boxed{6}", ("5", "6"), False, ()),
+        ("\\boxed{5} and \\boxed{ 5 }", ("5",), False, ()),
+        ("$x = 2$ or $x = 3$.", ("x = 2", "x = 3"), False, ()),
+        ("The value of $x$ is $5$.", ("5",), False, ()),
+        ("2, or perhaps 3", ("2", "3"), True, ()),
+        ("\\{1, 2\\}", ("\\{1, 2\\}",), False, ()),
+        ("\\text{Monday and Tuesday}", ("\\text{Monday and Tuesday}",), False, ()),  # inside text: one value
+        ("", ("",), False, ()),
+        ("\\boxed{\\frac{3}{2}}, or 1.5", ("\\frac{3}{2}",), False, ("1.5",)),  # the checker compares them
+        ("\\boxed{\\frac{1}{4}} (0.25)", ("\\frac{1}{4}",), False, ("0.25",)),
+        ("$\\boxed{5}$ or $6$", ("5",), False, ("6",)),
+        ("$18$ (or $\\frac{36}{2}$)", ("\\frac{36}{2}",), False, ("18",)),
+        ("6 or $5$", ("5",), False, ("6",)),
+        ("$6$ then $5$", ("5",), True, ()),  # not "or": another value
+        ("\\boxed{5} (or 6 if rounding up)", ("5",), True, ()),  # not one plain value
     ],
 )
-def test_final_answers(text, values, hedged):
-    assert final_answers(text) == (values, hedged)
+def test_final_answers(text, values, hedged, restated):
+    assert final_answers(text) == (values, hedged, restated)
 
 
 @pytest.mark.parametrize(

@@ -219,13 +219,17 @@ VALUE_WORDS = [
     ("5", "5 squared", False),
     ("5", "5 cubed", False),
     ("5", "5 factorial", False),
-    ("5", "5 dozen", False),
     ("5", "5 halves", False),
     ("5", "5 \\text{ thousand}", False),
     ("5", "5 \\text{ approximately}", False),
     ("5", "5 \\text{ at most}", False),
     ("5", "5 \\text{ negative}", False),
     ("5", "5 \\text{ below zero}", False),
+    ("5", "more than 5", False),
+    ("5", "no more than 5", False),
+    ("5", "5 more than 3", False),
+    ("2", "2 times 5", False),
+    ("5", "5 or more", False),
     ("5 \\text{ apples}", "5 \\text{ thousand apples}", False),
     ("5", "5 apples", True),
     ("5\\text{ cm}^2", "5 cm squared", True),
@@ -240,4 +244,91 @@ def test_another_value_beside_the_answer_is_a_hedge(checker, gold, answer, expec
 
 @pytest.mark.parametrize(("gold", "answer", "expected"), VALUE_WORDS)
 def test_words_that_change_a_value_are_no_unit(checker, gold, answer, expected):
+    _judged(checker, gold, answer, expected)
+
+
+# Regression (c1d9311 accepted these): count and comparison words after a number were read as words that change
+# the value. GSM8K asks "how many more / how much more" (58 questions), "how many times" (8), "how many dozens" (4):
+# the word names what is counted, so it is the answer's unit. Rows are (answer, reference, verdict).
+COUNT_WORDS = [
+    ("40 more", "40", True),
+    ("3 more", "3", True),
+    ("\\$40 more", "40", True),
+    ("40 more dollars", "40", True),
+    ("40 dollars more", "40", True),
+    ("\\boxed{40 \\text{ more}}", "40", True),
+    ("\\boxed{\\$40 \\text{ more}}", "40", True),
+    ("5 fewer", "5", True),
+    ("5 fewer students", "5", True),
+    ("\\boxed{5 \\text{ fewer}}", "5", True),
+    ("3 less", "3", True),
+    ("6 more than Tom", "6", True),
+    ("7 dozen", "7", True),
+    ("7 dozens", "7", True),
+    ("7 dozen eggs", "7", True),
+    ("\\boxed{7 \\text{ dozen}}", "7", True),
+    ("3 \\text{ times}", "3", True),
+    ("\\boxed{3 \\text{ times}}", "3", True),
+    ("40 more", "39", False),  # still the number it writes
+    ("7 dozen", "84", False),
+    ("5 thousand", "5", False),  # words that change or qualify the value stay no unit
+    ("5 million", "5", False),
+    ("5 hundred", "5", False),
+    ("5 squared", "5", False),
+    ("5 cubed", "5", False),
+    ("5 factorial", "5", False),
+    ("5 halves", "5", False),
+    ("5 \\text{ approximately}", "5", False),
+    ("5 \\text{ at most}", "5", False),
+    ("5 \\text{ negative}", "5", False),
+    ("5 \\text{ below zero}", "5", False),
+    ("5 \\text{ (or 6)}", "5", False),
+    ("5\\text{, not 6}", "5", False),
+    ("x \\approx 5", "5", False),
+    ("\\neg 5", "5", False),
+    ("~5", "5", False),
+    ("more than 5", "5", False),
+    ("2 times 5", "2", False),
+]
+
+# Regression (c1d9311 accepted these): the same value restated beside the boxed one was called a hedge. The value
+# beside it is compared with the reference as several boxes are: the same value is no hedge, another value (or one
+# not read as one plain value) is. Rows are (answer, reference, verdict).
+RESTATED_VALUES = [
+    ("\\boxed{\\frac{3}{2}}, or 1.5", "\\frac{3}{2}", True),
+    ("\\boxed{\\frac{1}{2}} (or 0.5)", "\\frac{1}{2}", True),
+    ("\\boxed{\\frac{1}{4}} (0.25)", "\\frac{1}{4}", True),
+    ("\\boxed{2} or 2.0", "2", True),
+    ("\\boxed{18}, or \\$18", "18", True),
+    ("\\boxed{50\\%}, or 0.5", "50\\%", True),
+    ("$18$ (or $\\frac{36}{2}$)", "18", True),
+    ("$\\boxed{x+1}$ or $1+x$", "x+1", True),  # equal by math-verify
+    ("\\boxed{5} \\text{ or } 5.0", "5", True),
+    ("\\boxed{5} or 6", "5", False),
+    ("$\\boxed{5}$ or $6$", "5", False),
+    ("\\boxed{5}, 6", "5", False),
+    ("\\boxed 5 6", "5", False),
+    ("$6$ (or $5$)", "5", False),
+    ("6 or $5$", "5", False),
+    ("$6$ then $5$", "5", False),
+    ("\\boxed{6 \\boxed{5}}", "5", False),
+    ("\\boxed{5} (or 6 if rounding up)", "5", False),
+    ("\\boxed{5} (or 5 if rounding down)", "5", False),  # a condition, not the value restated
+    ("\\boxed{5} (or about 5)", "5", False),
+    ("\\boxed{5}, not 5", "5", False),
+    ("\\boxed{5} or -5", "5", False),
+    ("\\boxed{5} or 5 thousand", "5", False),
+    ("\\boxed{\\frac13} (or 0.333)", "\\frac13", False),  # not equal: a decimal is exact
+    ("\\boxed{2} or 3", "2, 3", False),  # a value beside the box is no list
+    ("\\boxed{2}, 3", "2, 3", False),
+]
+
+
+@pytest.mark.parametrize(("answer", "gold", "expected"), COUNT_WORDS)
+def test_count_words_after_a_number_are_its_unit(checker, answer, gold, expected):
+    _judged(checker, gold, answer, expected)
+
+
+@pytest.mark.parametrize(("answer", "gold", "expected"), RESTATED_VALUES)
+def test_the_same_value_restated_beside_the_box_is_no_hedge(checker, answer, gold, expected):
     _judged(checker, gold, answer, expected)
