@@ -225,9 +225,10 @@ _STRAY_NUMBER = re.compile(r"(?<![\w.])\d")  # a number of its own, once exponen
 _SCRIPT = re.compile(r"[\^_]\s*(?:\{[^{}]*\}|\\?\w)")  # ^2, _{10}, ^\circ
 _JOINING = r"(?:or|nor|then|not|else|otherwise|instead|rather)(?!\w)"
 _JOINED_BEFORE = re.compile(rf"(?<![\\\w]){_JOINING}\W*$", re.IGNORECASE)  # "6 or " before the value
-_JOINED_AFTER = re.compile(  # the clause after the value: "\\boxed{5} or 6", "(or 6)", "\\boxed{5}, 6", "\\boxed 5 6"
-    rf"[\s$,;)]*(?:(?:\(\s*|\\text\s*\{{\s*)?{_JOINING}[^A-Za-z\d]*(?:[A-Za-z]+[^A-Za-z\d]+)?-?\d"
-    r"|[\s$,;(]*-?\d[\d.,]*[\s$)]*$)",
+_JOINED_AFTER = re.compile(  # the clause after the value: "\\boxed{5} or 6", "(or 6)", "\\boxed{5}, 6", "\\boxed 5 6",
+    # "\\text{(or 6)}", "(5 or 6)", ", 5, 6"
+    rf"[\s$,;)]*(?:(?:\(\s*|\\text\s*\{{\s*\(?\s*)?(?:-?\d[\d.,]*\s*)?{_JOINING}[^A-Za-z\d]*(?:[A-Za-z]+[^A-Za-z\d]+)?-?\d"
+    r"|[\s$,;(]*-?\d[\d.,\s]*[\s$)]*$)",
     re.IGNORECASE,
 )
 # A value restated beside the final one: "6 or " before it (the value in a span before "or", or here), and after it

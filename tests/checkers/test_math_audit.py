@@ -183,6 +183,11 @@ def test_a_base_subscript_needs_digits_of_the_base(checker, gold, answer, expect
 # An answer that states or hedges with another value is wrong, wherever the other value is: after the box, in a
 # box inside the box, in a span joined by "or" / "then", in a \text group math-verify throws away, or as a sign.
 HEDGES = [
+    ("5", "\\boxed{5}, 5, 6", False),  # a list after the box
+    ("5", "\\boxed{5} \\text{(or 6)}", False),
+    ("5", "\\boxed{5} (5 or 6)", False),
+    ("5", "\\boxed{5}, 5", True),  # the same value again
+    ("5", "there are $\\boxed{5}$ divisors of 196.", True),  # prose after the box
     ("5", "\\boxed{5} or 6", False),
     ("5", "$\\boxed{5}$ or $6$", False),
     ("5", "\\boxed{5}, 6", False),
