@@ -398,7 +398,9 @@ _LATEX_FRACTION_LITERAL = re.compile(
 """``\\frac{7}{2}`` and ``\\frac72`` of two integers are the literal ``7/2``; any other ``\\frac`` is an expression."""
 # After normalize: one sign at most, then an integer, an exact decimal or a tight fraction of two integers, in any
 # number of parentheses (``\boxed{-7/2}`` reads ``(-(7/2))``); the parentheses are counted separately.
-_NUMBER_LITERAL = re.compile(r"[(\s]*([-+]?)[(\s]*([0-9]+(?:\.[0-9]+)?|[0-9]+/[0-9]+)[)\s]*")
+_NUMBER_LITERAL = re.compile(r"[(\s]*([-+]?)[(\s]*([0-9]*\.[0-9]+|[0-9]+(?:\.[0-9]+)?|[0-9]+/[0-9]+)[)\s]*")
+"""One number as a literal: an integer, an exact decimal (``.5`` too), or a fraction ``p/q``; brackets and one sign
+around it."""
 
 
 def _latex_fraction_literal(match: re.Match[str]) -> str:

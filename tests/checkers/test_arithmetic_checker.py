@@ -143,6 +143,11 @@ def test_evaluate_refuses_non_strings():
         ("-7/2", Fraction(-7, 2)),
         ("3.5", Fraction(7, 2)),
         ("3.50", Fraction(7, 2)),
+        (".5", Fraction(1, 2)),  # no leading zero
+        ("-.25", Fraction(-1, 4)),
+        ("(.75)", Fraction(3, 4)),
+        (".", None),
+        ("5.", 5),  # a sentence's full stop
         ("4.0", 4),
         (r"\frac{7}{2}", Fraction(7, 2)),
         (r"-\frac{7}{2}", Fraction(-7, 2)),

@@ -516,3 +516,11 @@ def test_sync_vector_env_keeps_the_final_info():
         _, rewards, terminated, _, infos = envs.step(list(actions))
     assert terminated.all() and (rewards == 1.0).all() and infos["is_correct"].all()
     envs.close()
+
+
+@pytest.mark.parametrize(("expression", "answer"), [("1 / 2", ".5"), (".5 + 1", "3/2"), ("0 - 1 / 4", "-.25")])
+def test_decimals_without_a_leading_zero_are_numbers_in_problems_and_answers(expression, answer):
+    env = ArithmeticEnv()
+    env.reset(options={"problem": {"kind": "expression", "expression": expression}})
+    assert solution_trace(env.get_state().problem)[-1].startswith("Answer:")  # it raised on ".5" as a number
+    assert env.step(f"Answer: {answer}")[4]["is_correct"]
