@@ -163,7 +163,7 @@ class CodeTaskEnv(DatasetEnv):
     def _apply_step(self, state: EpisodeState, step: str) -> StepOutcome:
         if not is_run_step(step):
             return StepOutcome(step, state.task)  # a thought: accepted as it is
-        code = extract_code(step.lstrip()[len(RUN_PREFIX) :])
+        code = extract_code(_after_prefix(step.lstrip()[len(RUN_PREFIX) :]))
         if not code.strip():
             return StepOutcome("", state.task, 'a "Run:" step needs a program: a ```python block after "Run:"')
         result = self._run(state.problem, code, state.problem["examples"], main=True)
@@ -172,7 +172,7 @@ class CodeTaskEnv(DatasetEnv):
         return StepOutcome(format_program_step(RUN_PREFIX, code, report, self.max_step_chars), state.task + 1)
 
     def _judge_answer(self, state: EpisodeState, answer: str) -> AnswerOutcome:
-        code = extract_code(answer)
+        code = extract_code(_after_prefix(answer))
         if not code.strip():
             self._last_run = ("answer", None)
             return AnswerOutcome(False, "Answer: (no program)", "the answer has no program", {"tests_passed": 0.0})
@@ -186,3 +186,11 @@ class CodeTaskEnv(DatasetEnv):
 
     def _run(self, problem: Mapping[str, Any], code: str, tests: TestSuite, main: bool) -> RunResult:
         return self.sandbox.run(self._program(problem, code), tests, limits=self.limits, main=main)
+
+
+def _after_prefix(text: str) -> str:
+    """The text after ``Answer:`` / ``Run:``, without the blanks that separate a program starting on the prefix's own
+    line from the prefix (``Answer: def f(x): ...`` is ``def f(x): ...``, not an indented line). A program on the
+    next lines keeps its indentation (a HumanEval body)."""
+    first, newline, rest = text.partition("\n")
+    return first.lstrip(" \t") + newline + rest if first.strip() else text

@@ -437,3 +437,17 @@ def test_async_vector_env_runs_programs_in_its_workers():
         assert terminated.all() and (rewards == 1.0).all() and infos["is_correct"].all()
     finally:
         envs.close()
+
+
+@needs_humaneval
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Answer: def add(a, b): return a + b",  # on the prefix's line: the blank after "Answer:" is no indentation
+        "Answer: def add(a, b):\n    return a + b",
+        "Answer:\n    return a + b\n",  # a HumanEval body on the next lines keeps its indentation
+        "Answer:\n```python\ndef add(a, b):\n    return a + b\n```",
+    ],
+)
+def test_a_program_right_after_the_prefix_or_below_it_is_read_as_written(env, answer):
+    assert env.step(answer)[4]["is_correct"]
