@@ -37,24 +37,9 @@ GROUPS, GROUP_SIZE = 3, 4
 
 @pytest.fixture(scope="module")
 def played():
-    from agents.models import TINY_MODEL_DIR
-    from agents.policies.hf import load_model_and_tokenizer
-
     torch.manual_seed(0)
-    model, tokenizer = load_model_and_tokenizer(TINY_MODEL_DIR, dtype=torch.float32)
-    config = OmegaConf.create({"actor_rollout_ref": {"rollout": {"prompt_length": 128, "response_length": 160}}})
-    server = HFServerManager(model, tokenizer)
-    loop = ReasonGymAgentLoop(
-        trainer_config=DictConfigWrap(config),
-        server_manager=server,
-        tokenizer=tokenizer,
-        processor=None,
-        dataset_cls=None,
-        data_config=DictConfigWrap(OmegaConf.create({})),
-        env_id=ENV_ID,
-        env_kwargs=ENV_KWARGS,
-        max_step_tokens=40,
-    )
+    loop, server, config = make_loop(response_length=160, max_step_tokens=40)
+    model, tokenizer = server.model, loop.tokenizer
     rows = [{"index": 10 + g, "split": "test"} for g in range(GROUPS) for _ in range(GROUP_SIZE)]
 
     async def play():  # verl's worker runs the episodes of a batch concurrently, as tasks of one event loop
@@ -170,12 +155,14 @@ def test_verls_worker_postprocess_then_the_estimator_give_our_process_advantages
 # ---------------------------------------------------------------------- bad rows and settings (the audit's table)
 
 
-def make_loop(model_and_tokenizer=None, **settings):
+def make_loop(model_and_tokenizer=None, response_length=64, **settings):
+    """A loop over the tiny model (or the given one) behind HFServerManager; returns it, its server and config."""
     from agents.models import TINY_MODEL_DIR
     from agents.policies.hf import load_model_and_tokenizer
 
     model, tokenizer = model_and_tokenizer or load_model_and_tokenizer(TINY_MODEL_DIR, dtype=torch.float32)
-    config = OmegaConf.create({"actor_rollout_ref": {"rollout": {"prompt_length": 128, "response_length": 64}}})
+    rollout = {"prompt_length": 128, "response_length": response_length}
+    config = OmegaConf.create({"actor_rollout_ref": {"rollout": rollout}})
     server = HFServerManager(model, tokenizer)
     loop = ReasonGymAgentLoop(
         trainer_config=DictConfigWrap(config),
@@ -186,7 +173,7 @@ def make_loop(model_and_tokenizer=None, **settings):
         data_config=DictConfigWrap(OmegaConf.create({})),
         **{"env_id": ENV_ID, "env_kwargs": ENV_KWARGS, "max_step_tokens": 8, **settings},
     )
-    return loop, server
+    return loop, server, config
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +196,7 @@ def small_loop():
     ],
 )
 def test_rows_that_name_no_problem_are_refused_before_any_generation(small_loop, extra_info, error):
-    loop, server = small_loop
+    loop, server, _ = small_loop
     calls = server.calls
     with pytest.raises(ValueError, match=error):
         asyncio.run(loop.run(dict(SAMPLING), extra_info=extra_info))
@@ -225,7 +212,7 @@ def test_rows_that_name_no_problem_are_refused_before_any_generation(small_loop,
     ],
 )
 def test_a_row_plays_the_problem_it_names(small_loop, extra_info, options):
-    loop, _ = small_loop
+    loop, _, _ = small_loop
     out = asyncio.run(loop.run(dict(SAMPLING), extra_info=extra_info))
     observation, _ = gym.make(ENV_ID, **ENV_KWARGS).reset(options=options)
     assert loop.tokenizer.decode(out.prompt_ids, skip_special_tokens=True) == observation + "\n"
@@ -245,6 +232,6 @@ def test_a_row_plays_the_problem_it_names(small_loop, extra_info, options):
     ],
 )
 def test_bad_settings_are_refused_when_the_loop_is_built(small_loop, settings, error):
-    loop, _ = small_loop
+    loop, _, _ = small_loop
     with pytest.raises(ValueError, match=error):
         make_loop((loop.server_manager.model, loop.tokenizer), **settings)
