@@ -16,8 +16,11 @@ each failed.
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
+import json
 import os
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -52,6 +55,57 @@ def cached_file_loader(maxsize: int) -> Callable[[Callable[[str], Records]], Cal
         return loader
 
     return decorate
+
+
+def read_json_records(path: str) -> list[dict[str, Any]]:
+    """The records of a data file: JSON Lines (one object per non-blank line, gzipped when the name ends in
+    ``.gz``) or, for a ``.json`` name, one array of objects. A UTF-8 byte-order mark is skipped.
+
+    Raises:
+        ValueError: The file cannot be read as (gzipped) UTF-8 text, or is not JSON of that shape; the message names
+            the path and the line (or the record).
+    """
+    if path.endswith(".json"):
+        return _json_array(path)
+    opener = gzip.open if path.endswith(".gz") else open
+    records: list[dict[str, Any]] = []
+    try:
+        with opener(path, "rt", encoding="utf-8-sig") as file:  # type: ignore[operator]
+            for number, line in enumerate(file, 1):
+                if line.strip():
+                    records.append(_json_object(line, path, number))
+    except (EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as error:
+        kind = "gzipped UTF-8 JSONL" if path.endswith(".gz") else "UTF-8 JSONL"
+        raise ValueError(f"{path}: not a readable {kind} file ({type(error).__name__}: {error})") from None
+    return records
+
+
+def _json_object(line: str, path: str, number: int) -> dict[str, Any]:
+    """Line ``number`` of ``path`` read as a JSON object, or a ``ValueError`` naming the path and the line."""
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise ValueError(f"{path}, line {number}: not JSON ({error})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path}, line {number}: a record must be a JSON object, got {type(record).__name__}")
+    return record
+
+
+def _json_array(path: str) -> list[dict[str, Any]]:
+    """The objects of a ``.json`` file holding one array."""
+    try:
+        with open(path, encoding="utf-8-sig") as file:
+            records = json.load(file)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}, line {error.lineno}: not JSON ({error.msg})") from None
+    except (UnicodeDecodeError, RecursionError) as error:
+        raise ValueError(f"{path}: not a readable UTF-8 JSON file ({type(error).__name__})") from None
+    if not isinstance(records, list):
+        raise ValueError(f"{path}: a .json data file holds one array of records, got {type(records).__name__}")
+    for number, record in enumerate(records, 1):
+        if not isinstance(record, dict):
+            raise ValueError(f"{path}, record {number}: a record must be a JSON object, got {type(record).__name__}")
+    return records
 
 
 class DataNotFoundError(FileNotFoundError):

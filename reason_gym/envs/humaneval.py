@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import ast
-import gzip
-import json
-import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from reason_gym.checkers.program_tests import assemble_program, humaneval_examples, humaneval_tests
 from reason_gym.core import TaskSpec
-from reason_gym.data import DataSource, cached_file_loader
+from reason_gym.data import DataSource, cached_file_loader, read_json_records
 from reason_gym.envs.coding import ANSWER_FORMAT, FORMAT_HINT, STEP_FORMAT, CodeTaskEnv
 from reason_gym.parse import parse_python
 
@@ -44,7 +41,7 @@ def load_humaneval(path: str) -> tuple[dict[str, Any], ...]:
             JSON object, a record lacks a field, or two records share a ``task_id`` (the message names the path and
             the line or the id).
     """
-    records = tuple(read_json_lines(path))
+    records = tuple(read_json_records(path))
     if not records:
         raise ValueError(f"{path} holds no HumanEval records")
     for number, record in enumerate(records, 1):
@@ -52,38 +49,6 @@ def load_humaneval(path: str) -> tuple[dict[str, Any], ...]:
             raise ValueError(f"{path}, record {number}: not HumanEval data (records need {HUMANEVAL_FIELDS})")
     check_unique_ids(path, (str(record["task_id"]) for record in records))
     return records
-
-
-def read_json_lines(path: str) -> list[dict[str, Any]]:
-    """The JSON objects of a JSONL file, one per non-blank line; gzipped when the name ends in ``.gz``. A UTF-8
-    byte-order mark is skipped.
-
-    Raises:
-        ValueError: The file cannot be read as (gzipped) UTF-8 text, or a line is not a JSON object; the message
-            names the path (and the line).
-    """
-    opener = gzip.open if path.endswith(".gz") else open
-    records: list[dict[str, Any]] = []
-    try:
-        with opener(path, "rt", encoding="utf-8-sig") as file:  # type: ignore[operator]
-            for number, line in enumerate(file, 1):
-                if line.strip():
-                    records.append(json_object(line, path, number))
-    except (EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as error:
-        kind = "gzipped UTF-8 JSONL" if path.endswith(".gz") else "UTF-8 JSONL"
-        raise ValueError(f"{path}: not a readable {kind} file ({type(error).__name__}: {error})") from None
-    return records
-
-
-def json_object(line: str, path: str, number: int) -> dict[str, Any]:
-    """Line ``number`` of ``path`` read as a JSON object, or a ``ValueError`` naming the path and the line."""
-    try:
-        record = json.loads(line)
-    except (json.JSONDecodeError, RecursionError) as error:
-        raise ValueError(f"{path}, line {number}: not JSON ({error})") from None
-    if not isinstance(record, dict):
-        raise ValueError(f"{path}, line {number}: a record must be a JSON object, got {type(record).__name__}")
-    return record
 
 
 def check_unique_ids(path: str, ids: Iterable[str]) -> None:

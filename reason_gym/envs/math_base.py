@@ -11,7 +11,6 @@ hub through the optional ``datasets`` package (``pip install 'reason-gym[dataset
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -19,7 +18,7 @@ from reason_gym.checkers.arithmetic import check_arithmetic_claims
 from reason_gym.checkers.math_answer import check_answer, require_math_verify
 from reason_gym.core import ANSWER_PREFIX, CHARSET, AnswerOutcome, EpisodeState, ReasoningEnv, StepOutcome
 from reason_gym.data import DataSource as DataSource
-from reason_gym.data import cached_file_loader
+from reason_gym.data import cached_file_loader, read_json_records
 from reason_gym.tasks import DatasetEnv
 
 DATA_SET_CHARACTERS = "’‘“”€£¢¾¼³éèçñ—–А"
@@ -35,23 +34,9 @@ LAYOUT = "gsm8k/train.jsonl, gsm8k/test.jsonl, math/test.jsonl, math500/test.jso
 
 @cached_file_loader(maxsize=16)
 def load_json_records(path: str) -> tuple[dict[str, Any], ...]:
-    """The records of a JSONL file (one object per line), or of a ``.json`` file holding one array of objects."""
-    with open(path, encoding="utf-8-sig") as file:
-        if path.endswith(".json"):
-            records = json.load(file)
-            if not isinstance(records, list):
-                raise ValueError(f"{path}: a .json data file holds one array of records")
-        else:
-            records = []
-            for number, line in enumerate(file, 1):
-                if line.strip():
-                    try:
-                        records.append(json.loads(line))
-                    except json.JSONDecodeError as error:
-                        raise ValueError(f"{path}, line {number}: not JSON ({error})") from None
-    if not all(isinstance(record, dict) for record in records):
-        raise ValueError(f"{path}: every record must be a JSON object")
-    return tuple(records)
+    """The records of a JSONL file (one object per line), or of a ``.json`` file holding one array of objects
+    (:func:`reason_gym.data.read_json_records`)."""
+    return tuple(read_json_records(path))
 
 
 def normalize_spaces(text: str) -> str:

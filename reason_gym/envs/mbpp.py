@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reason_gym.checkers.program_tests import assemble_program, first_test, mbpp_entry_point, mbpp_tests
 from reason_gym.core import TaskSpec
-from reason_gym.data import DataSource, Records, cached_file_loader
+from reason_gym.data import DataSource, Records, cached_file_loader, read_json_records
 from reason_gym.envs.coding import ANSWER_FORMAT, FORMAT_HINT, STEP_FORMAT, CodeTaskEnv
-from reason_gym.envs.humaneval import HUMANEVAL_FIELDS, check_unique_ids, read_json_lines, validate_humaneval_record
+from reason_gym.envs.humaneval import HUMANEVAL_FIELDS, check_unique_ids, validate_humaneval_record
 from reason_gym.parse import parse_python
 
 MBPP_FILES = {"full": "mbpp/mbpp.jsonl", "sanitized": "mbpp/sanitized-mbpp.json"}
@@ -43,7 +42,7 @@ def load_mbpp_file(path: str) -> tuple[dict[str, Any], ...]:
         ValueError: The file is not UTF-8 JSON(L), a record is not an object, lacks ``test_list`` or a valid
             ``task_id``, or two records share a task id; the message names the path and the record or line.
     """
-    records = _read_json_array(path) if path.endswith(".json") else read_json_lines(path)
+    records = read_json_records(path)
     if not records:
         raise ValueError(f"{path} holds no MBPP records")
     for number, record in enumerate(records, 1):
@@ -63,23 +62,6 @@ def task_id_order(record: Mapping[str, Any]) -> tuple[bool, Any]:
     """The sort key of a record by task id: int ids by value, then string ids (so mixed ids still sort)."""
     task_id = record["task_id"]
     return isinstance(task_id, str), task_id
-
-
-def _read_json_array(path: str) -> list[dict[str, Any]]:
-    """The objects of a ``.json`` file holding one array (a UTF-8 byte-order mark is skipped)."""
-    try:
-        with open(path, encoding="utf-8-sig") as file:
-            records = json.load(file)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}, line {error.lineno}: not JSON ({error.msg})") from None
-    except (UnicodeDecodeError, RecursionError) as error:
-        raise ValueError(f"{path}: not a readable UTF-8 JSON file ({type(error).__name__})") from None
-    if not isinstance(records, list):
-        raise ValueError(f"{path}: a .json MBPP file holds one array of records, got {type(records).__name__}")
-    for number, record in enumerate(records, 1):
-        if not isinstance(record, dict):
-            raise ValueError(f"{path}, record {number}: a record must be a JSON object, got {type(record).__name__}")
-    return records
 
 
 def _check_file_task_id(record: Mapping[str, Any], path: str, number: int) -> None:
