@@ -80,6 +80,17 @@ def reject_unknown(what: str, given: Iterable[str], accepted: Iterable[str]) -> 
         raise ValueError(f"unknown {what} {unknown}; accepted: {sorted(accepted)}")
 
 
+def as_integer(value: Any) -> int | None:
+    """``value`` as an int if it is an integer (Python's, numpy's, a 0-d integer array), else ``None``: never a
+    bool (True is no index or move), a float or a string, which ``int()`` would quietly turn into a number."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)  # refuses numpy's bools, floats and arrays of more than one value itself
+    except TypeError:
+        return None
+
+
 def check_index(index: Any, count: int | None, split: str | None) -> int:
     """A reset option ``index`` checked: an integer (numpy's too), not a bool, in ``[0, count)`` (``>= 0`` when
     ``count`` is ``None``: a sequence without end); a ``ValueError`` otherwise.
@@ -89,10 +100,7 @@ def check_index(index: Any, count: int | None, split: str | None) -> int:
     ...
     ValueError: index must be an int in [0, 10) for split 'test', got True
     """
-    try:
-        value = None if isinstance(index, (bool, np.bool_)) else operator.index(index)
-    except TypeError:
-        value = None
+    value = as_integer(index)
     if count is None:
         if value is None or value < 0:
             raise ValueError(f"index must be an int >= 0 (the sequence has no end), got {index!r}")
@@ -214,7 +222,7 @@ def prm_scores(prm: PRM, state: EpisodeState) -> list[float]:
         raise ValueError(f"the prm must return a sequence of floats, one per step, got {type(scores).__name__}")
     if len(scores) != len(state.steps):
         raise ValueError(f"the prm returned {len(scores)} scores for {len(state.steps)} steps")
-    return [_finite_score(score) for score in scores]
+    return [_finite_real(score, "a prm score") for score in scores]
 
 
 def _is_real(value: Any) -> bool:
@@ -222,24 +230,15 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, (numbers.Real, np.floating, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def _weight(name: str, weight: Any) -> float:
-    """A reward weight as a float: a finite real number (nan or inf would make every reward nan or inf)."""
-    if not _is_real(weight):
-        raise ValueError(f"reward weight {name!r} must be a real number, got {weight!r}")
-    if not math.isfinite(float(weight)):
-        raise ValueError(f"reward weight {name!r} must be finite, got {weight!r}")
-    return float(weight)
-
-
-def _finite_score(score: Any) -> float:
-    """A PRM's score as a float: a real number (numpy's too), finite; a bool, a string or nan is a ``ValueError``
-    (each would become a reward silently: True as 1.0, "0.5" parsed, nan poisoning every return)."""
-    if not _is_real(score):
-        raise ValueError(f"a prm score must be a real number, got {score!r} ({type(score).__name__})")
-    value = float(score)
-    if not math.isfinite(value):
-        raise ValueError(f"a prm score must be finite, got {score!r}")
-    return value
+def _finite_real(value: Any, what: str) -> float:
+    """``value`` as a float if it is a finite real number (numpy's too), else a ``ValueError`` naming ``what``: a
+    bool, a string or nan would each become a reward silently (True as 1.0, "0.5" parsed, nan poisoning every
+    return)."""
+    if not _is_real(value):
+        raise ValueError(f"{what} must be a real number, got {value!r} ({type(value).__name__})")
+    if not math.isfinite(float(value)):
+        raise ValueError(f"{what} must be finite, got {value!r}")
+    return float(value)
 
 
 def task_env_class(spec: TaskSpec) -> type[ReasoningEnv]:
@@ -367,7 +366,7 @@ class ReasoningEnv(gym.Env[str, str]):
             )
         weights = dict(self.default_reward_weights)
         reject_unknown("reward component", reward_weights or {}, weights)
-        weights.update({name: _weight(name, w) for name, w in (reward_weights or {}).items()})
+        weights.update({name: _finite_real(w, f"reward weight {name!r}") for name, w in (reward_weights or {}).items()})
         self.reward_weights: Mapping[str, float] = weights
         self.max_steps = max_steps
         self.prm = prm

@@ -22,7 +22,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from reason_gym.core import ReasoningEnv
+from reason_gym.core import ReasoningEnv, as_integer
 
 CandidateFn = Callable[[Any], Sequence[str | None]]
 """``candidates(env.unwrapped) -> texts``: the action text at each position, ``None`` where there is none."""
@@ -154,13 +154,12 @@ class DiscreteActions(gym.Wrapper[np.ndarray, int, str, str], gym.utils.RecordCo
 
 
 def _action_index(action: Any) -> int:
-    """A ``Discrete`` action as an int: Python and numpy integers (also a 0-d array, as predict() returns), never a
-    bool, a float or a string, which ``int()`` would quietly turn into another move."""
-    if isinstance(action, np.ndarray) and action.shape == ():
-        action = action[()]
-    if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
+    """A ``Discrete`` action as an int (:func:`~reason_gym.core.as_integer`: also numpy's and a 0-d array, as
+    predict() returns), never a bool, a float or a string, which ``int()`` would quietly turn into another move."""
+    index = as_integer(action)
+    if index is None:
         raise TypeError(f"an action of Discrete is an integer, got {action!r} ({type(action).__name__})")
-    return int(action)
+    return index
 
 
 class HashedTextEncoder:

@@ -21,14 +21,13 @@ scores as it scores any garbage step; nothing a model writes makes a reward func
 from __future__ import annotations
 
 import json
-import operator
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence, Sized
 from typing import Any, NamedTuple
 
 import gymnasium as gym
 
-from reason_gym.core import is_final_answer
+from reason_gym.core import as_integer, is_final_answer
 
 PROBLEM_COLUMNS = ("problem", "problem_id", "index", "split")
 """The columns of :func:`make_dataset` that identify a problem: ``problem``, the task's record as JSON (what
@@ -340,12 +339,10 @@ def _column_error(name: str, expected: str, value: Any) -> ValueError:
 
 
 def _index_value(index: Any) -> int:
-    if isinstance(index, bool):
+    value = as_integer(index)
+    if value is None:
         raise _column_error("index", "ints (the problem's position in its split)", index)
-    try:
-        return operator.index(index)
-    except TypeError:
-        raise _column_error("index", "ints (the problem's position in its split)", index) from None
+    return value
 
 
 def _text_value(row: Mapping[str, Any], name: str) -> str | None:
