@@ -153,10 +153,9 @@ _LATEX_SPELLINGS = {"times": "*", "cdot": "*", "ast": "*", "div": "/", ",": "", 
 _MATH_MODE = re.compile(r"\$[^$]*\$")
 _LATEX_EXPONENT = re.compile(r"\^([0-9])(?=[0-9])")
 """In LaTeX an exponent without braces is one character: ``$2^23^2$`` is 2^2 3^2, not 2^(23)^2."""
-_OPERATORS = str.maketrans({"×": "*", "·": "*", "⋅": "*", "∗": "*", "÷": "/", "−": "-", "–": "-"})
-_SPELLINGS = str.maketrans(
-    {"×": "*", "·": "*", "⋅": "*", "∗": "*", "÷": "/", "−": "-", "–": "-", "{": "(", "}": ")", "$": None}
-)
+_OPERATOR_SIGNS = {"×": "*", "·": "*", "⋅": "*", "∗": "*", "÷": "/", "−": "-", "–": "-"}
+_OPERATORS = str.maketrans(_OPERATOR_SIGNS)
+_SPELLINGS = str.maketrans({**_OPERATOR_SIGNS, "{": "(", "}": ")", "$": None})
 # `x` as a times sign between numbers: spaced, also next to parentheses (`3 x 4`, `24 x (1/3)`), or tight
 # between digits (`3x4`) but not after a lone 0 (hex, `0x10`).
 _TIMES_X = re.compile(r"(?<=[0-9)])[ \t]+[xX][ \t]+(?=[0-9(])|(?<=[0-9])(?<![^0-9]0)(?<!\A0)[xX](?=[0-9])")
